@@ -1,0 +1,112 @@
+/**
+ * Chooses and starts a tfjs backend once per process, and describes what it
+ * got (backend, device, threads) for the manifest and the progress line.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import type { BackendName } from "../config/schema.ts";
+
+/** What a started backend is, for the manifest. */
+export interface BackendInfo {
+  /** The tfjs backend name that runs the ops. */
+  name: string;
+  /** Human-readable device description (CPU model, GPU adapter). */
+  device: string;
+  /** Threads the backend computes on. */
+  threads: number;
+  /** True when the device is a software stand-in for a GPU. */
+  fallback?: boolean;
+}
+
+/** A backend could not be started; the message says why and what to do. */
+export class BackendError extends Error {
+  override name = "BackendError";
+}
+
+function cpuModel(): string {
+  try {
+    const info = Deno.readTextFileSync("/proc/cpuinfo");
+    const m = info.match(/^model name\s*:\s*(.+)$/m);
+    if (m) return m[1].trim();
+  } catch { /* not Linux */ }
+  return `${Deno.build.arch} CPU`;
+}
+
+async function startWebgpu(): Promise<BackendInfo> {
+  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  if (!gpu) throw new BackendError("Cannot start webgpu: this Deno has no navigator.gpu");
+  const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" }) ??
+    await gpu.requestAdapter({ forceFallbackAdapter: true });
+  if (!adapter) {
+    throw new BackendError(
+      "Cannot start webgpu: no GPU adapter found. Install a Vulkan driver " +
+        "(or Mesa's llvmpipe: apt-get install mesa-vulkan-drivers libegl-mesa0) and retry",
+    );
+  }
+  await import("@tensorflow/tfjs-backend-webgpu");
+  if (!(await tf.setBackend("webgpu"))) {
+    throw new BackendError("Cannot start webgpu: tfjs could not initialise it on this adapter");
+  }
+  const info = adapter.info;
+  return {
+    name: "webgpu",
+    device: info.description || `${info.vendor} ${info.architecture} ${info.device}`.trim(),
+    threads: 1,
+    fallback: info.isFallbackAdapter ?? false,
+  };
+}
+
+async function startWasm(): Promise<BackendInfo> {
+  const wasm = await import("@tensorflow/tfjs-backend-wasm");
+  wasm.setThreadsCount(1);
+  if (!(await tf.setBackend("wasm"))) {
+    throw new BackendError("Cannot start wasm: tfjs could not load its WebAssembly module");
+  }
+  return { name: "wasm", device: `${cpuModel()} (WebAssembly, XNNPACK)`, threads: 1 };
+}
+
+async function startCpu(): Promise<BackendInfo> {
+  await tf.setBackend("cpu");
+  return { name: "cpu", device: `${cpuModel()} (JavaScript)`, threads: 1 };
+}
+
+/** Starters by backend name; later modules add to it (native, tensorflow). */
+export const starters: Record<string, () => Promise<BackendInfo>> = {
+  cpu: startCpu,
+  wasm: startWasm,
+  webgpu: startWebgpu,
+};
+
+/** Order `auto` tries, fastest first. */
+export const autoOrder: string[] = ["wasm", "cpu"];
+
+let current: BackendInfo | undefined;
+
+/**
+ * Starts the named backend (or the fastest that works, for `auto`) and
+ * returns what it got. Calling it again with the same name is free.
+ */
+export async function initBackend(name: BackendName | string): Promise<BackendInfo> {
+  if (current && (name === "auto" || current.name === name)) return current;
+  if (name === "auto") {
+    const reasons: string[] = [];
+    for (const candidate of autoOrder) {
+      try {
+        current = await starters[candidate]();
+        return current;
+      } catch (e) {
+        reasons.push(`${candidate}: ${(e as Error).message}`);
+      }
+    }
+    throw new BackendError(`Cannot start any backend:\n  ${reasons.join("\n  ")}`);
+  }
+  const start = starters[name];
+  if (!start) {
+    throw new BackendError(
+      `Cannot start backend "${name}": unknown; choose one of ${Object.keys(starters).join(", ")}`,
+    );
+  }
+  current = await start();
+  return current;
+}
