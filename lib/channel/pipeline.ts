@@ -1,0 +1,135 @@
+/**
+ * The channel: applies the configured ops in `config.ops` order, then the
+ * extras, at one difficulty level. JS-side draws come from the caller's
+ * `Rng`, tensor noise from tfjs seeded by it, so a seed reproduces a batch.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { ChannelConfig, OpName } from "../config/schema.ts";
+import type { Rng } from "../train/rng.ts";
+import { gaussianBlur } from "./blur.ts";
+import { applyExtras, drawExtras } from "./extras.ts";
+import { drawScales, resizeImages } from "./resize.ts";
+import { drawAngles, rotateImages } from "./rotate.ts";
+import { staticNoise } from "./static.ts";
+import { type ChannelTables, isIdentity, resolveTables, tableEntry } from "./tables.ts";
+import { drawShifts, translateImages } from "./translate.ts";
+
+/** Options of {@linkcode applyChannel}. */
+export interface ChannelOptions {
+  /** Apply just this op (or just the extras), whatever `config.ops` says. */
+  only?: OpName | "extras";
+}
+
+/**
+ * Sends `images` [B,H,W,C] (values in [0, 1]) through the channel at
+ * `level` and returns a new tensor of the same shape. Pure tfjs ops, so it
+ * can sit inside `tf.variableGrads` or `tf.tidy`; differentiable on cpu,
+ * wasm and webgpu. Ops whose level is 0 are skipped (identity).
+ *
+ * With `config.randomize`, each op's level is drawn from 0..level, per
+ * sample (per batch for blur, whose kernel is shared). With
+ * `config.per_sample === false`, one scale, shift and angle serve the batch.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { experimentSchema } from "../config/schema.ts";
+ * import { Rng } from "../train/rng.ts";
+ * import { applyChannel } from "./pipeline.ts";
+ * const config = experimentSchema.parse({}).channel;
+ * const out = applyChannel(tf.ones([2, 16, 16, 1]) as tf.Tensor4D, 8, config, new Rng(1));
+ * console.assert(out.shape.join() === "2,16,16,1");
+ * ```
+ */
+export function applyChannel(
+  images: tf.Tensor4D,
+  level: number,
+  config: ChannelConfig,
+  rng: Rng,
+  opts: ChannelOptions = {},
+): tf.Tensor4D {
+  if (!Number.isInteger(level) || level < 0) {
+    throw new RangeError(
+      `Cannot apply the channel: level must be a whole number ≥ 0, got ${level}`,
+    );
+  }
+  if (images.rank !== 4) {
+    throw new RangeError(
+      `Cannot apply the channel: images must be [B,H,W,C], got [${images.shape}]`,
+    );
+  }
+  const tables = resolveTables(config);
+  const ops: OpName[] = opts.only === undefined
+    ? config.ops
+    : opts.only === "extras"
+    ? []
+    : [opts.only];
+  const extras = opts.only === undefined ? config.extras : opts.only === "extras";
+  return tf.tidy(() => {
+    let y = images;
+    for (const op of ops) {
+      const levels = levelsFor(y.shape[0], level, config, rng, op === "blur");
+      y = applyOp(y, op, levels, tables, config, rng);
+    }
+    if (extras) {
+      const levels = levelsFor(y.shape[0], level, config, rng, false);
+      if (levels.some((l) => l > 0)) y = applyExtras(y, drawExtras(levels, rng));
+    }
+    return y === images ? tf.clone(images) : y;
+  });
+}
+
+/**
+ * Each sample's level: `level`, or a uniform draw from 0..level when
+ * randomizing (one draw for the batch when `perBatch` or not per sample).
+ */
+function levelsFor(
+  batch: number,
+  level: number,
+  config: ChannelConfig,
+  rng: Rng,
+  perBatch: boolean,
+): number[] {
+  if (!config.randomize || level === 0) return new Array(batch).fill(level);
+  if (perBatch || config.per_sample === false) return new Array(batch).fill(rng.int(0, level));
+  return Array.from({ length: batch }, () => rng.int(0, level));
+}
+
+/** Draws `op`'s parameters for samples at `levels` and applies it. */
+function applyOp(
+  images: tf.Tensor4D,
+  op: OpName,
+  levels: number[],
+  tables: ChannelTables,
+  config: ChannelConfig,
+  rng: Rng,
+): tf.Tensor4D {
+  if (levels.every((l) => isIdentity(op, tables, l))) return images;
+  const [batch, height, width] = images.shape;
+  // Per batch: draw for one sample and repeat it; levels are then all equal.
+  const drawn = config.per_sample === false ? levels.slice(0, 1) : levels;
+  const spread = <T>(xs: T[]): T[] => xs.length === batch ? xs : new Array(batch).fill(xs[0]);
+  switch (op) {
+    case "static":
+      return staticNoise(images, levels.map((l) => tableEntry(tables.static, l)), rng.seed());
+    case "blur":
+      // One kernel per batch: with randomize, the batch shares one drawn level.
+      return gaussianBlur(images, tableEntry(tables.blur, levels[0]));
+    case "resize": {
+      const { sx, sy } = drawScales(drawn.map((l) => tableEntry(tables.resize, l)), rng);
+      return resizeImages(images, { sx: spread(sx), sy: spread(sy) });
+    }
+    case "translate": {
+      const fractions = drawn.map((l) => tableEntry(tables.translate, l));
+      const { dx, dy } = drawShifts(fractions, height, width, rng);
+      return translateImages(images, { dx: spread(dx), dy: spread(dy) });
+    }
+    case "rotate":
+      return rotateImages(
+        images,
+        spread(drawAngles(drawn.map((l) => tableEntry(tables.rotate, l)), rng)),
+      );
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * The `translate` op: a random whole-pixel shift with zero padding.
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs-core";
+import type { Rng } from "../train/rng.ts";
+import { centredMaps, resampleAffine } from "./_resample.ts";
+
+/**
+ * Shifts sample i right by dx[i] and down by dy[i] pixels (integers),
+ * filling the uncovered border with zeros. Values stay in [0, 1].
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { translateImages } from "./translate.ts";
+ * const moved = translateImages(tf.ones([1, 4, 4, 1]) as tf.Tensor4D, { dx: [1], dy: [-2] });
+ * console.assert(moved.shape.join() === "1,4,4,1");
+ * ```
+ */
+export function translateImages(
+  images: tf.Tensor4D,
+  shifts: { dx: number[]; dy: number[] },
+): tf.Tensor4D {
+  const [b, h, w] = images.shape;
+  if (![...shifts.dx, ...shifts.dy].every(Number.isInteger)) {
+    throw new RangeError("Cannot translate: shifts must be whole pixels");
+  }
+  const ones = new Array(b).fill(1);
+  const maps = centredMaps(h, w, { sx: ones, sy: ones, angle: new Array(b).fill(0), ...shifts });
+  return resampleAffine(images, maps);
+}
+
+/**
+ * Draws whole-pixel shifts in [−m, m] per axis, where m is the sample's
+ * fraction of that side, rounded to the nearest pixel.
+ */
+export function drawShifts(
+  fractions: number[],
+  height: number,
+  width: number,
+  rng: Rng,
+): { dx: number[]; dy: number[] } {
+  const dx: number[] = [], dy: number[] = [];
+  for (const f of fractions) {
+    const mx = Math.round(f * width), my = Math.round(f * height);
+    dx.push(rng.int(-mx, mx));
+    dy.push(rng.int(-my, my));
+  }
+  return { dx, dy };
+}

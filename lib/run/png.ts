@@ -1,0 +1,112 @@
+/**
+ * PNG output for glyph frames and channel sheets: float pixels in, PNG
+ * bytes out (via `pngjs`), and a helper that tiles images into a grid.
+ * @module
+ */
+// @ts-types="@types/pngjs"
+import { PNG } from "pngjs";
+import { Buffer } from "node:buffer";
+
+/** A tiled image: HWC float pixels with its size. */
+export interface GridImage {
+  pixels: Float32Array;
+  width: number;
+  height: number;
+  channels: 1 | 3;
+}
+
+/** Options of {@linkcode gridImage}. */
+export interface GridOptions {
+  /** Images per row. */
+  cols: number;
+  /** Pixels between images and around the edge (default 1). */
+  pad?: number;
+  /** Value of the padding, 0 (black) to 1 (white) (default 1). */
+  background?: number;
+}
+
+/**
+ * Encodes HWC pixels in [0, 1] (values outside are clipped) as an 8-bit
+ * grayscale (1 channel) or RGB (3 channels) PNG.
+ *
+ * @example
+ * ```ts
+ * import { encodePng } from "./png.ts";
+ * const bytes = encodePng(new Float32Array(4 * 4).fill(0.5), 4, 4, 1);
+ * console.assert(bytes[1] === 0x50); // "P" of the PNG signature
+ * ```
+ */
+export function encodePng(
+  pixels: Float32Array,
+  width: number,
+  height: number,
+  channels: 1 | 3,
+): Uint8Array {
+  if (channels !== 1 && channels !== 3) {
+    throw new RangeError(`Cannot encode a PNG: channels must be 1 or 3, got ${channels}`);
+  }
+  if (!(width > 0 && height > 0) || pixels.length !== width * height * channels) {
+    throw new RangeError(
+      `Cannot encode a PNG: ${pixels.length} values do not fill ${width}×${height}×${channels}`,
+    );
+  }
+  const data = Buffer.alloc(pixels.length);
+  for (let i = 0; i < pixels.length; i++) {
+    const v = pixels[i];
+    data[i] = Number.isNaN(v) ? 0 : Math.round(Math.min(1, Math.max(0, v)) * 255);
+  }
+  const colorType = channels === 1 ? 0 : 2;
+  const png = new PNG({
+    width,
+    height,
+    colorType,
+    inputColorType: colorType,
+    inputHasAlpha: false,
+  });
+  png.data = data;
+  const out = PNG.sync.write(png, { colorType, inputColorType: colorType, inputHasAlpha: false });
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/**
+ * Tiles `n` images of shape [h, w, c] (NHWC, row-major) into rows of
+ * `cols`, separated and framed by `pad` pixels of `background`.
+ *
+ * @example
+ * ```ts
+ * import { gridImage } from "./png.ts";
+ * const g = gridImage(new Float32Array(3 * 2 * 2), [3, 2, 2, 1], { cols: 2, pad: 1 });
+ * console.assert(g.width === 7 && g.height === 7);
+ * ```
+ */
+export function gridImage(
+  images: Float32Array,
+  shape: [number, number, number, number],
+  opts: GridOptions,
+): GridImage {
+  const [n, h, w, c] = shape;
+  const pad = opts.pad ?? 1;
+  if (c !== 1 && c !== 3) {
+    throw new RangeError(`Cannot tile images: channels must be 1 or 3, got ${c}`);
+  }
+  if (images.length !== n * h * w * c) {
+    throw new RangeError(
+      `Cannot tile images: ${images.length} values do not match shape [${shape.join(", ")}]`,
+    );
+  }
+  if (!(Number.isInteger(opts.cols) && opts.cols >= 1) || !(Number.isInteger(pad) && pad >= 0)) {
+    throw new RangeError("Cannot tile images: cols must be a whole number ≥ 1 and pad ≥ 0");
+  }
+  const cols = Math.min(opts.cols, Math.max(n, 1));
+  const rows = Math.max(1, Math.ceil(n / cols));
+  const width = cols * (w + pad) + pad, height = rows * (h + pad) + pad;
+  const pixels = new Float32Array(width * height * c).fill(opts.background ?? 1);
+  for (let i = 0; i < n; i++) {
+    const top = pad + Math.floor(i / cols) * (h + pad), left = pad + (i % cols) * (w + pad);
+    for (let y = 0; y < h; y++) {
+      const from = ((i * h + y) * w) * c;
+      pixels.set(images.subarray(from, from + w * c), ((top + y) * width + left) * c);
+    }
+  }
+  return { pixels, width, height, channels: c };
+}
