@@ -1,0 +1,65 @@
+/**
+ * Starter for the `native` backend: tfjs's cpu backend with convolutions,
+ * matmul and the conv→BN→activation block computed in C on OpenBLAS through
+ * Deno FFI (needs `--allow-ffi`, `--allow-run` and `--allow-write` the first
+ * time, to compile into `build/`). Threads: env `GLYPHNET_THREADS` (default 1).
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { BackendError, type BackendInfo } from "./init.ts";
+import { NativeBuildError } from "./native/build.ts";
+import { type NativeLib, startNative as loadAndStart } from "./native/ffi.ts";
+import { NATIVE, registerNativeBackend } from "./native/kernels.ts";
+
+export { fusedConvBnAct } from "./native/fused.ts";
+export { createNativeAdamState, type NativeAdamState, nativeAdamUpdate } from "./native/adam.ts";
+
+function cpuName(): string {
+  try {
+    const m = Deno.readTextFileSync("/proc/cpuinfo").match(/^model name\s*:\s*(.+)$/m);
+    if (m) return m[1].trim();
+  } catch { /* not Linux */ }
+  return `${Deno.build.arch} CPU`;
+}
+
+/**
+ * Builds and loads the native library, registers the `native` tfjs backend
+ * and makes it current. Throws {@link BackendError} saying what to install
+ * when the compiler or OpenBLAS is missing.
+ *
+ * @example
+ * ```ts ignore
+ * const info = await startNative();
+ * console.log(info.device); // "AMD EPYC (OpenBLAS 0.3.21 ..., 1 thread)"
+ * ```
+ */
+export async function startNative(): Promise<BackendInfo> {
+  let lib: NativeLib;
+  try {
+    lib = await loadAndStart();
+  } catch (e) {
+    if (e instanceof NativeBuildError || e instanceof BackendError) {
+      throw new BackendError(e.message);
+    }
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      throw new BackendError(
+        `Cannot start native: ${
+          (e as Error).message
+        }; run with --allow-ffi --allow-run --allow-write`,
+      );
+    }
+    throw new BackendError(
+      `Cannot start native: loading its library failed: ${(e as Error).message}`,
+    );
+  }
+  registerNativeBackend();
+  if (!(await tf.setBackend(NATIVE))) {
+    throw new BackendError("Cannot start native: tfjs could not initialise the backend");
+  }
+  const blas = lib.blas.split(/\s+/).slice(0, 2).join(" ");
+  return {
+    name: NATIVE,
+    device: `${cpuName()} (${blas}, ${lib.threads} thread${lib.threads === 1 ? "" : "s"})`,
+    threads: lib.threads,
+  };
+}

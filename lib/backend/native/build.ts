@@ -1,0 +1,98 @@
+/**
+ * Compiles glyphnet.c into a shared library under `build/`, once per source
+ * and flag hash: `build/glyphnet-<hash>.so`. Linux links OpenBLAS; macOS
+ * links Accelerate (written for, not tested on, macOS).
+ * @module
+ */
+
+/** The native library could not be built; the message says what to install. */
+export class NativeBuildError extends Error {
+  override name = "NativeBuildError";
+}
+
+const SOURCE = new URL("./glyphnet.c", import.meta.url);
+const BUILD_DIR = new URL("../../../build/", import.meta.url);
+const INSTALL_HINT = Deno.build.os === "darwin"
+  ? "install the Xcode command line tools (xcode-select --install)"
+  : "install a C compiler and OpenBLAS: apt-get install libopenblas-dev gcc " +
+    "(Debian/Ubuntu; libopenblas0-pthread is the fast variant)";
+
+/** Compiler flags for this machine: AVX2/FMA only where the CPU has them. */
+function compilerFlags(): string[] {
+  const flags = ["-O3", "-fPIC", "-shared", "-std=c11"];
+  if (Deno.build.os === "darwin") return [...flags, "-framework", "Accelerate"];
+  try {
+    const info = Deno.readTextFileSync("/proc/cpuinfo");
+    const cpuFlags = info.match(/^flags\s*:(.*)$/m)?.[1].split(/\s+/) ?? [];
+    if (cpuFlags.includes("avx2") && cpuFlags.includes("fma")) flags.push("-mavx2", "-mfma");
+  } catch { /* no /proc: portable code only */ }
+  return [...flags, "-lopenblas", "-lm"];
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function exists(path: string | URL): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Where the library for the current source and flags lives (built or not). */
+export async function nativeLibraryPath(): Promise<string> {
+  const source = await Deno.readTextFile(SOURCE);
+  const hash = (await sha256Hex(source + "\n" + compilerFlags().join(" "))).slice(0, 16);
+  const ext = Deno.build.os === "darwin" ? "dylib" : "so";
+  return new URL(`glyphnet-${hash}.${ext}`, BUILD_DIR).pathname;
+}
+
+/**
+ * Builds the library unless the current one exists, and returns its path.
+ * Compiles to a temporary name and renames, so concurrent processes never
+ * load a half-written file. Throws {@link NativeBuildError} when the
+ * compiler or BLAS is missing.
+ *
+ * @example
+ * ```ts ignore
+ * const path = await buildNative();
+ * ```
+ */
+export async function buildNative(opts: { force?: boolean } = {}): Promise<string> {
+  const out = await nativeLibraryPath();
+  if (!opts.force && exists(out)) return out;
+  await Deno.mkdir(BUILD_DIR, { recursive: true });
+  const tmp = `${out}.${Deno.pid}.tmp`;
+  const args = [SOURCE.pathname, "-o", tmp, ...compilerFlags()];
+  let result: Deno.CommandOutput;
+  try {
+    result = await new Deno.Command("cc", { args, stdout: "piped", stderr: "piped" }).output();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new NativeBuildError(
+        `Cannot build the native backend: no C compiler "cc"; ${INSTALL_HINT}`,
+      );
+    }
+    throw e;
+  }
+  if (!result.success) {
+    await Deno.remove(tmp).catch(() => {});
+    const err = new TextDecoder().decode(result.stderr).trim();
+    const missingBlas = /openblas|cblas\.h/i.test(err);
+    throw new NativeBuildError(
+      `Cannot build the native backend: ${missingBlas ? "OpenBLAS is missing" : "cc failed"}; ` +
+        `${INSTALL_HINT}\n${err.split("\n").slice(0, 8).join("\n")}`,
+    );
+  }
+  await Deno.rename(tmp, out);
+  return out;
+}
+
+if (import.meta.main) {
+  const path = await buildNative({ force: Deno.args.includes("--force") });
+  console.log(path);
+}

@@ -1,0 +1,380 @@
+/*
+ * glyphnet native kernels: NHWC convolutions as im2col + OpenBLAS sgemm, a
+ * fused conv -> batch norm (batch statistics) -> swish/sigmoid block with its
+ * backward pass, batched matmul and an in-place Adam step. Called from Deno
+ * through FFI (lib/backend/native/ffi.ts); every buffer is owned by the
+ * caller except the scratch arena below.
+ *
+ * Conv geometry, int g[GN_GEOM] (the convolution in its forward direction):
+ *   B, H, W, C (input), KH, KW, CO (filter HWIO), OH, OW (output),
+ *   SH, SW (strides), PT, PL (padding before, top and left).
+ * A transposed convolution is the backward-input pass of the conv whose
+ * "input" is its output: same geometry, roles swapped.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef __APPLE__
+#include <Accelerate/Accelerate.h>
+#else
+#include <cblas.h>
+extern void openblas_set_num_threads(int);
+extern int openblas_get_num_threads(void);
+extern char *openblas_get_config(void);
+#endif
+
+enum { B_, H_, W_, C_, KH_, KW_, CO_, OH_, OW_, SH_, SW_, PT_, PL_, GN_GEOM };
+
+/* The one piece of global state: a scratch arena that only grows, reused by
+ * every call (JS calls are synchronous and single-threaded). */
+static float *arena = NULL;
+static size_t arena_cap = 0;
+
+/* Returns scratch for n floats, or NULL when out of memory. */
+static float *scratch(size_t n) {
+  if (n > arena_cap) {
+    free(arena);
+    arena = (float *)malloc(n * sizeof(float));
+    arena_cap = arena ? n : 0;
+  }
+  return arena;
+}
+
+/** Sets the BLAS thread count (OpenBLAS; a no-op with Accelerate). */
+void gn_set_threads(int n) {
+#ifndef __APPLE__
+  openblas_set_num_threads(n);
+#endif
+}
+
+/** BLAS threads in use (1 with Accelerate, which manages its own). */
+int gn_get_threads(void) {
+#ifdef __APPLE__
+  return 1;
+#else
+  return openblas_get_num_threads();
+#endif
+}
+
+/** The BLAS build description, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... Zen". */
+const char *gn_blas_config(void) {
+#ifdef __APPLE__
+  return "Accelerate";
+#else
+  return openblas_get_config();
+#endif
+}
+
+/** Bytes held by the scratch arena. */
+double gn_arena_bytes(void) { return (double)arena_cap * sizeof(float); }
+
+static int is_pointwise(const int *g) {
+  return g[KH_] == 1 && g[KW_] == 1 && g[SH_] == 1 && g[SW_] == 1 && g[PT_] == 0 &&
+         g[PL_] == 0 && g[OH_] == g[H_] && g[OW_] == g[W_];
+}
+
+/* col[M, KH*KW*C] from x[B,H,W,C]; rows are output pixels. */
+static void im2col(const float *x, float *col, const int *g) {
+  const int H = g[H_], W = g[W_], C = g[C_], KH = g[KH_], KW = g[KW_];
+  const int OH = g[OH_], OW = g[OW_];
+  const size_t K = (size_t)KH * KW * C;
+  for (int b = 0; b < g[B_]; b++) {
+    const float *xb = x + (size_t)b * H * W * C;
+    for (int oy = 0; oy < OH; oy++) {
+      for (int ox = 0; ox < OW; ox++) {
+        float *row = col + (((size_t)b * OH + oy) * OW + ox) * K;
+        for (int ky = 0; ky < KH; ky++) {
+          const int iy = oy * g[SH_] - g[PT_] + ky;
+          for (int kx = 0; kx < KW; kx++) {
+            const int ix = ox * g[SW_] - g[PL_] + kx;
+            float *dst = row + ((size_t)ky * KW + kx) * C;
+            if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
+              memset(dst, 0, C * sizeof(float));
+            } else {
+              memcpy(dst, xb + ((size_t)iy * W + ix) * C, C * sizeof(float));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* dx[B,H,W,C] = sum of col[M, K] scattered back (dx zeroed here). */
+static void col2im(const float *col, float *dx, const int *g) {
+  const int H = g[H_], W = g[W_], C = g[C_], KH = g[KH_], KW = g[KW_];
+  const int OH = g[OH_], OW = g[OW_];
+  const size_t K = (size_t)KH * KW * C;
+  memset(dx, 0, (size_t)g[B_] * H * W * C * sizeof(float));
+  for (int b = 0; b < g[B_]; b++) {
+    float *xb = dx + (size_t)b * H * W * C;
+    for (int oy = 0; oy < OH; oy++) {
+      for (int ox = 0; ox < OW; ox++) {
+        const float *row = col + (((size_t)b * OH + oy) * OW + ox) * K;
+        for (int ky = 0; ky < KH; ky++) {
+          const int iy = oy * g[SH_] - g[PT_] + ky;
+          if (iy < 0 || iy >= H) continue;
+          for (int kx = 0; kx < KW; kx++) {
+            const int ix = ox * g[SW_] - g[PL_] + kx;
+            if (ix < 0 || ix >= W) continue;
+            const float *src = row + ((size_t)ky * KW + kx) * C;
+            float *dst = xb + ((size_t)iy * W + ix) * C;
+            for (int c = 0; c < C; c++) dst[c] += src[c];
+          }
+        }
+      }
+    }
+  }
+}
+
+static size_t rows_of(const int *g) { return (size_t)g[B_] * g[OH_] * g[OW_]; }
+static size_t k_of(const int *g) { return (size_t)g[KH_] * g[KW_] * g[C_]; }
+
+/* The input as im2col rows: x itself for a pointwise conv, else in `buf`. */
+static const float *columns(const float *x, float *buf, const int *g) {
+  if (is_pointwise(g)) return x;
+  im2col(x, buf, g);
+  return buf;
+}
+
+/** y[B,OH,OW,CO] = conv(x, w). Returns 0, or -1 when out of memory. */
+int gn_conv2d(const float *x, const float *w, float *y, const int *g) {
+  const size_t M = rows_of(g), K = k_of(g);
+  float *buf = is_pointwise(g) ? NULL : scratch(M * K);
+  if (!is_pointwise(g) && !buf) return -1;
+  const float *col = columns(x, buf, g);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, g[CO_], (int)K, 1.0f, col,
+              (int)K, w, g[CO_], 0.0f, y, g[CO_]);
+  return 0;
+}
+
+/** dx[B,H,W,C] = gradient of conv(x, w) w.r.t. x given dy. Also a transposed conv. */
+int gn_conv2d_bwd_input(const float *dy, const float *w, float *dx, const int *g) {
+  const size_t M = rows_of(g), K = k_of(g);
+  if (is_pointwise(g)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)K, g[CO_], 1.0f, dy,
+                g[CO_], w, g[CO_], 0.0f, dx, (int)K);
+    return 0;
+  }
+  float *col = scratch(M * K);
+  if (!col) return -1;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)K, g[CO_], 1.0f, dy, g[CO_],
+              w, g[CO_], 0.0f, col, (int)K);
+  col2im(col, dx, g);
+  return 0;
+}
+
+/** dw[KH,KW,C,CO] = gradient of conv(x, w) w.r.t. w given dy. */
+int gn_conv2d_bwd_filter(const float *x, const float *dy, float *dw, const int *g) {
+  const size_t M = rows_of(g), K = k_of(g);
+  float *buf = is_pointwise(g) ? NULL : scratch(M * K);
+  if (!is_pointwise(g) && !buf) return -1;
+  const float *col = columns(x, buf, g);
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, g[CO_], (int)M, 1.0f, col,
+              (int)K, dy, g[CO_], 0.0f, dw, g[CO_]);
+  return 0;
+}
+
+/**
+ * c[batch, m, n] = op(a) · op(b) where op transposes when ta/tb; a batch
+ * stride of 0 broadcasts that operand.
+ */
+void gn_matmul(const float *a, const float *b, float *c, int batch, int m, int n, int k, int ta,
+               int tb, int stride_a, int stride_b) {
+  for (int i = 0; i < batch; i++) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
+                n, k, 1.0f, a + (size_t)i * stride_a, ta ? m : k, b + (size_t)i * stride_b,
+                tb ? k : n, 0.0f, c + (size_t)i * m * n, n);
+  }
+}
+
+static inline float sigmoidf(float a) { return 1.0f / (1.0f + expf(-a)); }
+
+/*
+ * Batch norm + activation over z[M, C] in place: writes xhat (normalised z),
+ * the batch mean and (biased) variance, and y = act(xhat·gamma + beta) into z.
+ */
+static void bn_act_fwd(float *z, size_t M, int C, const float *gamma, const float *beta,
+                       float *xhat, float *mean, float *var, int act, float eps) {
+  double *acc = (double *)calloc(2 * (size_t)C, sizeof(double));
+  float *fm = (float *)malloc(2 * (size_t)C * sizeof(float));
+  double *s = acc, *s2 = acc + C;
+  float *scale = fm, *shift = fm + C;
+  for (size_t i = 0; i < M; i++) {
+    const float *r = z + i * C;
+    for (int c = 0; c < C; c++) s[c] += r[c];
+  }
+  for (int c = 0; c < C; c++) {
+    s[c] /= (double)M;
+    shift[c] = (float)s[c];
+  }
+  for (size_t i = 0; i < M; i++) {
+    const float *r = z + i * C;
+    for (int c = 0; c < C; c++) {
+      const double d = (double)r[c] - s[c];
+      s2[c] += d * d;
+    }
+  }
+  for (int c = 0; c < C; c++) {
+    const double v = s2[c] / (double)M;
+    mean[c] = (float)s[c];
+    var[c] = (float)v;
+    scale[c] = (float)(1.0 / sqrt(v + eps));
+  }
+  for (size_t i = 0; i < M; i++) {
+    float *r = z + i * C, *h = xhat + i * C;
+    for (int c = 0; c < C; c++) {
+      const float n = (r[c] - shift[c]) * scale[c];
+      h[c] = n;
+      r[c] = n * gamma[c] + beta[c];
+    }
+  }
+  const size_t n = M * (size_t)C;
+  if (act == 0) {
+    for (size_t i = 0; i < n; i++) z[i] = z[i] * sigmoidf(z[i]);
+  } else {
+    for (size_t i = 0; i < n; i++) z[i] = sigmoidf(z[i]);
+  }
+  free(acc);
+  free(fm);
+}
+
+/*
+ * Backward of bn_act_fwd: dz[M, C] from dy, plus dgamma and dbeta; dz may
+ * alias nothing else.
+ */
+static void bn_act_bwd(const float *dy, const float *xhat, const float *var, const float *gamma,
+                       const float *beta, size_t M, int C, int act, float eps, float *dz,
+                       float *dgamma, float *dbeta) {
+  double *acc = (double *)calloc(2 * (size_t)C, sizeof(double));
+  float *k = (float *)malloc(3 * (size_t)C * sizeof(float));
+  double *sg = acc, *sb = acc + C;
+  for (size_t i = 0; i < M; i++) {
+    const float *h = xhat + i * C, *d = dy + i * C;
+    float *o = dz + i * C;
+    for (int c = 0; c < C; c++) {
+      const float a = h[c] * gamma[c] + beta[c];
+      const float sa = sigmoidf(a);
+      const float da = act == 0 ? d[c] * sa * (1.0f + a * (1.0f - sa)) : d[c] * sa * (1.0f - sa);
+      o[c] = da;
+      sb[c] += da;
+      sg[c] += (double)da * h[c];
+    }
+  }
+  /* dz = gamma·invstd·(da − mean(da) − xhat·mean(da·xhat)) */
+  float *k1 = k, *k2 = k + C, *k3 = k + 2 * C;
+  for (int c = 0; c < C; c++) {
+    dgamma[c] = (float)sg[c];
+    dbeta[c] = (float)sb[c];
+    const float g = (float)(gamma[c] / sqrt((double)var[c] + eps));
+    k1[c] = g;
+    k2[c] = (float)(g * sb[c] / (double)M);
+    k3[c] = (float)(g * sg[c] / (double)M);
+  }
+  for (size_t i = 0; i < M; i++) {
+    const float *h = xhat + i * C;
+    float *o = dz + i * C;
+    for (int c = 0; c < C; c++) o[c] = k1[c] * o[c] - k2[c] - h[c] * k3[c];
+  }
+  free(acc);
+  free(k);
+}
+
+/* Column sums of a[M, C] into out[C]. */
+static void col_sums(const float *a, size_t M, int C, float *out) {
+  double *acc = (double *)calloc((size_t)C, sizeof(double));
+  for (size_t i = 0; i < M; i++) {
+    const float *r = a + i * C;
+    for (int c = 0; c < C; c++) acc[c] += r[c];
+  }
+  for (int c = 0; c < C; c++) out[c] = (float)acc[c];
+  free(acc);
+}
+
+/*
+ * Fused block forward. transpose = 0: y = act(BN(conv(x, w) + bias)), y and
+ * xhat [B,OH,OW,CO]. transpose = 1: the transposed conv of x [B,OH,OW,CO]
+ * with w [KH,KW,C,CO] gives [B,H,W,C]; y and xhat have that shape and
+ * mean/var have C entries. act: 0 swish, 1 sigmoid. Returns 0 or -1 (OOM).
+ */
+int gn_block_fwd(const float *x, const float *w, const float *bias, const float *gamma,
+                 const float *beta, float *y, float *xhat, float *mean, float *var,
+                 const int *g, int transpose, int act, float eps) {
+  size_t M;
+  int C;
+  if (transpose) {
+    if (gn_conv2d_bwd_input(x, w, y, g)) return -1;
+    M = (size_t)g[B_] * g[H_] * g[W_];
+    C = g[C_];
+  } else {
+    if (gn_conv2d(x, w, y, g)) return -1;
+    M = rows_of(g);
+    C = g[CO_];
+  }
+  for (size_t i = 0; i < M; i++) {
+    float *r = y + i * C;
+    for (int c = 0; c < C; c++) r[c] += bias[c];
+  }
+  bn_act_fwd(y, M, C, gamma, beta, xhat, mean, var, act, eps);
+  return 0;
+}
+
+/**
+ * Fused block backward, from what gn_block_fwd saved (xhat, var) and the
+ * output gradient dy: dx, dw, dbias, dgamma, dbeta. Returns 0 or -1 (OOM).
+ */
+int gn_block_bwd(const float *x, const float *w, const float *gamma, const float *beta,
+                 const float *xhat, const float *var, const float *dy, float *dx, float *dw,
+                 float *dbias, float *dgamma, float *dbeta, const int *g, int transpose, int act,
+                 float eps) {
+  const size_t Mc = rows_of(g), K = k_of(g);
+  const size_t M = transpose ? (size_t)g[B_] * g[H_] * g[W_] : Mc;
+  const int C = transpose ? g[C_] : g[CO_];
+  const int pw = is_pointwise(g);
+  /* dz is [M, C]; transposed blocks also need im2col(dz) [Mc, K]. */
+  const size_t need = M * C + (pw ? 0 : Mc * K);
+  float *dz = scratch(need);
+  if (!dz) return -1;
+  float *col = dz + M * C;
+  bn_act_bwd(dy, xhat, var, gamma, beta, M, C, act, eps, dz, dgamma, dbeta);
+  col_sums(dz, M, C, dbias);
+  if (transpose) {
+    /* out = conv^T(x): dx = conv(dz, w); dw = im2col(dz)^T · x. */
+    const float *cz = columns(dz, col, g);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mc, g[CO_], (int)K, 1.0f, cz,
+                (int)K, w, g[CO_], 0.0f, dx, g[CO_]);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, g[CO_], (int)Mc, 1.0f, cz,
+                (int)K, x, g[CO_], 0.0f, dw, g[CO_]);
+  } else {
+    const float *cx = columns(x, col, g);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, g[CO_], (int)Mc, 1.0f, cx,
+                (int)K, dz, g[CO_], 0.0f, dw, g[CO_]);
+    if (pw) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Mc, (int)K, g[CO_], 1.0f, dz,
+                  g[CO_], w, g[CO_], 0.0f, dx, (int)K);
+    } else {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Mc, (int)K, g[CO_], 1.0f, dz,
+                  g[CO_], w, g[CO_], 0.0f, col, (int)K);
+      col2im(col, dx, g);
+    }
+  }
+  return 0;
+}
+
+/**
+ * One Adam step as tfjs computes it, in place on value, m and v (n floats):
+ * m = b1·m + (1−b1)·g; v = b2·v + (1−b2)·g²;
+ * value −= lr · (m / c1) / (sqrt(v / c2) + eps), with c1 = 1 − b1^t, c2 = 1 − b2^t.
+ */
+void gn_adam(float *value, const float *grad, float *m, float *v, int n, float lr, float b1,
+             float b2, float eps, float c1, float c2) {
+  for (int i = 0; i < n; i++) {
+    const float gi = grad[i];
+    const float mi = b1 * m[i] + (1.0f - b1) * gi;
+    const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    value[i] -= lr * (mi / c1) / (sqrtf(vi / c2) + eps);
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * The `native` tfjs backend: tfjs's `cpu` backend (same Float32Array
+ * storage, all of its kernels) with convolutions and matmul replaced by
+ * OpenBLAS sgemm calls through FFI. Shapes the native code does not cover
+ * (NCHW, dilation, grouped batch broadcasting) fall through to cpu's kernel.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import { nativeSync } from "./ffi.ts";
+
+/** The tfjs backend name. */
+export const NATIVE = "native";
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+/** Float32 values of a tensor on the native backend (shared, not copied). */
+export function valuesOf(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array {
+  const values = backend.data.get(t.dataId).values;
+  if (!(values instanceof Float32Array)) {
+    throw new TypeError(`Cannot run a native kernel on a ${t.dtype} tensor: float32 only`);
+  }
+  return values;
+}
+
+/**
+ * Geometry array for glyphnet.c from a tfjs conv info, or undefined when the
+ * native code does not cover it (NCHW or dilation).
+ */
+export function geometry(info: tf.backend_util.Conv2DInfo): Int32Array | undefined {
+  if (info.dataFormat !== "channelsLast" || info.dilationHeight !== 1 || info.dilationWidth !== 1) {
+    return undefined;
+  }
+  return Int32Array.from([
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.filterHeight,
+    info.filterWidth,
+    info.outChannels,
+    info.outHeight,
+    info.outWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+  ]);
+}
+
+function check(rc: number, what: string): void {
+  if (rc !== 0) throw new RangeError(`Cannot run native ${what}: out of memory for its scratch`);
+}
+
+function conv2D(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
+  const backend = args.backend as MathBackendCPU;
+  const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
+  const a = args.attrs as unknown as tf.Conv2DAttrs;
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    a.strides,
+    a.dilations,
+    a.pad,
+    a.dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(a.dataFormat),
+  );
+  const g = geometry(info);
+  if (!g || x.dtype !== "float32") return fallback(args) as tf.TensorInfo;
+  const y = new Float32Array(tf.util.sizeFromShape(info.outShape));
+  check(
+    nativeSync().symbols.gn_conv2d(valuesOf(backend, x), valuesOf(backend, filter), y, g),
+    "Conv2D",
+  );
+  return backend.makeTensorInfo(info.outShape, "float32", y);
+}
+
+function conv2DBackpropInput(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
+  const backend = args.backend as MathBackendCPU;
+  const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
+  const a = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+  const info = tf.backend_util.computeConv2DInfo(
+    a.inputShape,
+    filter.shape as [number, number, number, number],
+    a.strides,
+    1,
+    a.pad,
+    a.dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(a.dataFormat),
+  );
+  const g = geometry(info);
+  if (!g || dy.dtype !== "float32") return fallback(args) as tf.TensorInfo;
+  const dx = new Float32Array(tf.util.sizeFromShape(info.inShape));
+  const rc = nativeSync().symbols.gn_conv2d_bwd_input(
+    valuesOf(backend, dy),
+    valuesOf(backend, filter),
+    dx,
+    g,
+  );
+  check(rc, "Conv2DBackpropInput");
+  return backend.makeTensorInfo(info.inShape, "float32", dx);
+}
+
+function conv2DBackpropFilter(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
+  const backend = args.backend as MathBackendCPU;
+  const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  const a = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    a.filterShape,
+    a.strides,
+    1,
+    a.pad,
+    a.dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(a.dataFormat),
+  );
+  const g = geometry(info);
+  if (!g || x.dtype !== "float32") return fallback(args) as tf.TensorInfo;
+  const dw = new Float32Array(tf.util.sizeFromShape(a.filterShape));
+  const rc = nativeSync().symbols.gn_conv2d_bwd_filter(
+    valuesOf(backend, x),
+    valuesOf(backend, dy),
+    dw,
+    g,
+  );
+  check(rc, "Conv2DBackpropFilter");
+  return backend.makeTensorInfo(a.filterShape, "float32", dw);
+}
+
+function batchMatMul(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
+  const backend = args.backend as MathBackendCPU;
+  const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
+  const ra = a.shape.length, rb = b.shape.length;
+  if (a.dtype !== "float32" || b.dtype !== "float32" || ra !== rb || ra < 2) {
+    return fallback(args) as tf.TensorInfo;
+  }
+  const batchA = tf.util.sizeFromShape(a.shape.slice(0, -2));
+  const batchB = tf.util.sizeFromShape(b.shape.slice(0, -2));
+  const sameBatch = a.shape.slice(0, -2).every((d, i) => d === b.shape[i]);
+  if (!sameBatch && batchA !== 1 && batchB !== 1) return fallback(args) as tf.TensorInfo;
+  const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+  const batch = Math.max(batchA, batchB);
+  const outShape = [...(batchA >= batchB ? a.shape : b.shape).slice(0, -2), m, n];
+  const c = new Float32Array(batch * m * n);
+  nativeSync().symbols.gn_matmul(
+    valuesOf(backend, a),
+    valuesOf(backend, b),
+    c,
+    batch,
+    m,
+    n,
+    k,
+    transposeA ? 1 : 0,
+    transposeB ? 1 : 0,
+    batchA === 1 ? 0 : m * k,
+    batchB === 1 ? 0 : k * n,
+  );
+  return backend.makeTensorInfo(outShape, "float32", c);
+}
+
+const OVERRIDES: Record<string, (args: KernelArgs, fallback: tf.KernelFunc) => tf.TensorInfo> = {
+  Conv2D: conv2D,
+  Conv2DBackpropInput: conv2DBackpropInput,
+  Conv2DBackpropFilter: conv2DBackpropFilter,
+  BatchMatMul: batchMatMul,
+};
+
+/** Kernel names the native backend computes itself (the rest are cpu's). */
+export const NATIVE_KERNELS: readonly string[] = Object.keys(OVERRIDES);
+
+/**
+ * Registers the `native` backend and its kernels with tfjs, once. The
+ * library must be loaded (`startNative`) before any kernel runs.
+ */
+export function registerNativeBackend(): void {
+  if (tf.findBackendFactory(NATIVE)) return;
+  tf.registerBackend(NATIVE, () => new MathBackendCPU(), 1);
+  for (const config of tf.getKernelsForBackend("cpu")) {
+    const override = OVERRIDES[config.kernelName];
+    const kernelFunc: tf.KernelFunc = override
+      ? (args) => override(args, config.kernelFunc)
+      : config.kernelFunc;
+    tf.registerKernel({ ...config, backendName: NATIVE, kernelFunc });
+  }
+}

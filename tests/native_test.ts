@@ -1,0 +1,308 @@
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import assert from "node:assert/strict";
+import { createNativeAdamState, nativeAdamUpdate, startNative } from "../lib/backend/native.ts";
+import { fusedConvBnAct } from "../lib/backend/native/fused.ts";
+import { NATIVE_KERNELS } from "../lib/backend/native/kernels.ts";
+import {
+  type BatchStats,
+  type BlockOptions,
+  type BlockParams,
+  convBnAct,
+} from "../lib/model/block.ts";
+import { buildGenerator, generate } from "../lib/model/generator.ts";
+import { buildDiscriminator, discriminate } from "../lib/model/discriminator.ts";
+import { Rng } from "../lib/train/rng.ts";
+
+const TOL = 1e-4;
+const info = await startNative();
+
+type Shaped = { values: Float32Array; shape: number[] };
+
+function random(shape: number[], rng: Rng, scale = 1): Shaped {
+  const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < values.length; i++) values[i] = rng.uniform(-scale, scale);
+  return { values, shape };
+}
+
+/** Runs fn on `backend` with fresh tensors of `inputs`; returns the outputs' values. */
+async function on(
+  backend: string,
+  inputs: Shaped[],
+  fn: (...xs: tf.Tensor[]) => tf.Tensor[],
+): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const out = tf.tidy(() => fn(...inputs.map((i) => tf.tensor(i.values, i.shape))));
+  const values = out.map((t) => t.dataSync().slice() as Float32Array);
+  tf.dispose(out);
+  return values;
+}
+
+/** Values of f and the gradients of sum(f·r) w.r.t. every input. */
+function valueAndGrads(f: (...xs: tf.Tensor[]) => tf.Tensor, r: Shaped) {
+  return (...xs: tf.Tensor[]) => {
+    const rt = tf.tensor(r.values, r.shape);
+    const y = f(...xs);
+    const grads = tf.grads((...ys: tf.Tensor[]) => tf.sum(tf.mul(f(...ys), rt)))(xs);
+    return [y, ...grads];
+  };
+}
+
+function maxAbs(a: Float32Array): number {
+  let m = 0;
+  for (const v of a) m = Math.max(m, Math.abs(v));
+  return m;
+}
+
+function assertClose(got: Float32Array, want: Float32Array, what: string, scale = maxAbs(want)) {
+  assert.equal(got.length, want.length, `${what}: length`);
+  let diff = 0;
+  for (let i = 0; i < got.length; i++) diff = Math.max(diff, Math.abs(got[i] - want[i]));
+  const rel = diff / Math.max(scale, 1e-12);
+  assert.ok(rel <= TOL, `${what}: relative error ${rel.toExponential(2)} > ${TOL}`);
+}
+
+async function compare(
+  inputs: Shaped[],
+  f: (...xs: tf.Tensor[]) => tf.Tensor,
+  outShape: number[],
+  what: string,
+  rng: Rng,
+) {
+  const r = random(outShape, rng);
+  const want = await on("cpu", inputs, valueAndGrads(f, r));
+  const got = await on("native", inputs, valueAndGrads(f, r));
+  got.forEach((g, i) => assertClose(g, want[i], `${what} ${i === 0 ? "value" : `grad ${i - 1}`}`));
+}
+
+Deno.test("startNative() reports its BLAS and threads", () => {
+  assert.equal(info.name, "native");
+  assert.ok(info.threads >= 1);
+  assert.match(info.device, /OpenBLAS|Accelerate/);
+  for (const k of NATIVE_KERNELS) assert.ok(tf.getKernel(k, "native"), k);
+});
+
+Deno.test("native Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu", async () => {
+  const rng = new Rng(1);
+  const cases: [number[], number[], 1 | 2, "same" | "valid"][] = [
+    [[2, 5, 5, 3], [3, 3, 3, 4], 1, "same"],
+    [[3, 7, 7, 2], [3, 3, 2, 5], 2, "same"],
+    [[1, 8, 8, 2], [3, 3, 2, 3], 2, "same"],
+    [[2, 4, 4, 3], [1, 1, 3, 2], 1, "same"],
+    [[2, 6, 5, 2], [3, 3, 2, 2], 1, "valid"],
+    [[2, 1, 1, 6], [1, 1, 6, 3], 1, "same"],
+  ];
+  for (const [xs, ws, stride, pad] of cases) {
+    const [b, h, w] = xs;
+    const oh = pad === "same" ? Math.ceil(h / stride) : Math.ceil((h - ws[0] + 1) / stride);
+    const ow = pad === "same" ? Math.ceil(w / stride) : Math.ceil((w - ws[1] + 1) / stride);
+    await compare(
+      [random(xs, rng), random(ws, rng)],
+      (x, k) => tf.conv2d(x as tf.Tensor4D, k as tf.Tensor4D, stride, pad),
+      [b, oh, ow, ws[3]],
+      `conv2d x[${xs}] k[${ws}] s${stride} ${pad}`,
+      rng,
+    );
+  }
+  // Transposed: forward is Conv2DBackpropInput, its filter gradient is BackpropFilter.
+  for (const [xs, out] of [[[2, 3, 3, 5], 3], [[1, 1, 1, 4], 2], [[2, 4, 4, 2], 3]] as const) {
+    const [b, h, w] = xs;
+    await compare(
+      [random([...xs], rng), random([3, 3, out, xs[3]], rng)],
+      (x, k) =>
+        tf.conv2dTranspose(x as tf.Tensor4D, k as tf.Tensor4D, [b, 2 * h, 2 * w, out], 2, "same"),
+      [b, 2 * h, 2 * w, out],
+      `conv2dTranspose x[${xs}] → ${out}`,
+      rng,
+    );
+  }
+});
+
+Deno.test("native BatchMatMul matches cpu", async () => {
+  const rng = new Rng(2);
+  await compare(
+    [random([5, 7], rng), random([7, 3], rng)],
+    (a, b) => tf.matMul(a, b),
+    [5, 3],
+    "2d",
+    rng,
+  );
+  await compare(
+    [random([7, 5], rng), random([3, 7], rng)],
+    (a, b) => tf.matMul(a, b, true, true),
+    [5, 3],
+    "2d transposed",
+    rng,
+  );
+  await compare(
+    [random([2, 4, 6], rng), random([2, 6, 3], rng)],
+    (a, b) => tf.matMul(a, b),
+    [2, 4, 3],
+    "batched",
+    rng,
+  );
+});
+
+function blockInputs(x: number[], kernel: number[], rng: Rng, out = kernel[3]): Shaped[] {
+  return [
+    random(x, rng),
+    random(kernel, rng, 0.5),
+    random([out], rng),
+    random([out], rng, 2),
+    random([out], rng),
+  ];
+}
+
+function block(o: BlockOptions, fused: boolean) {
+  return (x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => {
+    const p = { name: "t", kernel, bias, gamma, beta } as unknown as BlockParams;
+    return (fused ? fusedConvBnAct : convBnAct)(x as tf.Tensor4D, p, o);
+  };
+}
+
+Deno.test("fusedConvBnAct() matches the composed block for every shape G and D use", async () => {
+  const rng = new Rng(3);
+  const cases: [number[], number, BlockOptions][] = [
+    [[3, 1, 1, 26], 8, { size: 1, stride: 1, activation: "swish" }], // G stem: 1×1 on 1×1
+    [[2, 1, 1, 8], 4, { size: 3, stride: 2, transpose: true, activation: "swish" }],
+    [[3, 3, 3, 5], 3, { size: 3, stride: 2, transpose: true, activation: "swish" }],
+    [[2, 4, 4, 3], 3, { size: 1, stride: 1, activation: "swish" }],
+    [[2, 6, 6, 3], 1, { size: 3, stride: 1, activation: "sigmoid" }], // G head
+    [[1, 5, 5, 1], 4, { size: 3, stride: 1, activation: "swish" }], // batch 1, D stem
+    [[3, 7, 7, 3], 5, { size: 3, stride: 2, activation: "swish" }],
+    [[2, 8, 8, 2], 3, { size: 3, stride: 2, activation: "swish" }],
+    [[4, 2, 2, 4], 4, { size: 3, stride: 2, activation: "swish" }], // D's last: 2×2 → 1×1
+  ];
+  for (const [xs, out, o] of cases) {
+    const [b, h, w, c] = xs;
+    const kernel = o.transpose ? [o.size, o.size, out, c] : [o.size, o.size, c, out];
+    const s = o.transpose ? 2 * h : Math.ceil(h / o.stride);
+    const sw = o.transpose ? 2 * w : Math.ceil(w / o.stride);
+    const inputs = blockInputs(xs, kernel, rng, out);
+    const r = random([b, s, sw, out], rng);
+    const what = `block x[${xs}] → ${out} ${JSON.stringify(o)}`;
+    const want = await on("cpu", inputs, valueAndGrads(block(o, false), r));
+    const got = await on("native", inputs, valueAndGrads(block(o, true), r));
+    const names = ["value", "dx", "dkernel", "dbias", "dgamma", "dbeta"];
+    got.forEach((g, i) => {
+      // The bias gradient is zero up to rounding under batch norm: scale by dbeta's.
+      const scale = names[i] === "dbias" ? maxAbs(want[5]) : maxAbs(want[i]);
+      assertClose(g, want[i], `${what} ${names[i]}`, scale);
+    });
+  }
+});
+
+Deno.test("fusedConvBnAct() pushes the batch mean and variance like the composed path", async () => {
+  const rng = new Rng(4);
+  const o: BlockOptions = { size: 3, stride: 2, activation: "swish" };
+  const inputs = blockInputs([2, 6, 6, 3], [3, 3, 3, 4], rng);
+  const statsOf = (fused: boolean) => (...xs: tf.Tensor[]) => {
+    const stats: BatchStats[] = [];
+    const p = {
+      name: "t",
+      kernel: xs[1],
+      bias: xs[2],
+      gamma: xs[3],
+      beta: xs[4],
+    } as unknown as BlockParams;
+    (fused ? fusedConvBnAct : convBnAct)(xs[0] as tf.Tensor4D, p, o, stats);
+    return [stats[0].mean, stats[0].variance];
+  };
+  const want = await on("cpu", inputs, statsOf(false));
+  const got = await on("native", inputs, statsOf(true));
+  assertClose(got[0], want[0], "mean");
+  assertClose(got[1], want[1], "variance");
+});
+
+Deno.test("fusedConvBnAct() keeps tf.memory().numTensors flat over repeated calls", async () => {
+  await tf.setBackend("native");
+  const rng = new Rng(5);
+  const ts = blockInputs([2, 4, 4, 3], [3, 3, 3, 2], rng).map((s) => tf.tensor(s.values, s.shape));
+  const o: BlockOptions = { size: 3, stride: 1, activation: "swish" };
+  const stepOnce = () => {
+    const stats: BatchStats[] = [];
+    tf.tidy(() => {
+      tf.grads((...xs: tf.Tensor[]) =>
+        tf.sum((block(o, true) as (...a: tf.Tensor[]) => tf.Tensor)(...xs))
+      )(ts);
+      const p = {
+        name: "t",
+        kernel: ts[1],
+        bias: ts[2],
+        gamma: ts[3],
+        beta: ts[4],
+      } as unknown as BlockParams;
+      fusedConvBnAct(ts[0] as tf.Tensor4D, p, o, stats);
+    });
+    for (const s of stats) tf.dispose([s.mean, s.variance]);
+  };
+  stepOnce();
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 5; i++) stepOnce();
+  assert.equal(tf.memory().numTensors, before);
+  tf.dispose(ts);
+});
+
+Deno.test("native G and D forward and gradients match cpu", async () => {
+  const spec = { messageLength: 5, imageSize: 8, channels: 3, filters: 2 };
+  const rng = new Rng(6);
+  const messages = random([3, 5], rng);
+  const r = random([3, 6], rng);
+  let names: string[] = [];
+  const run = async (backend: string) => {
+    await tf.setBackend(backend);
+    const g = buildGenerator(spec, new Rng(7));
+    const d = buildDiscriminator(spec, new Rng(8));
+    const named = [...g.variables, ...d.variables].filter(([, v]) => v.trainable);
+    names = named.map(([n]) => n);
+    const vars = named.map(([, v]) => v);
+    const out = tf.tidy(() => {
+      const m = tf.tensor2d(messages.values, [3, 5]);
+      const rt = tf.tensor2d(r.values, [3, 6]);
+      const { value, grads } = tf.variableGrads(
+        () => tf.sum(tf.mul(discriminate(d, generate(g, m)), rt)) as tf.Scalar,
+        vars,
+      );
+      return [value, ...vars.map((v) => grads[v.name])];
+    });
+    const values = out.map((t) => t.dataSync().slice() as Float32Array);
+    tf.dispose([...out, ...vars]);
+    return values;
+  };
+  const want = await run("cpu");
+  const got = await run("native");
+  assertClose(got[0], want[0], "G+D loss");
+  names.forEach((name, i) => {
+    // A conv bias gets no gradient through batch norm, only rounding: scale by its beta's.
+    const convBias = name.endsWith("/bias") && !name.startsWith("D/dense");
+    const ref = convBias ? want[1 + names.indexOf(name.replace(/bias$/, "beta"))] : want[1 + i];
+    assertClose(got[1 + i], want[1 + i], `G+D grad ${name}`, maxAbs(ref));
+  });
+});
+
+Deno.test("nativeAdamUpdate() matches tf.train.adam", async () => {
+  const rng = new Rng(9);
+  const init = random([4, 3], rng);
+  const grads = [random([4, 3], rng), random([4, 3], rng), random([4, 3], rng)];
+  await tf.setBackend("cpu");
+  const ref = tf.variable(tf.tensor(init.values, init.shape));
+  const opt = tf.train.adam(0.01, 0.5, 0.999);
+  for (const g of grads) {
+    opt.applyGradients([{ name: ref.name, tensor: tf.tensor(g.values, g.shape) }]);
+  }
+  const want = ref.dataSync().slice() as Float32Array;
+  ref.dispose();
+  opt.dispose();
+  await tf.setBackend("native");
+  const v = tf.variable(tf.tensor(init.values, init.shape));
+  const state = createNativeAdamState({ learningRate: 0.01, beta1: 0.5 });
+  const before = tf.memory().numTensors;
+  for (const g of grads) {
+    const gt = tf.tensor(g.values, g.shape);
+    nativeAdamUpdate([v], [gt], state);
+    gt.dispose();
+  }
+  assert.equal(tf.memory().numTensors, before);
+  assertClose(v.dataSync() as Float32Array, want, "adam");
+  v.dispose();
+});
