@@ -6,6 +6,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import type { BackendName } from "../config/schema.ts";
+import { startNative } from "./native.ts";
 
 /** What a started backend is, for the manifest. */
 export interface BackendInfo {
@@ -73,13 +74,14 @@ async function startCpu(): Promise<BackendInfo> {
 
 /** Starters by backend name; later modules add to it (native, tensorflow). */
 export const starters: Record<string, () => Promise<BackendInfo>> = {
+  native: startNative,
   cpu: startCpu,
   wasm: startWasm,
   webgpu: startWebgpu,
 };
 
 /** Order `auto` tries, fastest first. */
-export const autoOrder: string[] = ["wasm", "cpu"];
+export const autoOrder: string[] = ["native", "wasm", "cpu"];
 
 let current: BackendInfo | undefined;
 

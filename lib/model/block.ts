@@ -10,6 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../train/rng.ts";
+import { fusedConvBnAct } from "../backend/native/fused.ts";
 
 /** Batch norm's epsilon, Keras's default. */
 export const BN_EPSILON = 1e-3;
@@ -97,6 +98,8 @@ export function convBnAct(
   o: BlockOptions,
   stats?: BatchStats[],
 ): tf.Tensor4D {
+  // One native call forward and one backward instead of ~100 small kernels.
+  if (tf.getBackend() === "native") return fusedConvBnAct(x, p, o, stats);
   let y: tf.Tensor4D;
   if (o.transpose) {
     const [b, h, w] = x.shape;
