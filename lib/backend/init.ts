@@ -4,9 +4,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import "./_gradients.ts";
 import "@tensorflow/tfjs-backend-cpu";
 import type { BackendName } from "../config/schema.ts";
 import { startNative } from "./native.ts";
+
+// PROD silences tfjs's "install tfjs-node" banner and debug-only checks.
+tf.env().set("PROD", true);
 
 /** What a started backend is, for the manifest. */
 export interface BackendInfo {

@@ -42,6 +42,18 @@ export class Rng {
     return Math.floor(this.next() * 2147483647);
   }
 
+  /** The stream's position, to save in a checkpoint. */
+  get state(): number {
+    return this.#state;
+  }
+
+  /** Continues a stream saved with {@link Rng.state}. */
+  static fromState(state: number): Rng {
+    const r = new Rng(0);
+    r.#state = state >>> 0;
+    return r;
+  }
+
   /** A new independent stream derived from this one. */
   fork(): Rng {
     return new Rng(this.seed());

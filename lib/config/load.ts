@@ -1,0 +1,310 @@
+/**
+ * Reads an experiment file, applies `--set` overrides, validates the result,
+ * and explains every refusal with file, line, column and key path.
+ * @module
+ */
+import {
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  YAMLParseError,
+} from "yaml";
+import { z } from "zod";
+import { type Experiment, experimentSchema } from "./schema.ts";
+
+/** Largest experiment file we read; anything bigger is not an experiment. */
+const MAX_BYTES = 1 << 20;
+
+/** An experiment could not be loaded; `message` is meant for the user as is. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** A loaded, validated experiment with where it came from. */
+export interface LoadedExperiment {
+  config: Experiment;
+  /** The file's text as written (saved in the run folder). */
+  source: string;
+  path: string;
+}
+
+/** Options for {@link loadExperiment} and {@link parseExperiment}. */
+export interface LoadOptions {
+  /** `key.path=value` overrides, values parsed as YAML scalars. */
+  set?: string[];
+}
+
+/**
+ * Reads and validates an experiment file.
+ *
+ * @example
+ * ```ts
+ * import { loadExperiment } from "./load.ts";
+ * const { config } = await loadExperiment("experiments/quick.yaml", { set: ["training.epochs=1"] });
+ * console.log(config.training.epochs); // 1
+ * ```
+ */
+export async function loadExperiment(
+  path: string,
+  opts: LoadOptions = {},
+): Promise<LoadedExperiment> {
+  let bytes: Uint8Array;
+  try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) throw new ConfigError(`Cannot load experiment "${path}": not a file`);
+    if (info.size > MAX_BYTES) {
+      throw new ConfigError(
+        `Cannot load experiment "${path}": ${info.size} bytes is over the 1 MiB limit`,
+      );
+    }
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError(`Cannot load experiment "${path}": ${(e as Error).message}`);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new ConfigError(`Cannot load experiment "${path}": the file is not UTF-8 text`);
+  }
+  return { config: parseExperiment(text, path, opts), source: text, path };
+}
+
+/** Validates experiment text; `path` names it in errors and gives the default name. */
+export function parseExperiment(text: string, path: string, opts: LoadOptions = {}): Experiment {
+  const where = `Cannot load experiment "${path}"`;
+  if (text.includes("\0")) {
+    throw new ConfigError(`${where}: the file contains NUL bytes (binary data?)`);
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const first = doc.errors[0];
+  if (first) {
+    const offset = first instanceof YAMLParseError ? first.pos[0] : undefined;
+    const pos = offset === undefined ? undefined : lines.linePos(offset);
+    const at = pos ? `${path}:${pos.line}:${pos.col}` : path;
+    throw new ConfigError(`${where}: YAML syntax error at ${at}: ${firstLine(first.message)}`);
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new ConfigError(`${where}: ${firstLine((e as Error).message)} (too many aliases?)`);
+  }
+  if (data === null || data === undefined) throw new ConfigError(`${where}: the file is empty`);
+  if (typeof data !== "object" || Array.isArray(data)) {
+    throw new ConfigError(
+      `${where}: the top level must be a mapping of keys, got ${describe(data)}`,
+    );
+  }
+  const record = data as Record<string, unknown>;
+  const overridden = new Set<string>();
+  for (const item of opts.set ?? []) {
+    const key = applyOverride(record, item, where);
+    overridden.add(key);
+  }
+  if (record.name === undefined) record.name = stem(path);
+  const result = experimentSchema.safeParse(record);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const key = issue.path.map(String).join(".");
+    const fromSet = [...overridden].find((k) => key === k || key.startsWith(k + "."));
+    const at = fromSet ? `--set ${fromSet}` : locate(doc.contents, issue.path, lines, path);
+    const more = result.error.issues.length > 1
+      ? ` (and ${result.error.issues.length - 1} more)`
+      : "";
+    throw new ConfigError(`${where}: ${at}: ${explain(issue, record)}${more}`);
+  }
+  return result.data;
+}
+
+/** Run names keep to letters, digits, dot, dash and underscore, so no path escapes runs/. */
+export function sanitizeName(name: string): string {
+  const clean = name.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[.-]+/, "").slice(0, 80);
+  return clean || "run";
+}
+
+function stem(path: string): string {
+  const base = path.split(/[\\/]/).pop() ?? path;
+  return base.replace(/\.(ya?ml|json)$/i, "") || "experiment";
+}
+
+function firstLine(s: string): string {
+  return s.split("\n")[0];
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "number") {
+    if (Number.isNaN(v)) return ".nan (not a number)";
+    if (!Number.isFinite(v)) return `${v > 0 ? "" : "-"}.inf (infinity)`;
+    return String(v);
+  }
+  if (typeof v === "string") return JSON.stringify(v.length > 40 ? v.slice(0, 40) + "…" : v);
+  if (typeof v === "object") return "a mapping";
+  return String(v);
+}
+
+function applyOverride(record: Record<string, unknown>, item: string, where: string): string {
+  const eq = item.indexOf("=");
+  if (eq <= 0) {
+    throw new ConfigError(
+      `${where}: --set ${item}: expected key.path=value, e.g. training.epochs=3`,
+    );
+  }
+  const key = item.slice(0, eq).trim();
+  const parts = key.split(".");
+  if (
+    parts.some((p) => p === "" || p === "__proto__" || p === "constructor" || p === "prototype")
+  ) {
+    throw new ConfigError(`${where}: --set ${item}: "${key}" is not a valid key path`);
+  }
+  const valueDoc = parseDocument(item.slice(eq + 1));
+  if (valueDoc.errors.length) {
+    throw new ConfigError(`${where}: --set ${item}: the value is not valid YAML`);
+  }
+  let value: unknown;
+  try {
+    value = valueDoc.toJS({ maxAliasCount: 10 });
+  } catch {
+    throw new ConfigError(`${where}: --set ${item}: the value is not valid YAML`);
+  }
+  let node: Record<string, unknown> = record;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (next === undefined) node[part] = {};
+    else if (typeof next !== "object" || next === null || Array.isArray(next)) {
+      throw new ConfigError(`${where}: --set ${item}: "${part}" is not a mapping`);
+    }
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1]] = value ?? null;
+  return key;
+}
+
+/** file:line:col of the YAML node at `path`, or of its nearest existing parent. */
+function locate(root: unknown, path: PropertyKey[], lines: LineCounter, file: string): string {
+  let node = root as Node | null;
+  let keyNode: Node | null = null;
+  for (const part of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(part));
+      if (!pair) break;
+      keyNode = pair.key as Node;
+      node = pair.value as Node | null;
+    } else if (isSeq(node) && typeof part === "number" && node.items[part]) {
+      node = node.items[part] as Node;
+      keyNode = null;
+    } else break;
+  }
+  const range = (node && node.range) ?? (keyNode && keyNode.range);
+  if (!range) return file;
+  const { line, col } = lines.linePos(range[0]);
+  return `${file}:${line}:${col}`;
+}
+
+function valueAt(record: unknown, path: PropertyKey[]): unknown {
+  let v = record;
+  for (const p of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p];
+  }
+  return v;
+}
+
+function explain(issue: z.core.$ZodIssue, record: Record<string, unknown>): string {
+  const key = issue.path.map(String).join(".") || "(top level)";
+  const found = valueAt(record, issue.path);
+  switch (issue.code) {
+    case "unrecognized_keys": {
+      const allowed = allowedKeys(issue.path);
+      const bad = issue.keys[0];
+      const near = nearest(bad, allowed);
+      const prefix = issue.path.length ? `${key}.` : "";
+      return `unknown key "${prefix}${bad}"` + (near ? `; did you mean "${prefix}${near}"?` : "") +
+        ` Allowed: ${allowed.join(", ")}`;
+    }
+    case "invalid_value":
+      return `${key} is ${describe(found)}; allowed: ${
+        issue.values.map((v) => String(v)).join(", ")
+      }`;
+    case "invalid_type":
+      if (found === undefined) return `${key} is required (${issue.expected})`;
+      if (issue.expected === "int") return `${key} must be an integer, got ${describe(found)}`;
+      if (typeof found === "number" && !Number.isFinite(found)) {
+        return `${key} must be a finite number, got ${describe(found)}`;
+      }
+      return `${key} must be ${article(issue.expected)}, got ${describe(found)}`;
+    case "too_small":
+    case "too_big": {
+      const isArray = issue.origin === "array";
+      const bound = issue.code === "too_small"
+        ? `at least ${issue.minimum}${issue.inclusive === false ? " (exclusive)" : ""}`
+        : `at most ${issue.maximum}${issue.inclusive === false ? " (exclusive)" : ""}`;
+      return isArray
+        ? `${key} must have ${bound} entries, got ${Array.isArray(found) ? found.length : "?"}`
+        : `${key} must be ${bound}, got ${describe(found)}`;
+    }
+    default:
+      return `${key} ${issue.message}${found !== undefined ? `, got ${describe(found)}` : ""}`;
+  }
+}
+
+function article(type: string): string {
+  if (type === "object") return "a mapping";
+  if (type === "array") return "a list";
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+/** Keys the schema allows at a path (for "did you mean"). */
+function allowedKeys(path: PropertyKey[]): string[] {
+  let schema: z.ZodType = experimentSchema;
+  for (const part of path) {
+    const shape = objectShape(schema);
+    if (!shape) return [];
+    schema = shape[String(part)];
+    if (!schema) return [];
+  }
+  return Object.keys(objectShape(schema) ?? {});
+}
+
+function objectShape(schema: z.ZodType): Record<string, z.ZodType> | undefined {
+  // Unwrap defaults, optionals, refinements and transforms down to the object.
+  let s: unknown = schema;
+  for (let i = 0; i < 10 && s; i++) {
+    const def = (s as { def?: Record<string, unknown> }).def;
+    if (!def) return undefined;
+    if (def.type === "object") return def.shape as Record<string, z.ZodType>;
+    s = def.innerType ?? def.in ?? def.schema;
+  }
+  return undefined;
+}
+
+function nearest(word: string, options: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const o of options) {
+    const d = editDistance(word.toLowerCase(), o.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [o, d];
+  }
+  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length];
+}

@@ -1,0 +1,111 @@
+/**
+ * Reads run folders: the one module tools use to get at runs.
+ * @module
+ */
+import { type Experiment, experimentSchema } from "../config/schema.ts";
+import type { EpochMetrics, TrainSnapshot } from "../train/loop.ts";
+import type { Manifest } from "./manifest.ts";
+import { decodeSafetensors } from "./safetensors.ts";
+import { RUN_FILES } from "./writer.ts";
+import type { RunSummary } from "./summary.ts";
+
+/** A run folder's contents, except frames and checkpoints. */
+export interface Run {
+  dir: string;
+  manifest: Manifest;
+  config: Experiment;
+  metrics: EpochMetrics[];
+  summary: RunSummary | null;
+}
+
+/** A run folder could not be read; the message names the file and why. */
+export class RunReadError extends Error {
+  override name = "RunReadError";
+}
+
+async function readJson<T>(path: string): Promise<T> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new RunReadError(`Cannot read "${path}": ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new RunReadError(`Cannot read "${path}": not valid JSON`);
+  }
+}
+
+/** Reads manifest, config, per-epoch metrics and summary of a run folder. */
+export async function readRun(dir: string): Promise<Run> {
+  dir = dir.replace(/\/+$/, "");
+  const manifest = await readJson<Manifest>(`${dir}/${RUN_FILES.manifest}`);
+  const raw = await readJson<Record<string, unknown>>(`${dir}/${RUN_FILES.config}`);
+  delete raw.$comment;
+  const parsed = experimentSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new RunReadError(
+      `Cannot read "${dir}/${RUN_FILES.config}": it does not match this version's format`,
+    );
+  }
+  let metrics: EpochMetrics[] = [];
+  try {
+    const text = await Deno.readTextFile(`${dir}/${RUN_FILES.metrics}`);
+    metrics = text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new RunReadError(`Cannot read "${dir}/${RUN_FILES.metrics}": ${(e as Error).message}`);
+    }
+  }
+  let summary: RunSummary | null = null;
+  try {
+    summary = JSON.parse(await Deno.readTextFile(`${dir}/${RUN_FILES.summary}`));
+  } catch { /* absent until the first epoch ends */ }
+  return { dir, manifest, config: parsed.data, metrics, summary };
+}
+
+/** Reads the run's last checkpoint. */
+export async function readCheckpoint(dir: string): Promise<TrainSnapshot> {
+  const path = `${dir.replace(/\/+$/, "")}/${RUN_FILES.checkpoint}`;
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    throw new RunReadError(`Cannot read "${path}": ${(e as Error).message} (no checkpoint yet?)`);
+  }
+  const file = decodeSafetensors(bytes, path);
+  const n = (k: string) => {
+    const v = Number(file.metadata[k]);
+    if (!Number.isFinite(v)) {
+      throw new RunReadError(`Cannot read "${path}": metadata "${k}" is missing`);
+    }
+    return v;
+  };
+  return {
+    tensors: file.tensors,
+    meta: {
+      epoch: n("epoch"),
+      step_in_epoch: n("step_in_epoch"),
+      step: n("step"),
+      level: n("level"),
+      rng_state: n("rng_state"),
+      g_iterations: n("g_iterations"),
+      d_iterations: n("d_iterations"),
+    },
+  };
+}
+
+/** Run folders under `root`, oldest first. */
+export async function listRunDirs(root = "runs"): Promise<string[]> {
+  const dirs: string[] = [];
+  try {
+    for await (const e of Deno.readDir(root)) {
+      if (e.isDirectory) dirs.push(`${root}/${e.name}`);
+    }
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+  return dirs.sort();
+}

@@ -1,0 +1,185 @@
+/**
+ * The run writer: creates `runs/<UTC stamp>_<name>/` and turns training
+ * events into files, each written whole (temp file + rename).
+ * @module
+ */
+import { stringify } from "yaml";
+import type { BackendInfo } from "../backend/init.ts";
+import type { Experiment } from "../config/schema.ts";
+import type { EpochMetrics, TrainEvent, TrainSnapshot } from "../train/loop.ts";
+import { toJson, writeFileAtomic, writeFileAtomicSync } from "./atomic.ts";
+import { encodeGif, type RgbaFrame, toRgba } from "./gif.ts";
+import { type Manifest, newManifest } from "./manifest.ts";
+import { encodePng, gridImage } from "./png.ts";
+import { encodeSafetensors } from "./safetensors.ts";
+import { summarize } from "./summary.ts";
+
+/** File names inside a run folder (the contract in shared/DESIGN.md). */
+export const RUN_FILES = {
+  experiment: "experiment.yaml",
+  config: "config.json",
+  manifest: "manifest.json",
+  metrics: "metrics.jsonl",
+  summary: "metrics.json",
+  log: "train.log",
+  gif: "glyphs.gif",
+  checkpoint: "checkpoints/last.safetensors",
+} as const;
+
+/** Makes a new, unique run folder under `root`; never reuses one. */
+export async function createRunDir(root: string, name: string, now = new Date()): Promise<string> {
+  await Deno.mkdir(root, { recursive: true });
+  const stamp = now.toISOString().replace(/:/g, "-");
+  for (let i = 1;; i++) {
+    const dir = `${root}/${stamp}_${name}${i > 1 ? `-${i}` : ""}`;
+    try {
+      await Deno.mkdir(dir);
+      return dir;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+  }
+}
+
+/** Writes one run's folder from its events. */
+export class RunWriter {
+  readonly dir: string;
+  readonly manifest: Manifest;
+  readonly #metrics: EpochMetrics[] = [];
+  readonly #frames: RgbaFrame[] = [];
+  readonly #levels: { step: number; from: number; to: number; accuracy?: number }[] = [];
+
+  private constructor(dir: string, manifest: Manifest) {
+    this.dir = dir;
+    this.manifest = manifest;
+  }
+
+  /** Creates the folder and writes experiment.yaml, config.json and a running manifest. */
+  static async create(opts: {
+    root: string;
+    name: string;
+    config: Experiment;
+    source: string;
+    file: string;
+    backend: BackendInfo;
+  }): Promise<RunWriter> {
+    const dir = await createRunDir(opts.root, opts.name);
+    const manifest = await newManifest({ ...opts, cwd: Deno.cwd() });
+    const w = new RunWriter(dir, manifest);
+    await Deno.mkdir(`${dir}/frames`);
+    await Deno.mkdir(`${dir}/checkpoints`);
+    await writeFileAtomic(`${dir}/${RUN_FILES.experiment}`, opts.source);
+    await writeFileAtomic(
+      `${dir}/${RUN_FILES.config}`,
+      toJson({ $comment: "fully resolved experiment", ...opts.config }),
+    );
+    await w.writeManifest();
+    return w;
+  }
+
+  /** Re-opens an existing run folder to continue it. */
+  static async reopen(
+    dir: string,
+    manifest: Manifest,
+    metrics: EpochMetrics[],
+  ): Promise<RunWriter> {
+    const w = new RunWriter(dir, manifest);
+    w.#metrics.push(...metrics);
+    manifest.status = "running";
+    manifest.ended_at = null;
+    manifest.error = null;
+    manifest.resumed_from = [...(manifest.resumed_from ?? []), new Date().toISOString()];
+    await w.writeManifest();
+    return w;
+  }
+
+  /** Handles one training event. */
+  async onEvent(e: TrainEvent, config: Experiment): Promise<void> {
+    switch (e.type) {
+      case "epoch":
+        this.#metrics.push(e.metrics);
+        this.manifest.epochs_done = e.metrics.epoch;
+        await writeFileAtomic(
+          `${this.dir}/${RUN_FILES.metrics}`,
+          this.#metrics.map((m) => JSON.stringify(m)).join("\n") + "\n",
+        );
+        await this.writeSummary(config);
+        await this.writeManifest();
+        break;
+      case "level":
+        this.#levels.push({ step: e.step, from: e.from, to: e.to, accuracy: e.accuracy });
+        break;
+      case "frame":
+        await this.writeFrame(e.epoch, e.images, e.shape, config.output.grid);
+        break;
+      case "checkpoint":
+        await this.writeCheckpoint(e.snapshot);
+        break;
+    }
+  }
+
+  async writeFrame(
+    epoch: number,
+    images: Float32Array,
+    shape: [number, number, number, number],
+    cols: number,
+  ) {
+    const grid = gridImage(images, shape, { cols, pad: 2, background: 1 });
+    const name = `epoch-${String(epoch).padStart(4, "0")}.png`;
+    await writeFileAtomic(
+      `${this.dir}/frames/${name}`,
+      encodePng(grid.pixels, grid.width, grid.height, grid.channels),
+    );
+    this.#frames.push({
+      rgba: toRgba(grid.pixels, grid.width, grid.height, grid.channels),
+      ...grid,
+    });
+    await writeFileAtomic(`${this.dir}/${RUN_FILES.gif}`, encodeGif(this.#frames));
+  }
+
+  async writeCheckpoint(s: TrainSnapshot) {
+    const metadata: Record<string, string> = { format: "glyphnet-checkpoint-1" };
+    for (const [k, v] of Object.entries(s.meta)) metadata[k] = String(v);
+    await writeFileAtomic(
+      `${this.dir}/${RUN_FILES.checkpoint}`,
+      encodeSafetensors({ tensors: s.tensors, metadata }),
+    );
+  }
+
+  async writeSummary(config: Experiment) {
+    await writeFileAtomic(
+      `${this.dir}/${RUN_FILES.summary}`,
+      toJson(summarize(this.#metrics, config)),
+    );
+  }
+
+  async writeManifest() {
+    await writeFileAtomic(`${this.dir}/${RUN_FILES.manifest}`, toJson(this.manifest));
+  }
+
+  /** Marks the run ended and writes the manifest. */
+  async finish(status: Manifest["status"], error?: string): Promise<void> {
+    this.manifest.status = status;
+    this.manifest.ended_at = new Date().toISOString();
+    this.manifest.error = error ?? null;
+    await this.writeManifest();
+  }
+
+  /** Same as {@link finish}, synchronously (for a second Ctrl-C that exits at once). */
+  finishSync(status: Manifest["status"], error?: string): void {
+    this.manifest.status = status;
+    this.manifest.ended_at = new Date().toISOString();
+    this.manifest.error = error ?? null;
+    writeFileAtomicSync(`${this.dir}/${RUN_FILES.manifest}`, toJson(this.manifest));
+  }
+
+  /** Appends a line to train.log (lines are whole; the log only grows). */
+  async log(line: string): Promise<void> {
+    await Deno.writeTextFile(`${this.dir}/${RUN_FILES.log}`, line + "\n", { append: true });
+  }
+}
+
+/** The experiment as YAML, for runs started from a config object rather than a file. */
+export function experimentYaml(config: Experiment): string {
+  return stringify(config);
+}

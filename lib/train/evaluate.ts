@@ -1,0 +1,82 @@
+/**
+ * Held-out decoding: fixed messages and a fixed channel draw (both from a
+ * seed), run in batches of the training batch size because batch norm
+ * normalises with the statistics of the batch (shared/DESIGN.md).
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { Experiment, OpName } from "../config/schema.ts";
+import { applyChannel } from "../channel/mod.ts";
+import { discriminate, type Discriminator } from "../model/discriminator.ts";
+import { generate, type Generator } from "../model/generator.ts";
+import { type DecodeScore, negativesCalledMessage, scoreDecoding } from "./losses.ts";
+import { messageTensor, randomMessages } from "./messages.ts";
+import { Rng } from "./rng.ts";
+
+/** What to evaluate. */
+export interface EvalOptions {
+  /** Channel difficulty. */
+  level: number;
+  /** Messages to decode. */
+  samples: number;
+  /** Seed of the messages and the channel's draws: the same seed, the same test. */
+  seed: number;
+  /** Apply only this op (for a per-op robustness matrix); default: the whole channel. */
+  only?: OpName | "extras";
+  /** Also measure how often D takes noise images for messages. */
+  negatives?: boolean;
+}
+
+/** Decode scores, plus the share of negatives taken for messages when asked. */
+export interface EvalResult extends DecodeScore {
+  negativesCalledMessage?: number;
+}
+
+/** Decodes `samples` held-out messages sent through the channel at `level`. */
+export async function evaluate(
+  g: Generator,
+  d: Discriminator,
+  config: Experiment,
+  opts: EvalOptions,
+): Promise<EvalResult> {
+  const rng = new Rng(opts.seed);
+  const batch = Math.min(config.training.batch_size, opts.samples);
+  const m = config.message;
+  let done = 0, exact = 0, bits = 0, noise = 0, negWrong = 0, negCount = 0;
+  while (done < opts.samples) {
+    const n = Math.min(batch, opts.samples - done);
+    const msgs = randomMessages(m, n, rng);
+    const logits = tf.tidy(() => {
+      const sent = applyChannel(generate(g, messageTensor(msgs)), opts.level, config.channel, rng, {
+        only: opts.only,
+      });
+      return discriminate(d, sent);
+    });
+    const score = scoreDecoding(m, await logits.data() as Float32Array, msgs.messages);
+    logits.dispose();
+    exact += score.accuracy * n;
+    bits += score.bitAccuracy * n;
+    noise += score.calledNoise * n;
+    if (opts.negatives) {
+      const size = config.image.size, c = config.image.color === "rgb" ? 3 : 1;
+      const neg = tf.tidy(() => {
+        const images = tf.sigmoid(tf.randomNormal([n, size, size, c], 0, 1, "float32", rng.seed()));
+        return discriminate(
+          d,
+          applyChannel(images as tf.Tensor4D, opts.level, config.channel, rng),
+        );
+      });
+      negWrong += negativesCalledMessage(m, await neg.data() as Float32Array) * n;
+      negCount += n;
+      neg.dispose();
+    }
+    done += n;
+  }
+  const result: EvalResult = {
+    accuracy: exact / done,
+    bitAccuracy: bits / done,
+    calledNoise: noise / done,
+  };
+  if (opts.negatives) result.negativesCalledMessage = negWrong / negCount;
+  return result;
+}

@@ -1,0 +1,291 @@
+/**
+ * The training loop: builds G and D, runs epochs of steps, moves the
+ * channel's difficulty, and reports everything as events. No files, no
+ * terminal: the run writer and the progress display subscribe.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { type Experiment, messageLength } from "../config/schema.ts";
+import { initialLevel, levelAfterCheck, levelAfterEpoch } from "../channel/mod.ts";
+import { buildDiscriminator } from "../model/discriminator.ts";
+import { buildGenerator, generate, type GeneratorSpec } from "../model/generator.ts";
+import { countParams, disposeNetwork } from "../model/network.ts";
+import { Adam } from "./adam.ts";
+import { type EvalResult, evaluate } from "./evaluate.ts";
+import { fixedMessages, messageTensor } from "./messages.ts";
+import { Rng } from "./rng.ts";
+import { type TrainState, trainStep } from "./step.ts";
+
+/** One line of metrics.jsonl. */
+export interface EpochMetrics {
+  epoch: number;
+  /** Difficulty during the epoch's last step, and after the schedule moved it. */
+  level: number;
+  next_level: number;
+  loss: { d_real: number; d_fake: number; g: number; total: number };
+  /** Held-out decoding at `level` through the whole channel (null when eval is off). */
+  eval: EvalResult | null;
+  steps: number;
+  seconds: number;
+  steps_per_second: number;
+}
+
+/** Tensors and counters that are enough to continue a run. */
+export interface TrainSnapshot {
+  tensors: Map<string, { shape: number[]; data: Float32Array }>;
+  meta: {
+    epoch: number;
+    /** Steps done within `epoch` (0 when the epoch finished). */
+    step_in_epoch: number;
+    step: number;
+    level: number;
+    rng_state: number;
+    g_iterations: number;
+    d_iterations: number;
+  };
+}
+
+/** What the loop reports. */
+export type TrainEvent =
+  | { type: "start"; params: { g: number; d: number }; level: number; epoch: number }
+  | {
+    type: "step";
+    epoch: number;
+    step: number;
+    stepsPerEpoch: number;
+    losses: { d_real: number; d_fake: number; g: number };
+    level: number;
+    stepsPerSecond: number;
+  }
+  | { type: "level"; step: number; from: number; to: number; accuracy?: number }
+  | { type: "epoch"; metrics: EpochMetrics }
+  | { type: "frame"; epoch: number; images: Float32Array; shape: [number, number, number, number] }
+  | { type: "checkpoint"; epoch: number; snapshot: TrainSnapshot }
+  | { type: "end"; status: "completed" | "interrupted"; epoch: number };
+
+/** How to run. */
+export interface TrainOptions {
+  onEvent?: (e: TrainEvent) => void | Promise<void>;
+  /** Aborting stops after the current step, with a checkpoint. */
+  signal?: AbortSignal;
+  /** Continue from a snapshot instead of starting fresh. */
+  resume?: TrainSnapshot;
+}
+
+/** Shape of G and D for an experiment. */
+export function networkSpec(config: Experiment): GeneratorSpec {
+  return {
+    messageLength: messageLength(config.message),
+    imageSize: config.image.size,
+    channels: config.image.color === "rgb" ? 3 : 1,
+    filters: config.model.filters,
+  };
+}
+
+/**
+ * Trains G and D as the experiment says. Resolves when the last epoch ends
+ * or the signal aborts; the events carry every result.
+ */
+export async function train(
+  config: Experiment,
+  opts: TrainOptions = {},
+): Promise<"completed" | "interrupted"> {
+  const emit = async (e: TrainEvent) => {
+    await opts.onEvent?.(e);
+  };
+  const spec = networkSpec(config);
+  const init = new Rng(config.seed);
+  const g = buildGenerator(spec, init);
+  const d = buildDiscriminator(spec, init);
+  const o = config.training.optimizer;
+  const state: TrainState = {
+    config,
+    g,
+    d,
+    randomG: buildGenerator(spec, init),
+    gOpt: new Adam(g.variables, o),
+    dOpt: new Adam(d.variables, o),
+    rng: init.fork(),
+    level: initialLevel(config.channel.schedule),
+    step: 0,
+  };
+  let epoch = 1, skip = 0;
+  if (opts.resume) ({ epoch, skip } = restore(state, opts.resume));
+  const frameMessages = fixedMessages(config.message, config.output.grid ** 2);
+  const { epochs, steps_per_epoch: stepsPerEpoch } = config.training;
+  const schedule = config.channel.schedule;
+  await emit({
+    type: "start",
+    params: { g: countParams(g), d: countParams(d) },
+    level: state.level,
+    epoch,
+  });
+  try {
+    for (; epoch <= epochs; epoch++) {
+      if (epoch > 1 || skip > 0) {
+        disposeNetwork(state.randomG);
+        state.randomG = buildGenerator(spec, state.rng.fork());
+      }
+      const started = performance.now();
+      const sums = { d_real: 0, d_fake: 0, g: 0 };
+      let done = 0;
+      for (let step = skip; step < stepsPerEpoch; step++) {
+        const losses = trainStep(state);
+        const values = {
+          d_real: (await losses.dReal.data())[0],
+          d_fake: (await losses.dFake.data())[0],
+          g: (await losses.g.data())[0],
+        };
+        tf.dispose([losses.dReal, losses.dFake, losses.g]);
+        for (const k of ["d_real", "d_fake", "g"] as const) sums[k] += values[k];
+        done++;
+        const seconds = (performance.now() - started) / 1000;
+        await emit({
+          type: "step",
+          epoch,
+          step: step + 1,
+          stepsPerEpoch,
+          losses: values,
+          level: state.level,
+          stepsPerSecond: done / seconds,
+        });
+        if (schedule.kind === "accuracy" && state.step % schedule.check_every === 0) {
+          const check = await evaluate(g, d, config, {
+            level: state.level,
+            samples: schedule.check_samples,
+            seed: state.rng.seed(),
+          });
+          const next = levelAfterCheck(state.level, schedule, check.accuracy);
+          if (next !== state.level) {
+            await emit({
+              type: "level",
+              step: state.step,
+              from: state.level,
+              to: next,
+              accuracy: check.accuracy,
+            });
+            state.level = next;
+          }
+        }
+        if (opts.signal?.aborted) {
+          await emit({
+            type: "checkpoint",
+            epoch,
+            snapshot: await snapshot(state, epoch, step + 1),
+          });
+          await emit({ type: "end", status: "interrupted", epoch });
+          return "interrupted";
+        }
+      }
+      skip = 0;
+      const mean = (x: number) => done ? x / done : NaN;
+      const loss = {
+        d_real: mean(sums.d_real),
+        d_fake: mean(sums.d_fake),
+        g: mean(sums.g),
+        total: 0,
+      };
+      loss.total = loss.d_real + loss.d_fake + loss.g;
+      const evalEvery = config.eval.every;
+      const evalResult = evalEvery > 0 && (epoch % evalEvery === 0 || epoch === epochs)
+        ? await evaluate(g, d, config, {
+          level: state.level,
+          samples: config.eval.samples,
+          seed: config.seed + 1,
+          negatives: true,
+        })
+        : null;
+      const seconds = (performance.now() - started) / 1000;
+      const level = state.level;
+      state.level = levelAfterEpoch(level, schedule, { meanLoss: loss.total, epoch, epochs });
+      if (state.level !== level) {
+        await emit({ type: "level", step: state.step, from: level, to: state.level });
+      }
+      await emit({
+        type: "epoch",
+        metrics: {
+          epoch,
+          level,
+          next_level: state.level,
+          loss,
+          eval: evalResult,
+          steps: done,
+          seconds,
+          steps_per_second: done / seconds,
+        },
+      });
+      const every = config.output.frame_every;
+      if (every > 0 && (epoch % every === 0 || epoch === epochs)) {
+        const images = tf.tidy(() => generate(g, messageTensor(frameMessages)));
+        await emit({
+          type: "frame",
+          epoch,
+          images: await images.data() as Float32Array,
+          shape: images.shape as [number, number, number, number],
+        });
+        images.dispose();
+      }
+      const ck = config.output.checkpoint_every;
+      if ((ck > 0 && epoch % ck === 0) || epoch === epochs) {
+        await emit({ type: "checkpoint", epoch, snapshot: await snapshot(state, epoch, 0) });
+      }
+    }
+    await emit({ type: "end", status: "completed", epoch: epochs });
+    return "completed";
+  } finally {
+    for (const net of [state.g, state.d, state.randomG]) disposeNetwork(net);
+    state.gOpt.dispose();
+    state.dOpt.dispose();
+  }
+}
+
+/** Everything needed to continue: weights, Adam moments, counters, RNG. */
+async function snapshot(s: TrainState, epoch: number, stepInEpoch: number): Promise<TrainSnapshot> {
+  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  const add = async (name: string, t: tf.Tensor) =>
+    tensors.set(name, { shape: t.shape, data: (await t.data()) as Float32Array });
+  for (const [name, v] of s.g.variables) await add(name, v);
+  for (const [name, v] of s.d.variables) await add(name, v);
+  for (const [name, v] of s.gOpt.stateTensors()) await add(`adam/${name}`, v);
+  for (const [name, v] of s.dOpt.stateTensors()) await add(`adam/${name}`, v);
+  return {
+    tensors,
+    meta: {
+      epoch,
+      step_in_epoch: stepInEpoch,
+      step: s.step,
+      level: s.level,
+      rng_state: s.rng.state,
+      g_iterations: s.gOpt.iterations,
+      d_iterations: s.dOpt.iterations,
+    },
+  };
+}
+
+/** Loads a snapshot into fresh state; returns where to continue. */
+function restore(s: TrainState, snap: TrainSnapshot): { epoch: number; skip: number } {
+  const targets = new Map<string, tf.Variable>([
+    ...s.g.variables,
+    ...s.d.variables,
+    ...[...s.gOpt.stateTensors()].map(([n, v]) => [`adam/${n}`, v] as [string, tf.Variable]),
+    ...[...s.dOpt.stateTensors()].map(([n, v]) => [`adam/${n}`, v] as [string, tf.Variable]),
+  ]);
+  for (const [name, v] of targets) {
+    const saved = snap.tensors.get(name);
+    if (!saved || saved.shape.join() !== v.shape.join()) {
+      throw new RangeError(
+        `Cannot resume: the checkpoint has no tensor "${name}" of shape [${v.shape}] (was the experiment changed?)`,
+      );
+    }
+    tf.tidy(() => v.assign(tf.tensor(saved.data, saved.shape)));
+  }
+  const m = snap.meta;
+  s.step = m.step;
+  s.level = m.level;
+  s.rng = Rng.fromState(m.rng_state);
+  s.gOpt.iterations = m.g_iterations;
+  s.dOpt.iterations = m.d_iterations;
+  return m.step_in_epoch === 0
+    ? { epoch: m.epoch + 1, skip: 0 }
+    : { epoch: m.epoch, skip: m.step_in_epoch };
+}

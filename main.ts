@@ -1,0 +1,180 @@
+/**
+ * glyphnet's command line. Parses arguments, forwards to lib/, and owns the
+ * exit codes: 0 done, 1 failed while running, 2 usage or experiment error,
+ * 130 interrupted.
+ * @module
+ */
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+
+const USAGE = `glyphnet: two networks invent a visual language
+
+usage:
+  deno task run <experiment.yaml> [--set key=value]... [--backend NAME] [--name NAME] [--runs DIR]
+  deno task run --resume <run folder>
+  deno task schema [--out FILE]
+  deno task channel <experiment.yaml | run folder> [--out FILE.png] [--samples N]
+`;
+
+/** A mistake in how the program was called: exit 2, no stack trace. */
+class UsageError extends Error {
+  override name = "UsageError";
+}
+
+const USER_ERRORS = new Set(["ConfigError", "UsageError", "BackendError", "RunReadError"]);
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "run":
+      return await runCommand(rest);
+    case "schema":
+      return await schemaCommand(rest);
+    case "channel":
+      return await channelCommand(rest);
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      console.log(USAGE);
+      return command ? 0 : 2;
+    default:
+      throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+  }
+}
+
+function parse<T extends ParseArgsOptionsConfig>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n\n${USAGE}`);
+  }
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    set: { type: "string", multiple: true },
+    backend: { type: "string" },
+    name: { type: "string" },
+    runs: { type: "string", default: "runs" },
+    resume: { type: "string" },
+    quiet: { type: "boolean", default: false },
+  });
+  const { loadExperiment } = await import("./lib/config/load.ts");
+  const { makeProgress } = await import("./lib/run/progress.ts");
+  const { runExperiment, resumeRun } = await import("./lib/run/runner.ts");
+  const encoder = new TextEncoder();
+  const terminal = Deno.stdout.isTerminal() && !values.quiet;
+  const controller = new AbortController();
+  let writerRef: { finishSync(status: "interrupted"): void } | undefined;
+  let stops = 0;
+  const onSigint = () => {
+    stops++;
+    if (stops === 1) {
+      console.error("\nstopping after this step (Ctrl-C again to quit at once)");
+      controller.abort();
+    } else {
+      writerRef?.finishSync("interrupted");
+      Deno.exit(130);
+    }
+  };
+  Deno.addSignalListener("SIGINT", onSigint);
+  const common = {
+    signal: controller.signal,
+    onStarted: (w: { dir: string; finishSync(status: "interrupted"): void }) => {
+      writerRef = w;
+      console.error(`run folder: ${w.dir}`);
+    },
+    progress: (
+      backend: Parameters<typeof makeProgress>[0]["backend"],
+      w: { log(s: string): Promise<void> },
+      epochs: number,
+    ) => {
+      let chain = Promise.resolve();
+      return makeProgress({
+        epochs,
+        backend,
+        terminal,
+        write: (s) => Deno.stderr.writeSync(encoder.encode(s)),
+        log: (s) => {
+          chain = chain.then(() => w.log(`${new Date().toISOString()} ${s}`));
+        },
+      });
+    },
+  };
+  try {
+    let result;
+    if (values.resume) {
+      if (positionals.length) {
+        throw new UsageError("--resume takes a run folder and no experiment file");
+      }
+      result = await resumeRun(values.resume, common);
+    } else {
+      if (positionals.length !== 1) {
+        throw new UsageError(`run takes one experiment file\n\n${USAGE}`);
+      }
+      const set = [...(values.set ?? [])];
+      if (values.backend) set.push(`training.backend=${values.backend}`);
+      if (values.name) set.push(`name=${JSON.stringify(values.name)}`);
+      const loaded = await loadExperiment(positionals[0], { set });
+      result = await runExperiment(loaded.config, {
+        ...common,
+        root: values.runs as string,
+        file: loaded.path,
+        source: loaded.source,
+      });
+    }
+    console.error(`${result.status}: ${result.dir}`);
+    return result.status === "interrupted" ? 130 : 0;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
+  }
+}
+
+async function schemaCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, { out: { type: "string", default: "experiments/schema.json" } });
+  const { writeSchema } = await import("./lib/config/json_schema.ts");
+  await writeSchema(values.out as string);
+  console.error(`wrote ${values.out}`);
+  return 0;
+}
+
+async function channelCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    out: { type: "string" },
+    samples: { type: "string", default: "6" },
+    backend: { type: "string", default: "cpu" },
+    set: { type: "string", multiple: true },
+  });
+  if (positionals.length !== 1) {
+    throw new UsageError(`channel takes one experiment file or run folder\n\n${USAGE}`);
+  }
+  const samples = Number(values.samples);
+  if (!Number.isInteger(samples) || samples < 1 || samples > 64) {
+    throw new UsageError(`--samples must be an integer from 1 to 64, got ${values.samples}`);
+  }
+  const { channelPreview } = await import("./lib/tools/channel.ts");
+  const out = await channelPreview(positionals[0], {
+    out: values.out as string | undefined,
+    samples,
+    backend: values.backend as string,
+    set: values.set as string[] | undefined,
+  });
+  console.error(`wrote ${out}`);
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    const err = e as Error;
+    if (USER_ERRORS.has(err.name) || err instanceof RangeError) {
+      console.error(`error: ${err.message}`);
+      Deno.exit(2);
+    }
+    console.error(`error: ${err.message}`);
+    if (Deno.env.get("GLYPHNET_DEBUG")) console.error(err.stack);
+    else console.error("(set GLYPHNET_DEBUG=1 for the stack trace)");
+    Deno.exit(1);
+  }
+}
