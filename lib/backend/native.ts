@@ -12,7 +12,13 @@ import { type NativeLib, startNative as loadAndStart } from "./native/ffi.ts";
 import { NATIVE, registerNativeBackend } from "./native/kernels.ts";
 
 export { fusedConvBnAct } from "./native/fused.ts";
-export { createNativeAdamState, type NativeAdamState, nativeAdamUpdate } from "./native/adam.ts";
+export {
+  type AdamStep,
+  createNativeAdamState,
+  nativeAdamApply,
+  type NativeAdamState,
+  nativeAdamUpdate,
+} from "./native/adam.ts";
 
 function cpuName(): string {
   try {

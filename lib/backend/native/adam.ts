@@ -1,7 +1,9 @@
 /**
- * Adam as tfjs's `tf.train.adam` computes it, one native call per variable
- * instead of ~12 tfjs kernels. Moments live in JS Float32Arrays owned by the
- * state object.
+ * Adam in one native call per variable instead of ~12 tfjs kernels, in two
+ * forms: `nativeAdamApply` updates moments the caller keeps as tf.Variables
+ * (lib/train/adam.ts's Keras form), `nativeAdamUpdate` keeps them itself
+ * (tf.train.adam's form). Variables get fresh values by `assign`: their old
+ * data may be shared with clones (checkpoints), so nothing is written in place.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -9,13 +11,71 @@ import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { nativeSync } from "./ffi.ts";
 import { valuesOf } from "./kernels.ts";
 
+/** One Adam step's constants: w −= stepSize · m / (√v + epsilon). */
+export interface AdamStep {
+  /** Keras: lr·√(1−β2ᵗ)/(1−β1ᵗ). */
+  stepSize: number;
+  beta1: number;
+  beta2: number;
+  /** Added to √v (Keras's ε; tfjs's ε·√(1−β2ᵗ)). */
+  epsilon: number;
+}
+
+function replace(v: tf.Variable, values: Float32Array): void {
+  const next = tf.tensor(values, v.shape);
+  v.assign(next);
+  next.dispose();
+}
+
+/**
+ * Keras-form Adam on one variable `w` with gradient `g` and moments `m`,
+ * `v` (variables of w's shape, updated too). Requires the `native` backend.
+ *
+ * @example
+ * ```ts ignore
+ * const lrT = lr * Math.sqrt(1 - b2 ** t) / (1 - b1 ** t);
+ * nativeAdamApply(w, g, m, v, { stepSize: lrT, beta1: b1, beta2: b2, epsilon });
+ * ```
+ */
+export function nativeAdamApply(
+  w: tf.Variable,
+  g: tf.Tensor,
+  moments: { m: tf.Variable; v: tf.Variable },
+  step: AdamStep,
+): void {
+  if (g.size !== w.size || moments.m.size !== w.size || moments.v.size !== w.size) {
+    throw new RangeError(
+      `Cannot apply Adam to a variable of shape [${w.shape}]: gradient [${g.shape}], ` +
+        `moments [${moments.m.shape}] and [${moments.v.shape}] must match it`,
+    );
+  }
+  const backend = tf.backend() as MathBackendCPU;
+  const value = valuesOf(backend, w).slice();
+  const m = valuesOf(backend, moments.m).slice();
+  const v = valuesOf(backend, moments.v).slice();
+  nativeSync().symbols.gn_adam(
+    value,
+    valuesOf(backend, g),
+    m,
+    v,
+    w.size,
+    step.stepSize,
+    step.beta1,
+    step.beta2,
+    step.epsilon,
+  );
+  replace(w, value);
+  replace(moments.m, m);
+  replace(moments.v, v);
+}
+
 /** Adam's settings, its step count and first/second moments per variable. */
 export interface NativeAdamState {
   learningRate: number;
   beta1: number;
   beta2: number;
   epsilon: number;
-  /** Steps taken so far (bias correction uses step + 1 next). */
+  /** Steps taken so far. */
   step: number;
   /** First and second moments, created on a variable's first update. */
   moments: Map<tf.Variable, { m: Float32Array; v: Float32Array }>;
@@ -43,9 +103,8 @@ export function createNativeAdamState(
 }
 
 /**
- * One Adam step: `vars[i]` moves by `grads[i]`. Each variable gets fresh
- * values by `assign` (its old data may be shared with other tensors, so it
- * is never written in place). Requires the `native` backend.
+ * One `tf.train.adam` step: `vars[i]` moves by `grads[i]`, moments kept in
+ * `state`. Requires the `native` backend.
  */
 export function nativeAdamUpdate(
   vars: tf.Variable[],
@@ -59,8 +118,8 @@ export function nativeAdamUpdate(
   }
   state.step++;
   const { beta1, beta2 } = state;
-  const c1 = 1 - beta1 ** state.step;
-  const c2 = 1 - beta2 ** state.step;
+  const c2 = Math.sqrt(1 - beta2 ** state.step);
+  const stepSize = state.learningRate * c2 / (1 - beta1 ** state.step);
   const backend = tf.backend() as MathBackendCPU;
   const adam = nativeSync().symbols.gn_adam;
   for (let i = 0; i < vars.length; i++) {
@@ -84,15 +143,11 @@ export function nativeAdamUpdate(
       mom.m,
       mom.v,
       v.size,
-      state.learningRate,
+      stepSize,
       beta1,
       beta2,
-      state.epsilon,
-      c1,
-      c2,
+      state.epsilon * c2,
     );
-    const next = tf.tensor(values, v.shape);
-    v.assign(next);
-    next.dispose();
+    replace(v, values);
   }
 }

@@ -70,19 +70,7 @@ const SYMBOLS = {
     result: "i32",
   },
   gn_adam: {
-    parameters: [
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "i32",
-      "f32",
-      "f32",
-      "f32",
-      "f32",
-      "f32",
-      "f32",
-    ],
+    parameters: ["buffer", "buffer", "buffer", "buffer", "i32", "f32", "f32", "f32", "f32"],
     result: "void",
   },
 } as const satisfies Deno.ForeignLibraryInterface;

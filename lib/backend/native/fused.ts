@@ -126,7 +126,10 @@ export function fusedConvBnAct(
     ];
   }
 
-  const out = op(x, p.kernel, p.bias, p.gamma, p.beta) as tf.Tensor4D;
+  // Native code reads float32 only; a one-hot int32 message is cast here.
+  const input = x.dtype === "float32" ? x : tf.cast(x, "float32");
+  const out = op(input, p.kernel, p.bias, p.gamma, p.beta) as tf.Tensor4D;
+  if (input !== x) input.dispose();
   if (stats) {
     stats.push({
       params: p,

@@ -363,18 +363,19 @@ int gn_block_bwd(const float *x, const float *w, const float *gamma, const float
 }
 
 /**
- * One Adam step as tfjs computes it, in place on value, m and v (n floats):
- * m = b1·m + (1−b1)·g; v = b2·v + (1−b2)·g²;
- * value −= lr · (m / c1) / (sqrt(v / c2) + eps), with c1 = 1 − b1^t, c2 = 1 − b2^t.
+ * One Adam step in place on value, m and v (n floats):
+ * m = b1·m + (1−b1)·g; v = b2·v + (1−b2)·g²; value −= a · m / (sqrt(v) + e).
+ * Keras's form is a = lr·sqrt(1−b2^t)/(1−b1^t), e = eps; tfjs's is the same
+ * a with e = eps·sqrt(1−b2^t).
  */
-void gn_adam(float *value, const float *grad, float *m, float *v, int n, float lr, float b1,
-             float b2, float eps, float c1, float c2) {
+void gn_adam(float *value, const float *grad, float *m, float *v, int n, float a, float b1,
+             float b2, float e) {
   for (int i = 0; i < n; i++) {
     const float gi = grad[i];
     const float mi = b1 * m[i] + (1.0f - b1) * gi;
     const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
     m[i] = mi;
     v[i] = vi;
-    value[i] -= lr * (mi / c1) / (sqrtf(vi / c2) + eps);
+    value[i] -= a * mi / (sqrtf(vi) + e);
   }
 }

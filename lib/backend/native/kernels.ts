@@ -14,13 +14,18 @@ export const NATIVE = "native";
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
-/** Float32 values of a tensor on the native backend (shared, not copied). */
+/**
+ * Float32 values of a tensor on the native backend: shared, not copied,
+ * unless cpu stored them in another array type (its int32→float32 cast
+ * keeps the Int32Array), which is copied.
+ */
 export function valuesOf(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array {
   const values = backend.data.get(t.dataId).values;
-  if (!(values instanceof Float32Array)) {
-    throw new TypeError(`Cannot run a native kernel on a ${t.dtype} tensor: float32 only`);
+  if (values instanceof Float32Array) return values;
+  if (t.dtype === "float32" && ArrayBuffer.isView(values)) {
+    return Float32Array.from(values as unknown as ArrayLike<number>);
   }
-  return values;
+  throw new TypeError(`Cannot run a native kernel on a ${t.dtype} tensor: float32 only`);
 }
 
 /**
