@@ -1,0 +1,148 @@
+import * as tf from "@tensorflow/tfjs-core";
+import { initBackend } from "../lib/backend/init.ts";
+import { parseExperiment } from "../lib/config/load.ts";
+import { initialLevel } from "../lib/channel/mod.ts";
+import { buildDiscriminator } from "../lib/model/discriminator.ts";
+import { buildGenerator } from "../lib/model/generator.ts";
+import { disposeNetwork } from "../lib/model/network.ts";
+import { readCheckpoint, readRun } from "../lib/run/reader.ts";
+import { resumeRun, runExperiment } from "../lib/run/runner.ts";
+import { createRunDir, RUN_FILES } from "../lib/run/writer.ts";
+import { Adam } from "../lib/train/adam.ts";
+import { networkSpec } from "../lib/train/loop.ts";
+import { Rng } from "../lib/train/rng.ts";
+import { type TrainState, trainStep } from "../lib/train/step.ts";
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+
+await initBackend("cpu");
+
+const TINY = `
+seed: 5
+message: { type: one-hot, size: 4 }
+image: { size: 8, color: grayscale }
+model: { filters: 2 }
+training: { backend: cpu, batch_size: 8, epochs: 2, steps_per_epoch: 2, optimizer: { learning_rate: 0.002 } }
+channel: { schedule: { kind: accuracy, check_every: 1, check_samples: 8 } }
+eval: { samples: 16 }
+output: { grid: 2 }
+`;
+
+function tiny(set: string[] = []) {
+  return parseExperiment(TINY, "tiny.yaml", { set });
+}
+
+Deno.test("runExperiment() writes a complete run folder", async () => {
+  const root = await Deno.makeTempDir();
+  const { dir, status } = await runExperiment(tiny(), { root, source: TINY, file: "tiny.yaml" });
+  assertEquals(status, "completed");
+  for (const f of Object.values(RUN_FILES).filter((f) => f !== RUN_FILES.log)) {
+    assert((await Deno.stat(`${dir}/${f}`)).size > 0, `${f} exists`);
+  }
+  assertEquals(await Deno.readTextFile(`${dir}/${RUN_FILES.experiment}`), TINY);
+  const run = await readRun(dir);
+  assertEquals(run.manifest.status, "completed");
+  assertEquals(run.manifest.backend.name, "cpu");
+  assertEquals(run.manifest.epochs_done, 2);
+  assertMatch(run.manifest.experiment_hash, /^[0-9a-f]{64}$/);
+  assert(run.manifest.ended_at !== null);
+  assertEquals(run.metrics.map((m) => m.epoch), [1, 2]);
+  for (const m of run.metrics) {
+    assert(
+      Number.isFinite(m.loss.total) && m.eval !== null && m.eval.accuracy >= 0 &&
+        m.eval.accuracy <= 1,
+    );
+  }
+  assertEquals(run.summary?.epochs, 2);
+  const frames = [];
+  for await (const f of Deno.readDir(`${dir}/frames`)) frames.push(f.name);
+  assertEquals(frames.sort(), ["epoch-0001.png", "epoch-0002.png"]);
+  const png = await Deno.readFile(`${dir}/frames/epoch-0001.png`);
+  assertEquals([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]); // "PNG"
+  const gif = await Deno.readFile(`${dir}/${RUN_FILES.gif}`);
+  assertEquals(new TextDecoder().decode(gif.subarray(0, 6)), "GIF89a");
+  const snap = await readCheckpoint(dir);
+  assertEquals(snap.meta.epoch, 2);
+  assert(snap.tensors.has("G/stem/kernel") && snap.tensors.has("adam/D/dense/kernel/m"));
+  // No temp files are left behind.
+  for await (const f of Deno.readDir(dir)) assert(!f.name.endsWith(".tmp"), f.name);
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("runExperiment() is deterministic for a seed and backend", async () => {
+  const root = await Deno.makeTempDir();
+  const a = await readRun((await runExperiment(tiny(), { root })).dir);
+  const b = await readRun((await runExperiment(tiny(), { root })).dir);
+  const c = await readRun((await runExperiment(tiny(["seed=6"]), { root })).dir);
+  const strip = (r: typeof a) => r.metrics.map((m) => ({ ...m, seconds: 0, steps_per_second: 0 }));
+  assertEquals(strip(a), strip(b));
+  assert(JSON.stringify(strip(a)) !== JSON.stringify(strip(c)), "another seed gives other metrics");
+  assert(a.dir !== b.dir, "run folders never collide");
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("runExperiment() stops on abort, marks the run interrupted, and resumeRun() finishes it", async () => {
+  const root = await Deno.makeTempDir();
+  const controller = new AbortController();
+  let steps = 0;
+  const first = await runExperiment(tiny(), {
+    root,
+    signal: controller.signal,
+    onEvent: (e) => {
+      if (e.type === "step" && ++steps === 3) controller.abort();
+    },
+  });
+  assertEquals(first.status, "interrupted");
+  const stopped = await readRun(first.dir);
+  assertEquals(stopped.manifest.status, "interrupted");
+  assertEquals(stopped.metrics.length, 1);
+  const snap = await readCheckpoint(first.dir);
+  assertEquals([snap.meta.epoch, snap.meta.step_in_epoch, snap.meta.step], [2, 1, 3]);
+
+  const resumed = await resumeRun(first.dir);
+  assertEquals(resumed.status, "completed");
+  const done = await readRun(first.dir);
+  assertEquals(done.manifest.status, "completed");
+  assertEquals(done.metrics.map((m) => m.epoch), [1, 2]);
+  assertEquals(done.metrics[1].steps, 1, "the resumed epoch ran only its remaining step");
+  assertEquals(done.manifest.resumed_from?.length, 1);
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("trainStep() keeps the tensor count flat", () => {
+  const config = tiny();
+  const spec = networkSpec(config);
+  const rng = new Rng(1);
+  const g = buildGenerator(spec, rng), d = buildDiscriminator(spec, rng);
+  const state: TrainState = {
+    config,
+    g,
+    d,
+    randomG: buildGenerator(spec, rng),
+    gOpt: new Adam(g.variables, config.training.optimizer),
+    dOpt: new Adam(d.variables, config.training.optimizer),
+    rng,
+    level: 3,
+    step: 0,
+  };
+  const counts = [];
+  for (let i = 0; i < 4; i++) {
+    const l = trainStep(state);
+    tf.dispose([l.dReal, l.dFake, l.g]);
+    counts.push(tf.memory().numTensors);
+  }
+  assertEquals(new Set(counts.slice(1)).size, 1, `tensor counts ${counts}`);
+  for (const n of [g, d, state.randomG]) disposeNetwork(n);
+  state.gOpt.dispose();
+  state.dOpt.dispose();
+  assert(initialLevel(config.channel.schedule) === 0);
+});
+
+Deno.test("createRunDir() never reuses a folder, even within the same millisecond", async () => {
+  const root = await Deno.makeTempDir();
+  const now = new Date("2026-11-24T22:50:01.123Z");
+  const a = await createRunDir(root, "x", now);
+  const b = await createRunDir(root, "x", now);
+  assertEquals(a, `${root}/2026-11-24T22-50-01.123Z_x`);
+  assertEquals(b, `${root}/2026-11-24T22-50-01.123Z_x-2`);
+  await Deno.remove(root, { recursive: true });
+});
