@@ -52,64 +52,95 @@ export function centredMaps(
   return maps;
 }
 
-/** Corner rows and weights, laid out corner-major: entry k·N + n. */
+/** Share of a bilinear read at `p` that falls inside [0, size − 1] along one axis. */
+function coverage(p: number, size: number): number {
+  if (p >= 0 && p <= size - 1) return 1;
+  if (p > -1 && p < 0) return 1 + p;
+  if (p > size - 1 && p < size) return size - p;
+  return 0;
+}
+
+/**
+ * Corner rows and weights, laid out corner-major (entry k·N + n), for the
+ * stages applied in order. Output points are mapped back through the stages;
+ * at each intermediate frame a point's coverage scales its weights, which is
+ * what that stage's zero fill would have done, so the chain matches applying
+ * the stages one by one up to interpolation blur (it blurs less).
+ * When no point falls between pixels, only the first corner is kept.
+ */
 function corners(
-  batch: number,
-  height: number,
-  width: number,
-  maps: AffineMaps,
-): { index: Int32Array; weight: Float32Array } {
+  shape: [number, number, number],
+  stages: AffineMaps[],
+): { index: Int32Array; weight: Float32Array; count: 1 | 4 } {
+  const [batch, height, width] = shape;
   const n = batch * height * width;
-  const zeroRow = n;
-  const index = new Int32Array(4 * n).fill(zeroRow);
+  const index = new Int32Array(4 * n).fill(n); // row n is the zero row
   const weight = new Float32Array(4 * n);
+  let fractional = false;
   let o = 0;
   for (let s = 0; s < batch; s++) {
-    const [a, b, c, d, e, f] = maps.subarray(6 * s, 6 * s + 6);
     const base = s * height * width;
     for (let y = 0; y < height; y++) {
       for (let x = 0; x < width; x++, o++) {
-        const sx = snap(a * x + b * y + c), sy = snap(d * x + e * y + f);
-        const x0 = Math.floor(sx), y0 = Math.floor(sy);
-        const fx = sx - x0, fy = sy - y0;
+        let px = x, py = y, cover = 1;
+        for (let t = stages.length - 1; t >= 0; t--) {
+          if (t < stages.length - 1) cover *= coverage(px, width) * coverage(py, height);
+          const m = stages[t].subarray(6 * s, 6 * s + 6);
+          const qx = snap(m[0] * px + m[1] * py + m[2]);
+          py = snap(m[3] * px + m[4] * py + m[5]);
+          px = qx;
+        }
+        if (cover === 0) continue;
+        const x0 = Math.floor(px), y0 = Math.floor(py);
+        const fx = px - x0, fy = py - y0;
+        if (fx !== 0 || fy !== 0) fractional = true;
         const ws = [(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy];
         for (let k = 0; k < 4; k++) {
           const xi = x0 + (k & 1), yi = y0 + (k >> 1);
           if (ws[k] === 0 || xi < 0 || yi < 0 || xi >= width || yi >= height) continue;
           index[k * n + o] = base + yi * width + xi;
-          weight[k * n + o] = ws[k];
+          weight[k * n + o] = ws[k] * cover;
         }
       }
     }
   }
-  return { index, weight };
+  return fractional
+    ? { index, weight, count: 4 }
+    : { index: index.subarray(0, n), weight: weight.subarray(0, n), count: 1 };
 }
 
 /**
- * Resamples `images` [B,H,W,C] bilinearly at the source points of `maps`
- * (one map per sample); points outside the image read zero. Differentiable
- * with respect to `images` on every backend.
+ * Resamples `images` [B,H,W,C] bilinearly through one or more stages of
+ * per-sample affine maps (applied in order, as if one after another);
+ * points outside the image read zero. Differentiable with respect to
+ * `images` on every backend.
  */
-export function resampleAffine(images: tf.Tensor4D, maps: AffineMaps): tf.Tensor4D {
+export function resampleAffine(
+  images: tf.Tensor4D,
+  stages: AffineMaps | AffineMaps[],
+): tf.Tensor4D {
   const [batch, height, width, channels] = images.shape;
-  if (maps.length !== 6 * batch) {
-    throw new RangeError(
-      `Cannot resample: expected ${batch} affine maps (${6 * batch} numbers), got ${maps.length}`,
-    );
+  const list = Array.isArray(stages) ? stages : [stages];
+  for (const maps of list) {
+    if (maps.length !== 6 * batch) {
+      throw new RangeError(
+        `Cannot resample: expected ${batch} affine maps (${6 * batch} numbers), got ${maps.length}`,
+      );
+    }
   }
   const n = batch * height * width;
-  const { index, weight } = corners(batch, height, width, maps);
+  const { index, weight, count } = corners([batch, height, width], list);
   const forward = (x: tf.Tensor4D) =>
     tf.tidy(() => {
       const flat = tf.concat([tf.reshape(x, [n, channels]), tf.zeros([1, channels])]);
-      const picked = tf.reshape(tf.gather(flat, tf.tensor1d(index, "int32")), [4, n, channels]);
-      const w = tf.tensor3d(weight, [4, n, 1]);
-      return tf.reshape(tf.sum(tf.mul(picked, w), 0), [batch, height, width, channels]);
+      const picked = tf.reshape(tf.gather(flat, tf.tensor1d(index, "int32")), [count, n, channels]);
+      const out = tf.mul(picked, tf.tensor3d(weight, [count, n, 1]));
+      return tf.reshape(count === 1 ? out : tf.sum(out, 0), [batch, height, width, channels]);
     });
   const adjoint = (dy: tf.Tensor4D) => {
-    const w = tf.tensor3d(weight, [4, n, 1]);
-    const updates = tf.reshape(tf.mul(tf.reshape(dy, [1, n, channels]), w), [4 * n, channels]);
-    const at = tf.tensor2d(index, [4 * n, 1], "int32");
+    const w = tf.tensor3d(weight, [count, n, 1]);
+    const updates = tf.reshape(tf.mul(tf.reshape(dy, [1, n, channels]), w), [count * n, channels]);
+    const at = tf.tensor2d(index, [count * n, 1], "int32");
     const rows = tf.scatterND(at, updates, [n + 1, channels]);
     return tf.reshape(tf.slice(rows, [0, 0], [n, channels]), [batch, height, width, channels]);
   };

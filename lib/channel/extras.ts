@@ -83,18 +83,25 @@ export function applyExtras(images: tf.Tensor4D, p: ExtrasParams): tf.Tensor4D {
     }));
 }
 
-/** Per-sample 3×3 correlation as nine shifted, weighted copies (zero padded). */
+/**
+ * Per-sample 3×3 correlation (zero padded) as one depthwise conv over
+ * [1,H,W,B·C]: one filter per sample and channel. (Nine shifted slices cost
+ * 10× more on cpu, where strided slices are slow.)
+ */
 function mixKernels(images: tf.Tensor4D, kernel: number[]): tf.Tensor4D {
   const [b, h, w, c] = images.shape;
+  const filter = new Float32Array(9 * b * c);
+  for (let k = 0; k < 9; k++) {
+    for (let i = 0; i < b * c; i++) filter[k * b * c + i] = kernel[9 * Math.floor(i / c) + k];
+  }
   return tf.tidy(() => {
-    const padded = tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]]);
-    let sum: tf.Tensor4D | undefined;
-    for (let k = 0; k < 9; k++) {
-      const weights = tf.tensor4d(kernel.filter((_, i) => i % 9 === k), [b, 1, 1, 1]);
-      const shifted = tf.slice(padded, [0, Math.floor(k / 3), k % 3, 0], [b, h, w, c]);
-      const term = tf.mul(shifted, weights) as tf.Tensor4D;
-      sum = sum ? tf.add(sum, term) : term;
-    }
-    return sum!;
+    const planes = tf.reshape(tf.transpose(images, [1, 2, 0, 3]), [1, h, w, b * c]);
+    const out = tf.depthwiseConv2d(
+      planes as tf.Tensor4D,
+      tf.tensor4d(filter, [3, 3, b * c, 1]),
+      1,
+      "same",
+    );
+    return tf.transpose(tf.reshape(out, [h, w, b, c]), [2, 0, 1, 3]) as tf.Tensor4D;
   });
 }

@@ -9,11 +9,16 @@ import type { ChannelConfig, OpName } from "../config/schema.ts";
 import type { Rng } from "../train/rng.ts";
 import { gaussianBlur } from "./blur.ts";
 import { applyExtras, drawExtras } from "./extras.ts";
-import { drawScales, resizeImages } from "./resize.ts";
-import { drawAngles, rotateImages } from "./rotate.ts";
+import { drawScales, resizeMaps } from "./resize.ts";
+import { drawAngles, rotateMaps } from "./rotate.ts";
 import { staticNoise } from "./static.ts";
 import { type ChannelTables, isIdentity, resolveTables, tableEntry } from "./tables.ts";
-import { drawShifts, translateImages } from "./translate.ts";
+import { drawShifts, translateMaps } from "./translate.ts";
+import { affineOp } from "./_custom.ts";
+import { type AffineMaps, resampleAffine } from "./_resample.ts";
+
+/** Ops that move pixels; consecutive ones are fused into one resampling. */
+const GEOMETRIC: ReadonlySet<OpName> = new Set(["resize", "translate", "rotate"]);
 
 /** Options of {@linkcode applyChannel}. */
 export interface ChannelOptions {
@@ -69,15 +74,27 @@ export function applyChannel(
   const extras = opts.only === undefined ? config.extras : opts.only === "extras";
   return tf.tidy(() => {
     let y = images;
+    // Consecutive geometric ops share one resampling pass (see _resample.ts).
+    let stages: AffineMaps[] = [];
     for (const op of ops) {
       const levels = levelsFor(y.shape[0], level, config, rng, op === "blur");
-      y = applyOp(y, op, levels, tables, config, rng);
+      if (levels.every((l) => isIdentity(op, tables, l))) continue;
+      if (GEOMETRIC.has(op)) {
+        stages.push(geometricMaps(y.shape, op, levels, tables, config, rng));
+        continue;
+      }
+      if (stages.length) [y, stages] = [resampleAffine(y, stages), []];
+      y = op === "static"
+        ? staticNoise(y, levels.map((l) => tableEntry(tables.static, l)), rng.seed())
+        // One kernel per batch: with randomize, the batch shares one drawn level.
+        : gaussianBlur(y, tableEntry(tables.blur, levels[0]));
     }
+    if (stages.length) y = resampleAffine(y, stages);
     if (extras) {
       const levels = levelsFor(y.shape[0], level, config, rng, false);
       if (levels.some((l) => l > 0)) y = applyExtras(y, drawExtras(levels, rng));
     }
-    return y === images ? tf.clone(images) : y;
+    return y === images ? affineOp(images, tf.clone, tf.clone) : y;
   });
 }
 
@@ -97,39 +114,35 @@ function levelsFor(
   return Array.from({ length: batch }, () => rng.int(0, level));
 }
 
-/** Draws `op`'s parameters for samples at `levels` and applies it. */
-function applyOp(
-  images: tf.Tensor4D,
+/** Draws the parameters of geometric `op` for samples at `levels`; returns its maps. */
+function geometricMaps(
+  shape: number[],
   op: OpName,
   levels: number[],
   tables: ChannelTables,
   config: ChannelConfig,
   rng: Rng,
-): tf.Tensor4D {
-  if (levels.every((l) => isIdentity(op, tables, l))) return images;
-  const [batch, height, width] = images.shape;
+): AffineMaps {
+  const batch = shape[0];
   // Per batch: draw for one sample and repeat it; levels are then all equal.
   const drawn = config.per_sample === false ? levels.slice(0, 1) : levels;
   const spread = <T>(xs: T[]): T[] => xs.length === batch ? xs : new Array(batch).fill(xs[0]);
   switch (op) {
-    case "static":
-      return staticNoise(images, levels.map((l) => tableEntry(tables.static, l)), rng.seed());
-    case "blur":
-      // One kernel per batch: with randomize, the batch shares one drawn level.
-      return gaussianBlur(images, tableEntry(tables.blur, levels[0]));
     case "resize": {
       const { sx, sy } = drawScales(drawn.map((l) => tableEntry(tables.resize, l)), rng);
-      return resizeImages(images, { sx: spread(sx), sy: spread(sy) });
+      return resizeMaps(shape, { sx: spread(sx), sy: spread(sy) });
     }
     case "translate": {
       const fractions = drawn.map((l) => tableEntry(tables.translate, l));
-      const { dx, dy } = drawShifts(fractions, height, width, rng);
-      return translateImages(images, { dx: spread(dx), dy: spread(dy) });
+      const { dx, dy } = drawShifts(fractions, shape[1], shape[2], rng);
+      return translateMaps(shape, { dx: spread(dx), dy: spread(dy) });
     }
     case "rotate":
-      return rotateImages(
-        images,
+      return rotateMaps(
+        shape,
         spread(drawAngles(drawn.map((l) => tableEntry(tables.rotate, l)), rng)),
       );
+    default:
+      throw new TypeError(`Cannot draw maps for "${op}": it is not a geometric op`);
   }
 }

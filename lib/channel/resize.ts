@@ -5,7 +5,7 @@
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../train/rng.ts";
-import { centredMaps, resampleAffine } from "./_resample.ts";
+import { type AffineMaps, centredMaps, resampleAffine } from "./_resample.ts";
 
 /**
  * Scales sample i by (sx[i], sy[i]) about the image centre, keeping the
@@ -25,10 +25,16 @@ export function resizeImages(
   images: tf.Tensor4D,
   scales: { sx: number[]; sy: number[] },
 ): tf.Tensor4D {
-  const [b, h, w] = images.shape;
-  const zeros = new Array(b).fill(0);
-  const maps = centredMaps(h, w, { ...scales, angle: zeros, dx: zeros, dy: zeros });
-  return resampleAffine(images, maps);
+  return resampleAffine(images, resizeMaps(images.shape, scales));
+}
+
+/** The resampling maps of {@linkcode resizeImages}, for chaining. */
+export function resizeMaps(
+  shape: readonly number[],
+  scales: { sx: number[]; sy: number[] },
+): AffineMaps {
+  const zeros = new Array(scales.sx.length).fill(0);
+  return centredMaps(shape[1], shape[2], { ...scales, angle: zeros, dx: zeros, dy: zeros });
 }
 
 /** Draws x and y scales uniformly from each sample's [min, max] range. */

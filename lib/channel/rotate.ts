@@ -4,7 +4,7 @@
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../train/rng.ts";
-import { centredMaps, resampleAffine } from "./_resample.ts";
+import { type AffineMaps, centredMaps, resampleAffine } from "./_resample.ts";
 
 /**
  * Rotates sample i clockwise (as displayed) by `degrees[i]` about its
@@ -20,11 +20,14 @@ import { centredMaps, resampleAffine } from "./_resample.ts";
  * ```
  */
 export function rotateImages(images: tf.Tensor4D, degrees: number[]): tf.Tensor4D {
-  const [b, h, w] = images.shape;
-  const ones = new Array(b).fill(1), zeros = new Array(b).fill(0);
+  return resampleAffine(images, rotateMaps(images.shape, degrees));
+}
+
+/** The resampling maps of {@linkcode rotateImages}, for chaining. */
+export function rotateMaps(shape: readonly number[], degrees: number[]): AffineMaps {
+  const ones = new Array(degrees.length).fill(1), zeros = new Array(degrees.length).fill(0);
   const angle = degrees.map((d) => d * Math.PI / 180);
-  const maps = centredMaps(h, w, { sx: ones, sy: ones, angle, dx: zeros, dy: zeros });
-  return resampleAffine(images, maps);
+  return centredMaps(shape[1], shape[2], { sx: ones, sy: ones, angle, dx: zeros, dy: zeros });
 }
 
 /** Draws an angle uniformly in [−max, max] degrees per sample. */

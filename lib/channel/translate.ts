@@ -4,7 +4,7 @@
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../train/rng.ts";
-import { centredMaps, resampleAffine } from "./_resample.ts";
+import { type AffineMaps, centredMaps, resampleAffine } from "./_resample.ts";
 
 /**
  * Shifts sample i right by dx[i] and down by dy[i] pixels (integers),
@@ -23,13 +23,20 @@ export function translateImages(
   images: tf.Tensor4D,
   shifts: { dx: number[]; dy: number[] },
 ): tf.Tensor4D {
-  const [b, h, w] = images.shape;
+  return resampleAffine(images, translateMaps(images.shape, shifts));
+}
+
+/** The resampling maps of {@linkcode translateImages}, for chaining. */
+export function translateMaps(
+  shape: readonly number[],
+  shifts: { dx: number[]; dy: number[] },
+): AffineMaps {
   if (![...shifts.dx, ...shifts.dy].every(Number.isInteger)) {
     throw new RangeError("Cannot translate: shifts must be whole pixels");
   }
-  const ones = new Array(b).fill(1);
-  const maps = centredMaps(h, w, { sx: ones, sy: ones, angle: new Array(b).fill(0), ...shifts });
-  return resampleAffine(images, maps);
+  const ones = new Array(shifts.dx.length).fill(1);
+  const angle = new Array(shifts.dx.length).fill(0);
+  return centredMaps(shape[1], shape[2], { sx: ones, sy: ones, angle, ...shifts });
 }
 
 /**

@@ -1,0 +1,306 @@
+/**
+ * Channel ops on every backend that starts here: cpu, wasm and webgpu
+ * (Mesa's software adapter: slow, so images are 16×16 and batches ≤ 4).
+ *
+ * "Range" per op: every op but `static` maps [0, 1] into [0, 1] (bilinear
+ * and blur weights are non-negative and sum to at most 1, zero fill, the
+ * extras clip); `static` adds unclipped Gaussian noise, so it may leave it.
+ */
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+import { initBackend } from "../lib/backend/init.ts";
+import {
+  type ChannelConfig,
+  experimentSchema,
+  OP_NAMES,
+  type OpName,
+} from "../lib/config/schema.ts";
+import {
+  applyChannel,
+  DEFAULT_TABLES,
+  gaussianBlur,
+  resizeImages,
+  rotateImages,
+  translateImages,
+} from "../lib/channel/mod.ts";
+import { gaussianTaps } from "../lib/channel/blur.ts";
+import { renderChannelSheet } from "../lib/channel/preview.ts";
+import { Rng } from "../lib/train/rng.ts";
+
+const ONLY: (OpName | "extras")[] = [...OP_NAMES, "extras"];
+const BACKENDS = ["cpu", "wasm", "webgpu"];
+const available = new Set<string>();
+for (const name of BACKENDS) {
+  try {
+    await initBackend(name);
+    available.add(name);
+  } catch { /* reported by the ignored tests */ }
+}
+
+function channel(over: Record<string, unknown> = {}): ChannelConfig {
+  return experimentSchema.parse({ channel: over }).channel;
+}
+
+function image(shape: [number, number, number, number], seed = 1): tf.Tensor4D {
+  return tf.randomUniform(shape, 0, 1, "float32", seed) as tf.Tensor4D;
+}
+
+/** Reads a tensor (webgpu cannot `dataSync` under Deno) and disposes it. */
+async function read(t: tf.Tensor): Promise<Float32Array> {
+  const data = await t.data() as Float32Array;
+  t.dispose();
+  return data;
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+for (const backend of BACKENDS) {
+  const test = (name: string, fn: () => Promise<void>) =>
+    Deno.test({
+      name: `${name} (${backend})`,
+      ignore: !available.has(backend),
+      fn: async () => {
+        await initBackend(backend);
+        await fn();
+      },
+    });
+
+  test("applyChannel() keeps shape and range for each op at levels 1, 8, 15", async () => {
+    const x = image([3, 16, 16, 3]);
+    for (const only of ONLY) {
+      for (const level of [1, 8, 15]) {
+        const y = await read(applyChannel(x, level, channel(), new Rng(level), { only }));
+        assert.equal(y.length, x.size, `${only} at ${level}`);
+        assert.ok(y.every(Number.isFinite), `${only} at ${level}: finite`);
+        if (only === "static") continue;
+        const [lo, hi] = [Math.min(...y), Math.max(...y)];
+        assert.ok(lo >= -1e-6 && hi <= 1 + 1e-6, `${only} at ${level}: ${lo}..${hi}`);
+      }
+    }
+    x.dispose();
+  });
+
+  test("applyChannel() is the identity at level 0, whole pipeline and each op", async () => {
+    const x = image([2, 16, 16, 1]);
+    const want = await x.data();
+    for (const only of [undefined, ...ONLY]) {
+      const y = await read(applyChannel(x, 0, channel(), new Rng(3), { only }));
+      assert.equal(maxAbsDiff(y, want), 0, String(only));
+    }
+    x.dispose();
+  });
+
+  test("applyChannel() static noise σ within 5 % of the table at level 8", async () => {
+    const x = tf.fill([4, 32, 32, 1], 0.5) as tf.Tensor4D;
+    const y = await read(applyChannel(x, 8, channel(), new Rng(5), { only: "static" }));
+    const mean = y.reduce((s, v) => s + v, 0) / y.length;
+    const sd = Math.sqrt(y.reduce((s, v) => s + (v - mean) ** 2, 0) / y.length);
+    const want = DEFAULT_TABLES.static[8];
+    assert.ok(Math.abs(sd - want) / want < 0.05, `σ ${sd}, table ${want}`);
+    assert.ok(Math.abs(mean - 0.5) < 0.01, `mean ${mean}`);
+    x.dispose();
+  });
+
+  test("translateImages() moves a known image by the expected pixels", async () => {
+    const x = image([2, 8, 8, 1]);
+    const src = await x.data();
+    const y = await read(translateImages(x, { dx: [2, -3], dy: [-1, 0] }));
+    for (const [b, dx, dy] of [[0, 2, -1], [1, -3, 0]]) {
+      for (let r = 0; r < 8; r++) {
+        for (let c = 0; c < 8; c++) {
+          const [sr, sc] = [r - dy, c - dx];
+          const inside = sr >= 0 && sr < 8 && sc >= 0 && sc < 8;
+          const want = inside ? src[b * 64 + sr * 8 + sc] : 0;
+          assert.equal(y[b * 64 + r * 8 + c], want, `sample ${b} at ${r},${c}`);
+        }
+      }
+    }
+    x.dispose();
+  });
+
+  test("applyChannel() translate shifts by at most the table's pixels at level 15", async () => {
+    const dot = tf.tensor4d(Array.from({ length: 256 }, (_, i) => (i === 8 * 16 + 8 ? 1 : 0)), [
+      1,
+      16,
+      16,
+      1,
+    ]);
+    const most = Math.round(DEFAULT_TABLES.translate[15] * 16);
+    for (let seed = 0; seed < 4; seed++) {
+      const y = await read(applyChannel(dot, 15, channel(), new Rng(seed), { only: "translate" }));
+      const at = y.indexOf(1);
+      assert.equal(y.reduce((s, v) => s + v, 0), 1, "the dot moves whole");
+      const [dr, dc] = [Math.floor(at / 16) - 8, (at % 16) - 8];
+      assert.ok(Math.abs(dr) <= most && Math.abs(dc) <= most, `moved ${dr},${dc}`);
+    }
+    dot.dispose();
+  });
+
+  test("rotateImages() by 90° equals the transpose then flip, and 180° flips both axes", async () => {
+    const x = image([1, 8, 8, 2]);
+    const src = await x.data();
+    const quarter = await read(rotateImages(x, [90]));
+    const half = await read(rotateImages(x, [180]));
+    for (let r = 0; r < 8; r++) {
+      for (let c = 0; c < 8; c++) {
+        for (let ch = 0; ch < 2; ch++) {
+          const at = (r * 8 + c) * 2 + ch;
+          assert.ok(Math.abs(quarter[at] - src[((7 - c) * 8 + r) * 2 + ch]) < 1e-5);
+          assert.ok(Math.abs(half[at] - src[((7 - r) * 8 + 7 - c) * 2 + ch]) < 1e-5);
+        }
+      }
+    }
+    x.dispose();
+  });
+
+  test("resizeImages() of a constant image stays constant inside the crop", async () => {
+    const x = tf.fill([2, 16, 16, 1], 0.7) as tf.Tensor4D;
+    const y = await read(resizeImages(x, { sx: [1.5, 0.5], sy: [1.3, 0.75] }));
+    assert.ok(y.subarray(0, 256).every((v) => Math.abs(v - 0.7) < 1e-6), "enlarged: all crop");
+    for (let r = 0; r < 16; r++) {
+      for (let c = 0; c < 16; c++) {
+        // Scale 0.5 in x, 0.75 in y about 7.5: the image now spans x 4..11, y 2..13.
+        const v = y[256 + r * 16 + c];
+        if (c >= 4 && c <= 11 && r >= 2 && r <= 13) assert.ok(Math.abs(v - 0.7) < 1e-6);
+        if (c < 3 || c > 12 || r < 1 || r > 14) assert.equal(v, 0, `padding at ${r},${c}`);
+      }
+    }
+    x.dispose();
+  });
+
+  test("gaussianBlur() spreads a dot into the table's 7×7 Gaussian", async () => {
+    const sigma = DEFAULT_TABLES.blur[8];
+    const dot = tf.tensor4d(Array.from({ length: 256 }, (_, i) => (i === 8 * 16 + 8 ? 1 : 0)), [
+      1,
+      16,
+      16,
+      1,
+    ]);
+    const y = await read(gaussianBlur(dot, sigma));
+    const taps = gaussianTaps(sigma);
+    for (let r = 0; r < 16; r++) {
+      for (let c = 0; c < 16; c++) {
+        const [dr, dc] = [r - 8 + 3, c - 8 + 3];
+        const want = dr >= 0 && dr < 7 && dc >= 0 && dc < 7 ? taps[dr] * taps[dc] : 0;
+        assert.ok(Math.abs(y[r * 16 + c] - want) < 1e-6, `at ${r},${c}`);
+      }
+    }
+    dot.dispose();
+  });
+
+  test("applyChannel() gives finite non-zero gradients through each op at levels 1, 8, 15", async () => {
+    const x = image([2, 16, 16, 1]);
+    const dy = tf.randomNormal([2, 16, 16, 1], 0, 1, "float32", 9);
+    for (const only of [undefined, ...ONLY]) {
+      for (const level of [1, 8, 15]) {
+        const f = (im: tf.Tensor) =>
+          applyChannel(im as tf.Tensor4D, level, channel(), new Rng(level), { only });
+        const g = await read(tf.grad(f)(x, dy));
+        assert.ok(g.every(Number.isFinite), `${only} at ${level}: finite`);
+        assert.ok(g.some((v) => v !== 0), `${only} at ${level}: non-zero`);
+      }
+    }
+    tf.dispose([x, dy]);
+  });
+
+  test("applyChannel() does not grow tf.memory().numTensors", async () => {
+    const x = image([2, 16, 16, 3]);
+    const dy = tf.ones([2, 16, 16, 3]);
+    const before = tf.memory().numTensors;
+    for (const level of [0, 5, 15]) {
+      const config = channel({ randomize: level === 5 });
+      await read(applyChannel(x, level, config, new Rng(1)));
+      const f = (im: tf.Tensor) => applyChannel(im as tf.Tensor4D, level, config, new Rng(1));
+      await read(tf.grad(f)(x, dy));
+    }
+    assert.equal(tf.memory().numTensors, before);
+    tf.dispose([x, dy]);
+  });
+}
+
+Deno.test("applyChannel() gradient matches finite differences for each op (cpu)", async () => {
+  await initBackend("cpu");
+  const x = image([2, 12, 12, 1]);
+  const v = tf.randomNormal([2, 12, 12, 1], 0, 1, "float32", 4);
+  const dy = tf.randomNormal([2, 12, 12, 1], 0, 1, "float32", 5);
+  const eps = 1e-3; // small enough that the hard sigmoid rarely crosses a kink
+  for (const only of [undefined, ...ONLY]) {
+    const f = (im: tf.Tensor) =>
+      applyChannel(im as tf.Tensor4D, 10, channel(), new Rng(7), { only });
+    const g = await read(tf.grad(f)(x, dy));
+    const up = await read(f(tf.add(x, tf.mul(v, eps))));
+    const down = await read(f(tf.sub(x, tf.mul(v, eps))));
+    const [dyv, vv] = [await dy.data(), await v.data()];
+    let fd = 0, an = 0;
+    for (let i = 0; i < up.length; i++) {
+      fd += dyv[i] * (up[i] - down[i]) / (2 * eps);
+      an += g[i] * vv[i];
+    }
+    assert.ok(Math.abs(fd - an) <= 0.02 * Math.abs(an) + 0.05, `${only}: fd ${fd} vs ${an}`);
+  }
+  tf.dispose([x, v, dy]);
+});
+
+Deno.test("applyChannel() reproduces a batch from the same seed (cpu)", async () => {
+  await initBackend("cpu");
+  const x = image([3, 16, 16, 3]);
+  const a = await read(applyChannel(x, 12, channel({ randomize: true }), new Rng(11)));
+  const b = await read(applyChannel(x, 12, channel({ randomize: true }), new Rng(11)));
+  const c = await read(applyChannel(x, 12, channel({ randomize: true }), new Rng(12)));
+  assert.equal(maxAbsDiff(a, b), 0);
+  assert.ok(maxAbsDiff(a, c) > 0.1);
+  x.dispose();
+});
+
+Deno.test("applyChannel() with per_sample false moves every sample alike (cpu)", async () => {
+  await initBackend("cpu");
+  const one = image([1, 16, 16, 1]);
+  const x = tf.concat([one, one, one]) as tf.Tensor4D;
+  const config = channel({
+    per_sample: false,
+    ops: ["resize", "translate", "rotate"],
+    extras: false,
+  });
+  const y = await read(applyChannel(x, 15, config, new Rng(2)));
+  assert.ok(maxAbsDiff(y.subarray(0, 256), y.subarray(256, 512)) < 1e-6);
+  assert.ok(maxAbsDiff(y.subarray(0, 256), y.subarray(512)) < 1e-6);
+  const z = await read(applyChannel(x, 15, { ...config, per_sample: true }, new Rng(2)));
+  assert.ok(maxAbsDiff(z.subarray(0, 256), z.subarray(256, 512)) > 0.01);
+  tf.dispose([one, x]);
+});
+
+Deno.test("applyChannel() uses a user table (rotate in degrees)", async () => {
+  await initBackend("cpu");
+  const x = image([1, 8, 8, 1]);
+  const config = channel({ tables: { rotate: Array(16).fill(0) }, ops: ["rotate"] });
+  const y = await read(applyChannel(x, 9, { ...config, extras: false }, new Rng(1)));
+  assert.equal(maxAbsDiff(y, await x.data()), 0);
+  x.dispose();
+});
+
+Deno.test("applyChannel() rejects a level that is not a whole number ≥ 0", async () => {
+  await initBackend("cpu");
+  const x = image([1, 4, 4, 1]);
+  assert.throws(() => applyChannel(x, -1, channel(), new Rng(1)), /level must be/);
+  assert.throws(() => applyChannel(x, 1.5, channel(), new Rng(1)), /level must be/);
+  x.dispose();
+});
+
+Deno.test("renderChannelSheet() lays out levels as rows and samples as columns (cpu)", async () => {
+  await initBackend("cpu");
+  const config = experimentSchema.parse({
+    image: { size: 16, color: "grayscale" },
+    channel: { schedule: { max: 3 } },
+  });
+  const sheet = await renderChannelSheet(config, { samples: 3, seed: 1 });
+  assert.deepEqual([sheet.width, sheet.height], [3 * 18 + 2, 4 * 18 + 2]);
+  assert.deepEqual([...sheet.data.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+  const glyphs = tf.ones([5, 16, 16, 1]) as tf.Tensor4D;
+  const given = await renderChannelSheet(config, { glyphs, samples: 2 });
+  assert.equal(given.width, 2 * 18 + 2);
+  glyphs.dispose();
+});
