@@ -8,7 +8,7 @@ import { type BackendInfo, initBackend } from "../backend/init.ts";
 import { sanitizeName } from "../config/load.ts";
 import type { Experiment } from "../config/schema.ts";
 import { train, type TrainEvent, type TrainSnapshot } from "../train/loop.ts";
-import { makeProgress, type Progress } from "./progress.ts";
+import type { Progress } from "./progress.ts";
 import { readCheckpoint, readRun } from "./reader.ts";
 import { RunWriter } from "./writer.ts";
 
