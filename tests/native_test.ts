@@ -143,6 +143,33 @@ Deno.test("native BatchMatMul matches cpu", async () => {
   );
 });
 
+Deno.test("native Add, Sub and Multiply match cpu, broadcasting a suffix or a scalar", async () => {
+  const rng = new Rng(10);
+  const shapes: [number[], number[]][] = [
+    [[2, 3, 4], [2, 3, 4]],
+    [[2, 3, 4], [4]],
+    [[4], [2, 3, 4]],
+    [
+      [2, 3, 4],
+      [],
+    ],
+    [[], [3, 4]],
+    [[2, 3], [2, 1]],
+  ];
+  for (const [sa, sb] of shapes) {
+    for (const [name, f] of [["add", tf.add], ["sub", tf.sub], ["mul", tf.mul]] as const) {
+      const outShape = tf.backend_util.assertAndGetBroadcastShape(sa, sb);
+      await compare(
+        [random(sa, rng), random(sb, rng)],
+        (a, b) => f(a, b),
+        outShape,
+        `${name} [${sa}] [${sb}]`,
+        rng,
+      );
+    }
+  }
+});
+
 function blockInputs(x: number[], kernel: number[], rng: Rng, out = kernel[3]): Shaped[] {
   return [
     random(x, rng),

@@ -73,6 +73,10 @@ const SYMBOLS = {
     parameters: ["buffer", "buffer", "buffer", "buffer", "i32", "f32", "f32", "f32", "f32"],
     result: "void",
   },
+  gn_binary: {
+    parameters: ["i32", "buffer", "i32", "buffer", "i32", "buffer", "i32"],
+    result: "void",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The loaded library's functions (see glyphnet.c for each contract). */

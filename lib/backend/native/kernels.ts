@@ -169,11 +169,49 @@ function batchMatMul(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
   return backend.makeTensorInfo(outShape, "float32", c);
 }
 
+/**
+ * Add, Sub and Multiply natively when one operand's shape is a suffix of the
+ * other's (same shape, or a per-channel vector): cpu's loop computes an
+ * index modulo per element and was the step's top kernel.
+ */
+function binary(op: number) {
+  return (args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo => {
+    const backend = args.backend as MathBackendCPU;
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const isSuffix = (s: number[], of: number[]) =>
+      s.length <= of.length && s.every((d, i) => d === of[of.length - s.length + i]);
+    const big = a.shape.length >= b.shape.length ? a : b;
+    const other = big === a ? b : a;
+    if (
+      a.dtype !== "float32" || b.dtype !== "float32" || !isSuffix(other.shape, big.shape) ||
+      other.shape.some((d) => d === 0)
+    ) {
+      return fallback(args) as tf.TensorInfo;
+    }
+    const n = tf.util.sizeFromShape(big.shape);
+    const out = new Float32Array(n);
+    const symbols = nativeSync().symbols;
+    symbols.gn_binary(
+      op,
+      valuesOf(backend, a),
+      tf.util.sizeFromShape(a.shape),
+      valuesOf(backend, b),
+      tf.util.sizeFromShape(b.shape),
+      out,
+      n,
+    );
+    return backend.makeTensorInfo(big.shape, "float32", out);
+  };
+}
+
 const OVERRIDES: Record<string, (args: KernelArgs, fallback: tf.KernelFunc) => tf.TensorInfo> = {
   Conv2D: conv2D,
   Conv2DBackpropInput: conv2DBackpropInput,
   Conv2DBackpropFilter: conv2DBackpropFilter,
   BatchMatMul: batchMatMul,
+  Add: binary(0),
+  Sub: binary(1),
+  Multiply: binary(2),
 };
 
 /** Kernel names the native backend computes itself (the rest are cpu's). */
