@@ -5,6 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { nativeAdamApply } from "../backend/native/adam.ts";
 
 /** Adam's hyperparameters. */
 export interface AdamOptions {
@@ -37,6 +38,18 @@ export class Adam {
     const { learning_rate: lr, beta1: b1, beta2: b2, epsilon } = this.options;
     const t = this.iterations;
     const lrT = lr * Math.sqrt(1 - b2 ** t) / (1 - b1 ** t);
+    if (tf.getBackend() === "native") {
+      // One native call per variable instead of ~12 tfjs kernels.
+      for (const [name, g] of grads) {
+        nativeAdamApply(variables.get(name)!, g, { m: this.#m.get(name)!, v: this.#v.get(name)! }, {
+          stepSize: lrT,
+          beta1: b1,
+          beta2: b2,
+          epsilon,
+        });
+      }
+      return;
+    }
     tf.tidy(() => {
       for (const [name, g] of grads) {
         const w = variables.get(name)!;
