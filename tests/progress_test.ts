@@ -1,0 +1,65 @@
+import { formatDuration, makeProgress } from "../lib/run/progress.ts";
+import type { TrainEvent } from "../lib/train/loop.ts";
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+
+const backend = { name: "native", device: "test CPU", threads: 1 };
+const step: TrainEvent = {
+  type: "step",
+  epoch: 1,
+  step: 5,
+  stepsPerEpoch: 10,
+  losses: { d_real: 1, d_fake: 0.5, g: 0.25 },
+  level: 2,
+  stepsPerSecond: 4,
+};
+const epoch: TrainEvent = {
+  type: "epoch",
+  metrics: {
+    epoch: 1,
+    level: 2,
+    next_level: 3,
+    loss: { d_real: 1, d_fake: 0.5, g: 0.25, total: 1.75 },
+    eval: { accuracy: 0.5, bitAccuracy: 0.5, calledNoise: 0 },
+    steps: 10,
+    seconds: 2.5,
+    steps_per_second: 4,
+  },
+};
+
+Deno.test("makeProgress() prints plain lines without a terminal and logs them", () => {
+  const out: string[] = [], log: string[] = [];
+  const p = makeProgress({
+    epochs: 3,
+    backend,
+    terminal: false,
+    write: (s) => out.push(s),
+    log: (s) => log.push(s),
+  });
+  p.event({ type: "start", params: { g: 1000, d: 2000 }, level: 0, epoch: 1 });
+  p.event(step);
+  p.event(epoch);
+  p.event({ type: "end", status: "completed", epoch: 3 });
+  assertEquals(out.length, 3, "no line per step");
+  assert(out.every((l) => l.endsWith("\n") && !l.includes("\r")));
+  assertMatch(out[0], /G 1,000 params, D 2,000 params, backend native \(test CPU, 1 thread/);
+  assertMatch(out[1], /^epoch 1\/3 level 2→3 loss 1\.750 .*acc 50\.0% 4\.00 steps\/s 3s/);
+  assertEquals(log.length, 3);
+});
+
+Deno.test("makeProgress() redraws one line on a terminal with loss, level, speed and ETA", () => {
+  const out: string[] = [];
+  const p = makeProgress({ epochs: 3, backend, terminal: true, write: (s) => out.push(s) });
+  p.event(step);
+  assertEquals(out.length, 1);
+  assertMatch(
+    out[0],
+    /^\r\x1b\[2Kepoch 1\/3 step 5\/10 loss 1\.750 level 2 acc - 4\.00 steps\/s ETA 6s \[native×1\]$/,
+  );
+});
+
+Deno.test("formatDuration() reads like a clock", () => {
+  assertEquals(formatDuration(12.4), "12s");
+  assertEquals(formatDuration(185), "3m05s");
+  assertEquals(formatDuration(3720), "1h02m");
+  assertEquals(formatDuration(Infinity), "?");
+});
