@@ -20,27 +20,27 @@ import { Rng } from "../lib/train/rng.ts";
 
 const SHAPES: [number, number, number, number][] = [[32, 16, 16, 1], [64, 32, 32, 3]];
 
-/** Median milliseconds of `runs` forward+backward passes after two warm-ups. */
+/** Median milliseconds of `runs` passes after three warm-ups: forward+backward unless `forwardOnly`. */
 async function time(
   shape: [number, number, number, number],
   level: number,
   config: ChannelConfig,
   runs: number,
   only?: OpName | "extras",
+  forwardOnly = false,
 ): Promise<number> {
   const x = tf.randomUniform(shape) as tf.Tensor4D;
   const dy = tf.randomNormal(shape);
   const rng = new Rng(1);
-  const pass = tf.grad((im: tf.Tensor) =>
-    applyChannel(im as tf.Tensor4D, level, config, rng, { only })
-  );
+  const f = (im: tf.Tensor) => applyChannel(im as tf.Tensor4D, level, config, rng, { only });
+  const pass = forwardOnly ? (im: tf.Tensor, _dy: tf.Tensor) => f(im) : tf.grad(f);
   const times: number[] = [];
-  for (let i = 0; i < runs + 2; i++) {
+  for (let i = 0; i < runs + 3; i++) {
     const t0 = performance.now();
     const g = pass(x, dy);
     await g.data();
     g.dispose();
-    if (i >= 2) times.push(performance.now() - t0);
+    if (i >= 3) times.push(performance.now() - t0);
   }
   tf.dispose([x, dy]);
   times.sort((a, b) => a - b);
@@ -58,12 +58,14 @@ async function main() {
   const runs = Number(values.runs), level = Number(values.level);
   const base = experimentSchema.parse({}).channel;
   const perBatch = { ...base, per_sample: false };
-  console.log(`applyChannel forward+backward, level ${level}, median of ${runs} (ms)`);
-  console.log("backend | shape | all ops | per batch | " + [...OP_NAMES, "extras"].join(" | "));
+  console.log(`applyChannel at level ${level}, median of ${runs} (ms); fwd+bwd unless marked`);
+  const ops = [...OP_NAMES, "extras"].join(" | ");
+  console.log(`backend | shape | all, fwd only | all | all, per batch | ${ops}`);
   for (const backend of values.backends.split(",")) {
     await initBackend(backend);
     for (const shape of SHAPES) {
       const cells = [
+        await time(shape, level, base, runs, undefined, true),
         await time(shape, level, base, runs),
         await time(shape, level, perBatch, runs),
       ];

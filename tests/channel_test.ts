@@ -245,6 +245,23 @@ Deno.test("applyChannel() gradient matches finite differences for each op (cpu)"
   tf.dispose([x, v, dy]);
 });
 
+Deno.test("applyChannel() gives the same batch on every backend (host loops vs tensor ops)", async () => {
+  const results: Float32Array[] = [];
+  for (const backend of BACKENDS.filter((b) => available.has(b))) {
+    await initBackend(backend);
+    const x = image([2, 16, 16, 3]);
+    const config = channel({ randomize: true });
+    results.push(await read(applyChannel(x, 15, config, new Rng(21))));
+    const f = (im: tf.Tensor) => applyChannel(im as tf.Tensor4D, 15, config, new Rng(21));
+    const dy = tf.onesLike(x);
+    results.push(await read(tf.grad(f)(x, dy)));
+    tf.dispose([x, dy]);
+  }
+  for (let i = 2; i < results.length; i++) {
+    assert.ok(maxAbsDiff(results[i % 2], results[i]) < 1e-4, `backend ${i >> 1}, output ${i % 2}`);
+  }
+});
+
 Deno.test("applyChannel() reproduces a batch from the same seed (cpu)", async () => {
   await initBackend("cpu");
   const x = image([3, 16, 16, 3]);

