@@ -13,6 +13,9 @@ usage:
   deno task run --resume <run folder>
   deno task schema [--out FILE]
   deno task channel <experiment.yaml | run folder> [--out FILE.png] [--samples N]
+  deno task eval <run folder> [--samples N] [--levels MAX] [--backend NAME]
+  deno task encode <run folder> <message> [--out FILE.png] [--scale N] [--backend NAME]
+  deno task decode <run folder> <image.png> [--level N] [--backend NAME]
 `;
 
 /** A mistake in how the program was called: exit 2, no stack trace. */
@@ -31,6 +34,12 @@ async function main(argv: string[]): Promise<number> {
       return await schemaCommand(rest);
     case "channel":
       return await channelCommand(rest);
+    case "eval":
+      return await evalCommand(rest);
+    case "encode":
+      return await encodeCommand(rest);
+    case "decode":
+      return await decodeCommand(rest);
     case undefined:
     case "help":
     case "--help":
@@ -160,6 +169,69 @@ async function channelCommand(args: string[]): Promise<number> {
     set: values.set as string[] | undefined,
   });
   console.error(`wrote ${out}`);
+  return 0;
+}
+
+function wholeNumber(flag: string, text: string | undefined, min: number, max: number) {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got ${text}`);
+  }
+  return n;
+}
+
+async function evalCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    samples: { type: "string", default: "1024" },
+    levels: { type: "string" },
+    backend: { type: "string" },
+  });
+  if (positionals.length !== 1) throw new UsageError(`eval takes one run folder\n\n${USAGE}`);
+  const { evalRun } = await import("./lib/tools/eval.ts");
+  const { table, path } = await evalRun(positionals[0], {
+    samples: wholeNumber("--samples", values.samples as string, 1, 1_000_000),
+    maxLevel: wholeNumber("--levels", values.levels as string | undefined, 0, 63),
+    backend: values.backend as string | undefined,
+  });
+  console.log(table);
+  console.error(`wrote ${path}`);
+  return 0;
+}
+
+async function encodeCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    out: { type: "string" },
+    scale: { type: "string", default: "1" },
+    backend: { type: "string" },
+  });
+  if (positionals.length !== 2) {
+    throw new UsageError(`encode takes a run folder and a message\n\n${USAGE}`);
+  }
+  const { encodeRun } = await import("./lib/tools/encode.ts");
+  const { path } = await encodeRun(positionals[0], positionals[1], {
+    out: values.out as string | undefined,
+    scale: wholeNumber("--scale", values.scale as string, 1, 64),
+    backend: values.backend as string | undefined,
+  });
+  console.error(`wrote ${path}`);
+  return 0;
+}
+
+async function decodeCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    level: { type: "string" },
+    backend: { type: "string" },
+  });
+  if (positionals.length !== 2) {
+    throw new UsageError(`decode takes a run folder and a PNG image\n\n${USAGE}`);
+  }
+  const { decodeRun, formatDecoded } = await import("./lib/tools/decode.ts");
+  const result = await decodeRun(positionals[0], positionals[1], {
+    level: wholeNumber("--level", values.level as string | undefined, 0, 63),
+    backend: values.backend as string | undefined,
+  });
+  console.log(formatDecoded(result));
   return 0;
 }
 

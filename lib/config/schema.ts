@@ -127,6 +127,18 @@ const evalSchema = z.strictObject({
     "held-out messages per cell of the robustness matrix",
   ),
   every: int(0, 1_000_000).default(1).describe("epochs between evaluations; 0 turns them off"),
+  matrix_every: int(0, 1_000_000).default(0).describe(
+    "epochs between robustness matrices (each op alone and the whole channel at every level); " +
+      "0: the last epoch only",
+  ),
+  matrix_samples: int(1, 65536).default(128).describe("held-out messages per matrix cell"),
+  matrix_levels: int(0, 63).optional().describe(
+    "highest level in the matrix (default: the schedule's max)",
+  ),
+  glyph_samples: int(2, 512).default(128).describe(
+    "binary messages drawn to measure glyph diversity and topographic similarity " +
+      "(one-hot uses every symbol up to 512)",
+  ),
 });
 
 const outputSchema = z.strictObject({

@@ -4,6 +4,7 @@
  */
 import type { Experiment } from "../config/schema.ts";
 import type { EpochMetrics } from "../train/loop.ts";
+import { levelAt, type RobustnessMatrix } from "../eval/matrix.ts";
 
 /** The summary a run folder carries in metrics.json. */
 export interface RunSummary {
@@ -20,6 +21,18 @@ export interface RunSummary {
   highest_level: number;
   /** Epochs spent at each level, by level. */
   epochs_per_level: Record<string, number>;
+  /** Highest level whose whole-channel held-out accuracy is ≥ 95 % (latest matrix). */
+  level_at_95: number | null;
+  /** The same at ≥ 99 %. */
+  level_at_99: number | null;
+  /** Noise detection at the final level: real glyphs called noise, noise called a message. */
+  noise: { real_called_noise: number; negatives_called_message: number | null } | null;
+  /** Mean RMS pixel distance between glyphs of distinct messages (near 0: collapse). */
+  glyph_diversity: number | null;
+  /** Binary messages: Spearman ρ of message Hamming vs glyph pixel distances. */
+  topographic_similarity: number | null;
+  /** The latest robustness matrix and the epoch it was taken at. */
+  matrix: (RobustnessMatrix & { epoch: number }) | null;
   message: Experiment["message"];
 }
 
@@ -40,6 +53,10 @@ export function summarize(metrics: EpochMetrics[], config: Experiment): RunSumma
     perLevel[m.level] = (perLevel[m.level] ?? 0) + 1;
     highest = Math.max(highest, m.level, m.next_level);
   }
+  // Older runs' lines lack these fields: read them as absent.
+  const withMatrix = metrics.findLast((m) => m.matrix);
+  const matrix = withMatrix?.matrix ? { epoch: withMatrix.epoch, ...withMatrix.matrix } : null;
+  const glyphs = metrics.findLast((m) => m.glyphs)?.glyphs ?? null;
   return {
     epochs: metrics.length,
     steps: metrics.reduce((a, m) => a + m.steps, 0),
@@ -55,6 +72,17 @@ export function summarize(metrics: EpochMetrics[], config: Experiment): RunSumma
     best: { accuracy: bestAcc, accuracy_epoch: bestEpoch, loss_total: bestLoss },
     highest_level: highest,
     epochs_per_level: perLevel,
+    level_at_95: matrix ? levelAt(matrix, 0.95) : null,
+    level_at_99: matrix ? levelAt(matrix, 0.99) : null,
+    noise: last?.eval
+      ? {
+        real_called_noise: last.eval.calledNoise,
+        negatives_called_message: last.eval.negativesCalledMessage ?? null,
+      }
+      : null,
+    glyph_diversity: glyphs?.diversity ?? null,
+    topographic_similarity: glyphs?.topographic_similarity ?? null,
+    matrix,
     message: config.message,
   };
 }

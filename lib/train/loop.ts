@@ -12,6 +12,8 @@ import { buildGenerator, generate, type GeneratorSpec } from "../model/generator
 import { countParams, disposeNetwork } from "../model/network.ts";
 import { Adam } from "./adam.ts";
 import { type EvalResult, evaluate } from "./evaluate.ts";
+import { type GlyphMetrics, glyphMetrics } from "../eval/glyphs.ts";
+import { type RobustnessMatrix, robustnessMatrix } from "../eval/matrix.ts";
 import { fixedMessages, messageTensor } from "./messages.ts";
 import { Rng } from "./rng.ts";
 import { type TrainState, trainStep } from "./step.ts";
@@ -25,6 +27,10 @@ export interface EpochMetrics {
   loss: { d_real: number; d_fake: number; g: number; total: number };
   /** Held-out decoding at `level` through the whole channel (null when eval is off). */
   eval: EvalResult | null;
+  /** Diversity (and binary: topographic similarity) of the held-out glyph set. */
+  glyphs?: GlyphMetrics | null;
+  /** Each op alone and the whole channel at every level (eval.matrix_every; last epoch). */
+  matrix?: RobustnessMatrix | null;
   steps: number;
   seconds: number;
   steps_per_second: number;
@@ -186,13 +192,29 @@ export async function train(
         total: 0,
       };
       loss.total = loss.d_real + loss.d_fake + loss.g;
-      const evalEvery = config.eval.every;
-      const evalResult = evalEvery > 0 && (epoch % evalEvery === 0 || epoch === epochs)
+      // Held-out: one seed per run (config.seed + 1), the same test every epoch.
+      const ev = config.eval, heldOut = config.seed + 1;
+      const evalDue = ev.every > 0 && (epoch % ev.every === 0 || epoch === epochs);
+      const evalResult = evalDue
         ? await evaluate(g, d, config, {
           level: state.level,
-          samples: config.eval.samples,
-          seed: config.seed + 1,
+          samples: ev.samples,
+          seed: heldOut,
           negatives: true,
+        })
+        : null;
+      const glyphs = evalDue
+        ? await glyphMetrics(g, config, { samples: ev.glyph_samples, seed: heldOut })
+        : null;
+      // The matrix costs (ops + 2) × levels × matrix_samples decodes: bounded by its own cadence.
+      const matrixDue = ev.every > 0 &&
+        ((ev.matrix_every > 0 && epoch % ev.matrix_every === 0) || epoch === epochs);
+      const top = Math.min(ev.matrix_levels ?? schedule.max, schedule.max);
+      const matrix = matrixDue
+        ? await robustnessMatrix(g, d, config, {
+          levels: Array.from({ length: top + 1 }, (_, l) => l),
+          samples: ev.matrix_samples,
+          seed: heldOut,
         })
         : null;
       const seconds = (performance.now() - started) / 1000;
@@ -209,6 +231,8 @@ export async function train(
           next_level: state.level,
           loss,
           eval: evalResult,
+          glyphs,
+          matrix,
           steps: done,
           seconds,
           steps_per_second: done / seconds,

@@ -1,0 +1,132 @@
+/**
+ * Reading glyph images back: PNG of any size and colour type (via `pngjs`)
+ * to the model's [S, S, C] floats in [0, 1], and nearest-neighbour upscaling
+ * for writing glyphs large enough to look at.
+ * @module
+ */
+// @ts-types="@types/pngjs"
+import { PNG } from "pngjs";
+import { Buffer } from "node:buffer";
+
+/** An image as HWC floats in [0, 1]. */
+export interface FloatImage {
+  pixels: Float32Array;
+  width: number;
+  height: number;
+  channels: number;
+}
+
+/**
+ * Decodes PNG bytes (gray, RGB, RGBA, palette; 8 or 16 bit) to RGB floats.
+ * Transparent pixels are composited over white, the background image
+ * tools fill with when they rotate or pad.
+ */
+export function decodePng(bytes: Uint8Array, name = "image"): FloatImage {
+  let png: PNG;
+  try {
+    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch (e) {
+    throw new RangeError(
+      `Cannot read "${name}": not a PNG pngjs can decode (${(e as Error).message})`,
+    );
+  }
+  const { width, height, data } = png; // always 8-bit RGBA after decoding
+  const pixels = new Float32Array(width * height * 3);
+  for (let i = 0; i < width * height; i++) {
+    const a = data[i * 4 + 3] / 255;
+    for (let c = 0; c < 3; c++) pixels[i * 3 + c] = (data[i * 4 + c] / 255) * a + (1 - a);
+  }
+  return { pixels, width, height, channels: 3 };
+}
+
+/**
+ * Weights of a separable resampling from `n` to `m` samples: when
+ * shrinking, each output averages the source pixels it covers, weighted by
+ * overlap (area averaging, no aliasing); when enlarging, bilinear.
+ */
+function resampleWeights(n: number, m: number): { index: number; weight: number }[][] {
+  const scale = n / m;
+  const out: { index: number; weight: number }[][] = [];
+  for (let o = 0; o < m; o++) {
+    const taps: { index: number; weight: number }[] = [];
+    if (scale > 1) {
+      const [lo, hi] = [o * scale, (o + 1) * scale];
+      for (let i = Math.floor(lo); i < Math.min(n, Math.ceil(hi)); i++) {
+        const overlap = Math.min(hi, i + 1) - Math.max(lo, i);
+        if (overlap > 0) taps.push({ index: i, weight: overlap / scale });
+      }
+    } else {
+      const center = Math.min(n - 1, Math.max(0, (o + 0.5) * scale - 0.5));
+      const i = Math.floor(center), t = center - i;
+      taps.push({ index: i, weight: 1 - t });
+      if (t > 0) taps.push({ index: i + 1, weight: t });
+    }
+    out.push(taps);
+  }
+  return out;
+}
+
+/**
+ * Resizes `img` to size×size (a non-square image is stretched) and converts
+ * it to `channels` (1: luma, Rec. 601 weights; 3: gray is repeated).
+ *
+ * @example
+ * ```ts
+ * import { toModelImage } from "./image.ts";
+ * const img = { pixels: new Float32Array(4 * 4 * 3).fill(1), width: 4, height: 4, channels: 3 };
+ * const out = toModelImage(img, 2, 1);
+ * console.assert(out.length === 4 && out.every((v) => Math.abs(v - 1) < 1e-6));
+ * ```
+ */
+export function toModelImage(img: FloatImage, size: number, channels: 1 | 3): Float32Array {
+  const { width: w, height: h, channels: c } = img;
+  // Colour first, so the resampling runs on the channels we keep.
+  const src = new Float32Array(w * h * channels);
+  for (let i = 0; i < w * h; i++) {
+    const px = img.pixels.subarray(i * c, i * c + c);
+    const gray = c >= 3 ? 0.299 * px[0] + 0.587 * px[1] + 0.114 * px[2] : px[0];
+    for (let k = 0; k < channels; k++) {
+      src[i * channels + k] = channels === 1 ? gray : c >= 3 ? px[k] : gray;
+    }
+  }
+  const cols = resampleWeights(w, size), rows = resampleWeights(h, size);
+  const wide = new Float32Array(h * size * channels); // rows resampled along x
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < size; x++) {
+      for (const { index, weight } of cols[x]) {
+        for (let k = 0; k < channels; k++) {
+          wide[(y * size + x) * channels + k] += weight * src[(y * w + index) * channels + k];
+        }
+      }
+    }
+  }
+  const out = new Float32Array(size * size * channels);
+  for (let y = 0; y < size; y++) {
+    for (const { index, weight } of rows[y]) {
+      for (let x = 0; x < size * channels; x++) {
+        out[y * size * channels + x] += weight * wide[index * size * channels + x];
+      }
+    }
+  }
+  return out;
+}
+
+/** Enlarges HWC pixels `factor` times by repeating each pixel (keeps glyphs crisp). */
+export function upscale(
+  pixels: Float32Array,
+  size: number,
+  channels: number,
+  factor: number,
+): Float32Array {
+  if (!(Number.isInteger(factor) && factor >= 1)) {
+    throw new RangeError(`Cannot upscale: the factor must be a whole number ≥ 1, got ${factor}`);
+  }
+  const big = size * factor, out = new Float32Array(big * big * channels);
+  for (let y = 0; y < big; y++) {
+    for (let x = 0; x < big; x++) {
+      const from = ((Math.floor(y / factor) * size) + Math.floor(x / factor)) * channels;
+      out.set(pixels.subarray(from, from + channels), (y * big + x) * channels);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,51 @@
+/**
+ * `deno task decode <run> <image.png>`: reads an image with the run's
+ * trained D and says which message it carries, how sure D is, and how much
+ * it looks like noise.
+ * @module
+ */
+import { initBackend } from "../backend/init.ts";
+import { type Decoded, decodeImage } from "../eval/codec.ts";
+import { decodePng, toModelImage } from "../eval/image.ts";
+import { loadNetworks } from "../run/networks.ts";
+
+/** Options of {@linkcode decodeRun}. */
+export interface DecodeRunOptions {
+  /** Backend to run on (default auto). */
+  backend?: string;
+  /** Channel level of the reference glyphs (default: the checkpoint's level). */
+  level?: number;
+}
+
+/** Decodes the PNG at `image` (any size; gray, RGB or RGBA) with the run in `dir`. */
+export async function decodeRun(
+  dir: string,
+  image: string,
+  opts: DecodeRunOptions = {},
+): Promise<Decoded> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(image);
+  } catch (e) {
+    throw new RangeError(`Cannot read "${image}": ${(e as Error).message}`);
+  }
+  const picture = decodePng(bytes, image);
+  await initBackend(opts.backend ?? "auto");
+  const nets = await loadNetworks(dir);
+  try {
+    const { config } = nets;
+    const pixels = toModelImage(picture, config.image.size, config.image.color === "rgb" ? 3 : 1);
+    return await decodeImage(nets.g, nets.d, config, pixels, {
+      level: opts.level ?? nets.meta.level,
+      seed: config.seed + 1,
+    });
+  } finally {
+    nets.dispose();
+  }
+}
+
+/** One line for the terminal: message, its probability, the noise score. */
+export function formatDecoded(r: Decoded): string {
+  const verdict = r.isNoise ? " (D calls it noise)" : "";
+  return `${r.message}\tp=${r.probability.toFixed(3)}\tnoise=${r.noise.toFixed(3)}${verdict}`;
+}
