@@ -1,7 +1,12 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
-import { createNativeAdamState, nativeAdamUpdate, startNative } from "../lib/backend/native.ts";
+import {
+  createNativeAdamState,
+  nativeAdamApply,
+  nativeAdamUpdate,
+  startNative,
+} from "../lib/backend/native.ts";
 import { fusedConvBnAct } from "../lib/backend/native/fused.ts";
 import { NATIVE_KERNELS } from "../lib/backend/native/kernels.ts";
 import {
@@ -143,7 +148,7 @@ Deno.test("native BatchMatMul matches cpu", async () => {
   );
 });
 
-Deno.test("native Add, Sub and Multiply match cpu, broadcasting a suffix or a scalar", async () => {
+Deno.test("native Add, Sub and Multiply match cpu with every kind of broadcast", async () => {
   const rng = new Rng(10);
   const shapes: [number[], number[]][] = [
     [[2, 3, 4], [2, 3, 4]],
@@ -332,4 +337,25 @@ Deno.test("nativeAdamUpdate() matches tf.train.adam", async () => {
   assert.equal(tf.memory().numTensors, before);
   assertClose(v.dataSync() as Float32Array, want, "adam");
   v.dispose();
+});
+
+Deno.test("nativeAdamApply() matches Keras-form Adam written in tfjs ops", async () => {
+  const rng = new Rng(11);
+  const [w0, g0, m0] = [random([5], rng), random([5], rng), random([5], rng)];
+  const v0 = { values: m0.values.map((x) => x * x), shape: [5] };
+  const step = { stepSize: 0.01, beta1: 0.5, beta2: 0.999, epsilon: 1e-7 };
+  const want = await on("cpu", [w0, g0, m0, v0], (w, g, m, v) => {
+    const m1 = tf.add(tf.mul(m, step.beta1), tf.mul(g, 1 - step.beta1));
+    const v1 = tf.add(tf.mul(v, step.beta2), tf.mul(tf.square(g), 1 - step.beta2));
+    const w1 = tf.sub(w, tf.div(tf.mul(m1, step.stepSize), tf.add(tf.sqrt(v1), step.epsilon)));
+    return [w1, m1, v1];
+  });
+  await tf.setBackend("native");
+  const [w, m, v] = [w0, m0, v0].map((s) => tf.variable(tf.tensor(s.values, s.shape)));
+  const g = tf.tensor(g0.values, g0.shape);
+  const before = tf.memory().numTensors;
+  nativeAdamApply(w, g, { m, v }, step);
+  assert.equal(tf.memory().numTensors, before);
+  [w, m, v].forEach((t, i) => assertClose(t.dataSync() as Float32Array, want[i], `adam ${i}`));
+  tf.dispose([w, m, v, g]);
 });

@@ -77,6 +77,7 @@ const SYMBOLS = {
     parameters: ["i32", "buffer", "i32", "buffer", "i32", "buffer", "i32"],
     result: "void",
   },
+  gn_binary_bcast: { parameters: ["i32", "buffer", "buffer", "buffer", "buffer"], result: "void" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The loaded library's functions (see glyphnet.c for each contract). */

@@ -471,3 +471,36 @@ void gn_binary(int op, const float *a, int na, const float *b, int nb, float *ou
     if (op == 2) for (int i = 0; i < len; i++) po[i] = pa[i] * pb[i];
   }
 }
+
+/* One row of a broadcast binary op: strides 0 (repeat) or 1 per operand. */
+static void binary_row(int op, const float *a, int sa, const float *b, int sb, float *o, int n) {
+  for (int i = 0; i < n; i++) {
+    const float x = a[i * sa], y = b[i * sb];
+    o[i] = op == 0 ? x + y : (op == 1 ? x - y : x * y);
+  }
+}
+
+/**
+ * General broadcasting binary op. d = [rank, out shape (rank), a strides
+ * (rank), b strides (rank)], strides 0 on broadcast dimensions, rank <= 8.
+ */
+void gn_binary_bcast(int op, const float *a, const float *b, float *out, const int *d) {
+  const int rank = d[0];
+  const int *shape = d + 1, *sa = d + 1 + rank, *sb = d + 1 + 2 * rank;
+  const int inner = shape[rank - 1];
+  size_t rows = 1;
+  for (int k = 0; k < rank - 1; k++) rows *= (size_t)shape[k];
+  int idx[8] = {0};
+  for (size_t r = 0; r < rows; r++) {
+    size_t oa = 0, ob = 0;
+    for (int k = 0; k < rank - 1; k++) {
+      oa += (size_t)idx[k] * sa[k];
+      ob += (size_t)idx[k] * sb[k];
+    }
+    binary_row(op, a + oa, sa[rank - 1], b + ob, sb[rank - 1], out + r * inner, inner);
+    for (int k = rank - 2; k >= 0; k--) {
+      if (++idx[k] < shape[k]) break;
+      idx[k] = 0;
+    }
+  }
+}

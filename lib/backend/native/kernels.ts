@@ -169,38 +169,49 @@ function batchMatMul(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
   return backend.makeTensorInfo(outShape, "float32", c);
 }
 
+/** Broadcast geometry for gn_binary_bcast: [rank, out shape, a strides, b strides]. */
+function broadcastGeometry(a: number[], b: number[], out: number[]): Int32Array {
+  const rank = Math.max(out.length, 1);
+  const strides = (shape: number[]) => {
+    const padded = [...new Array(rank - shape.length).fill(1), ...shape];
+    const s = new Array(rank).fill(0);
+    let stride = 1;
+    for (let k = rank - 1; k >= 0; k--) {
+      s[k] = padded[k] === 1 ? 0 : stride;
+      stride *= padded[k];
+    }
+    return s;
+  };
+  const shape = out.length ? out : [1];
+  return Int32Array.from([rank, ...shape, ...strides(a), ...strides(b)]);
+}
+
 /**
- * Add, Sub and Multiply natively when one operand's shape is a suffix of the
- * other's (same shape, or a per-channel vector): cpu's loop computes an
- * index modulo per element and was the step's top kernel.
+ * Add, Sub and Multiply natively (cpu's loop computes an index modulo per
+ * element, and was the step's top kernel): one flat loop when one shape is
+ * a suffix of the other (same shape, per-channel vector, scalar), else a
+ * general broadcast (e.g. a per-sample [B, 1, 1, 1] factor).
  */
 function binary(op: number) {
   return (args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo => {
     const backend = args.backend as MathBackendCPU;
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-    const isSuffix = (s: number[], of: number[]) =>
-      s.length <= of.length && s.every((d, i) => d === of[of.length - s.length + i]);
-    const big = a.shape.length >= b.shape.length ? a : b;
-    const other = big === a ? b : a;
-    if (
-      a.dtype !== "float32" || b.dtype !== "float32" || !isSuffix(other.shape, big.shape) ||
-      other.shape.some((d) => d === 0)
-    ) {
-      return fallback(args) as tf.TensorInfo;
-    }
-    const n = tf.util.sizeFromShape(big.shape);
+    if (a.dtype !== "float32" || b.dtype !== "float32") return fallback(args) as tf.TensorInfo;
+    const outShape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+    const n = tf.util.sizeFromShape(outShape);
+    if (n === 0 || outShape.length > 8) return fallback(args) as tf.TensorInfo;
+    const na = tf.util.sizeFromShape(a.shape), nb = tf.util.sizeFromShape(b.shape);
+    const isSuffix = (s: number[]) =>
+      s.every((d, i) => d === outShape[outShape.length - s.length + i]);
     const out = new Float32Array(n);
     const symbols = nativeSync().symbols;
-    symbols.gn_binary(
-      op,
-      valuesOf(backend, a),
-      tf.util.sizeFromShape(a.shape),
-      valuesOf(backend, b),
-      tf.util.sizeFromShape(b.shape),
-      out,
-      n,
-    );
-    return backend.makeTensorInfo(big.shape, "float32", out);
+    const av = valuesOf(backend, a), bv = valuesOf(backend, b);
+    if ((na === n || isSuffix(a.shape)) && (nb === n || isSuffix(b.shape))) {
+      symbols.gn_binary(op, av, na, bv, nb, out, n);
+    } else {
+      symbols.gn_binary_bcast(op, av, bv, out, broadcastGeometry(a.shape, b.shape, outShape));
+    }
+    return backend.makeTensorInfo(outShape, "float32", out);
   };
 }
 
