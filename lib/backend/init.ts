@@ -8,6 +8,8 @@ import "./_gradients.ts";
 import "@tensorflow/tfjs-backend-cpu";
 import type { BackendName } from "../config/schema.ts";
 import { startNative } from "./native.ts";
+import { startTensorflow } from "./tensorflow.ts";
+import { registerWasmKernels } from "./wasm_kernels.ts";
 
 // PROD silences tfjs's "install tfjs-node" banner and debug-only checks.
 tf.env().set("PROD", true);
@@ -22,6 +24,8 @@ export interface BackendInfo {
   threads: number;
   /** True when the device is a software stand-in for a GPU. */
   fallback?: boolean;
+  /** Why `auto` chose this backend: what it skipped and why. */
+  reason?: string;
 }
 
 /** A backend could not be started; the message says why and what to do. */
@@ -38,9 +42,14 @@ function cpuModel(): string {
   return `${Deno.build.arch} CPU`;
 }
 
-async function startWebgpu(): Promise<BackendInfo> {
+function webgpu(): GPU {
   const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
   if (!gpu) throw new BackendError("Cannot start webgpu: this Deno has no navigator.gpu");
+  return gpu;
+}
+
+async function startWebgpu(): Promise<BackendInfo> {
+  const gpu = webgpu();
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" }) ??
     await gpu.requestAdapter({ forceFallbackAdapter: true });
   if (!adapter) {
@@ -62,9 +71,23 @@ async function startWebgpu(): Promise<BackendInfo> {
   };
 }
 
+/** For `auto`: webgpu only on a real GPU; a software adapter is slower than the CPU paths. */
+async function startWebgpuHardware(): Promise<BackendInfo> {
+  // Only asks for an adapter (~70 ms); tfjs's webgpu backend starts only on a real GPU.
+  const adapter = await webgpu().requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) throw new BackendError("Cannot start webgpu: no GPU adapter found");
+  if (adapter.info.isFallbackAdapter) {
+    throw new BackendError(
+      `Cannot start webgpu for auto: the only adapter is a software one (${adapter.info.description})`,
+    );
+  }
+  return await startWebgpu();
+}
+
 async function startWasm(): Promise<BackendInfo> {
   const wasm = await import("@tensorflow/tfjs-backend-wasm");
   wasm.setThreadsCount(1);
+  registerWasmKernels();
   if (!(await tf.setBackend("wasm"))) {
     throw new BackendError("Cannot start wasm: tfjs could not load its WebAssembly module");
   }
@@ -78,14 +101,23 @@ async function startCpu(): Promise<BackendInfo> {
 
 /** Starters by backend name; later modules add to it (native, tensorflow). */
 export const starters: Record<string, () => Promise<BackendInfo>> = {
+  tensorflow: () => startTensorflow(),
   native: startNative,
   cpu: startCpu,
   wasm: startWasm,
   webgpu: startWebgpu,
 };
 
-/** Order `auto` tries, fastest first. */
-export const autoOrder: string[] = ["native", "wasm", "cpu"];
+/**
+ * Order `auto` tries, fastest first: libtensorflow (GPU or CPU), a real
+ * GPU, then the CPU paths (native OpenBLAS, wasm XNNPACK, plain JS).
+ */
+export const autoOrder: string[] = ["tensorflow", "webgpu", "native", "wasm", "cpu"];
+
+/** Stricter starters for `auto`, where a backend must also be worth choosing. */
+const autoStarters: Record<string, () => Promise<BackendInfo>> = {
+  webgpu: startWebgpuHardware,
+};
 
 let current: BackendInfo | undefined;
 
@@ -99,7 +131,13 @@ export async function initBackend(name: BackendName | string): Promise<BackendIn
     const reasons: string[] = [];
     for (const candidate of autoOrder) {
       try {
-        current = await starters[candidate]();
+        const info = await (autoStarters[candidate] ?? starters[candidate])();
+        // The first clause of each error (what failed), not the install hints.
+        const skipped = reasons
+          .map((r) => r.split(";")[0].replace(/Cannot start \w+( for auto)?: /, ""))
+          .join("; ");
+        const why = skipped ? `; skipped ${skipped}` : "";
+        current = { ...info, reason: `auto: ${info.name} is the fastest that started${why}` };
         return current;
       } catch (e) {
         reasons.push(`${candidate}: ${(e as Error).message}`);
