@@ -175,6 +175,31 @@ Deno.test("native Add, Sub and Multiply match cpu with every kind of broadcast",
   }
 });
 
+Deno.test("native backend reuses output buffers only when nothing else can see them", async () => {
+  await tf.setBackend("native");
+  const a = tf.randomNormal([64, 64]);
+  const b = tf.randomNormal([64, 64]);
+  // Read out: cpu hands out its live array, so this buffer must not be reused.
+  const sum = tf.add(a, b);
+  const read = sum.dataSync();
+  const copy = read.slice();
+  sum.dispose();
+  // A view: cpu's Slice of a contiguous range shares the parent's buffer.
+  const parent = tf.mul(a, b);
+  const view = tf.slice(parent, [0, 0], [32, 64]);
+  parent.dispose();
+  const viewCopy = view.dataSync().slice();
+  // Churn: same-sized outputs that would take recycled buffers.
+  for (let i = 0; i < 4; i++) tf.tidy(() => tf.sub(tf.add(a, b), tf.mul(b, b)));
+  assert.deepEqual(read, copy);
+  assert.deepEqual(view.dataSync(), viewCopy);
+  // And recycling does happen for plain intermediates.
+  const backend = tf.backend() as unknown as { pooledBytes(): number };
+  tf.tidy(() => tf.add(tf.mul(a, b), a));
+  assert.ok(backend.pooledBytes() > 0);
+  tf.dispose([a, b, view]);
+});
+
 function blockInputs(x: number[], kernel: number[], rng: Rng, out = kernel[3]): Shaped[] {
   return [
     random(x, rng),

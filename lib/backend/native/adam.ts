@@ -7,7 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import type { NativeBackend } from "./backend.ts";
 import { nativeSync } from "./ffi.ts";
 import { valuesOf } from "./kernels.ts";
 
@@ -19,6 +19,13 @@ export interface AdamStep {
   beta2: number;
   /** Added to √v (Keras's ε; tfjs's ε·√(1−β2ᵗ)). */
   epsilon: number;
+}
+
+/** A pooled copy of a tensor's values. */
+function copyOf(backend: NativeBackend, t: tf.Tensor): Float32Array {
+  const copy = backend.take(t.size);
+  copy.set(valuesOf(backend, t));
+  return copy;
 }
 
 function replace(v: tf.Variable, values: Float32Array): void {
@@ -49,10 +56,10 @@ export function nativeAdamApply(
         `moments [${moments.m.shape}] and [${moments.v.shape}] must match it`,
     );
   }
-  const backend = tf.backend() as MathBackendCPU;
-  const value = valuesOf(backend, w).slice();
-  const m = valuesOf(backend, moments.m).slice();
-  const v = valuesOf(backend, moments.v).slice();
+  const backend = tf.backend() as NativeBackend;
+  const value = copyOf(backend, w);
+  const m = copyOf(backend, moments.m);
+  const v = copyOf(backend, moments.v);
   nativeSync().symbols.gn_adam(
     value,
     valuesOf(backend, g),
@@ -120,7 +127,7 @@ export function nativeAdamUpdate(
   const { beta1, beta2 } = state;
   const c2 = Math.sqrt(1 - beta2 ** state.step);
   const stepSize = state.learningRate * c2 / (1 - beta1 ** state.step);
-  const backend = tf.backend() as MathBackendCPU;
+  const backend = tf.backend() as NativeBackend;
   const adam = nativeSync().symbols.gn_adam;
   for (let i = 0; i < vars.length; i++) {
     const v = vars[i];
@@ -136,7 +143,7 @@ export function nativeAdamUpdate(
       mom = { m: new Float32Array(v.size), v: new Float32Array(v.size) };
       state.moments.set(v, mom);
     }
-    const values = valuesOf(backend, v).slice();
+    const values = copyOf(backend, v);
     adam(
       values,
       valuesOf(backend, grads[i]),

@@ -5,8 +5,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import type { BatchStats, BlockOptions, BlockParams } from "../../model/block.ts";
+import type { NativeBackend } from "./backend.ts";
 import { nativeSync } from "./ffi.ts";
 import { geometry, valuesOf } from "./kernels.ts";
 
@@ -65,10 +65,10 @@ export function fusedConvBnAct(
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xt, kernel, bias, gamma, beta] = args as tf.Tensor[];
     const save = args[5] as tf.GradSaveFunc;
-    const backend = tf.backend() as MathBackendCPU;
+    const backend = tf.backend() as NativeBackend;
     const size = tf.util.sizeFromShape(shape);
-    const y = new Float32Array(size);
-    const xhat = new Float32Array(size);
+    const y = backend.take(size);
+    const xhat = backend.take(size);
     const rc = nativeSync().symbols.gn_block_fwd(
       valuesOf(backend, xt),
       valuesOf(backend, kernel),
@@ -92,9 +92,9 @@ export function fusedConvBnAct(
 
   function backward(dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] {
     const [xt, kernel, gamma, beta, xhat, savedVar] = saved;
-    const backend = tf.backend() as MathBackendCPU;
-    const dx = new Float32Array(xt.size);
-    const dw = new Float32Array(kernel.size);
+    const backend = tf.backend() as NativeBackend;
+    const dx = backend.take(xt.size);
+    const dw = backend.take(kernel.size);
     const dbias = new Float32Array(channels);
     const dgamma = new Float32Array(channels);
     const dbeta = new Float32Array(channels);

@@ -75,6 +75,16 @@ static int is_pointwise(const int *g) {
          g[PL_] == 0 && g[OH_] == g[H_] && g[OW_] == g[W_];
 }
 
+/* Copies n floats; inline for the few channels of early layers, where a
+ * memcpy call per pixel and tap cost more than the copy. */
+static inline void copy_floats(float *dst, const float *src, int n) {
+  if (n >= 16) {
+    memcpy(dst, src, (size_t)n * sizeof(float));
+  } else {
+    for (int c = 0; c < n; c++) dst[c] = src[c];
+  }
+}
+
 /* col[M, KH*KW*C] from x[B,H,W,C]; rows are output pixels. */
 static void im2col(const float *x, float *col, const int *g) {
   const int H = g[H_], W = g[W_], C = g[C_], KH = g[KH_], KW = g[KW_];
@@ -87,13 +97,23 @@ static void im2col(const float *x, float *col, const int *g) {
         float *row = col + (((size_t)b * OH + oy) * OW + ox) * K;
         for (int ky = 0; ky < KH; ky++) {
           const int iy = oy * g[SH_] - g[PT_] + ky;
+          float *dst = row + (size_t)ky * KW * C;
+          if (iy < 0 || iy >= H) {
+            memset(dst, 0, (size_t)KW * C * sizeof(float));
+            continue;
+          }
+          const int ix0 = ox * g[SW_] - g[PL_];
+          if (ix0 >= 0 && ix0 + KW <= W) {
+            /* The KW taps of this row are contiguous in x. */
+            copy_floats(dst, xb + ((size_t)iy * W + ix0) * C, KW * C);
+            continue;
+          }
           for (int kx = 0; kx < KW; kx++) {
-            const int ix = ox * g[SW_] - g[PL_] + kx;
-            float *dst = row + ((size_t)ky * KW + kx) * C;
-            if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
-              memset(dst, 0, C * sizeof(float));
+            const int ix = ix0 + kx;
+            if (ix < 0 || ix >= W) {
+              for (int c = 0; c < C; c++) dst[kx * C + c] = 0.0f;
             } else {
-              memcpy(dst, xb + ((size_t)iy * W + ix) * C, C * sizeof(float));
+              copy_floats(dst + kx * C, xb + ((size_t)iy * W + ix) * C, C);
             }
           }
         }
@@ -113,16 +133,18 @@ static void col2im(const float *col, float *dx, const int *g) {
     for (int oy = 0; oy < OH; oy++) {
       for (int ox = 0; ox < OW; ox++) {
         const float *row = col + (((size_t)b * OH + oy) * OW + ox) * K;
+        const int ix0 = ox * g[SW_] - g[PL_];
+        const int kx0 = ix0 < 0 ? -ix0 : 0;
+        const int kx1 = ix0 + KW > W ? W - ix0 : KW;
+        if (kx1 <= kx0) continue;
         for (int ky = 0; ky < KH; ky++) {
           const int iy = oy * g[SH_] - g[PT_] + ky;
           if (iy < 0 || iy >= H) continue;
-          for (int kx = 0; kx < KW; kx++) {
-            const int ix = ox * g[SW_] - g[PL_] + kx;
-            if (ix < 0 || ix >= W) continue;
-            const float *src = row + ((size_t)ky * KW + kx) * C;
-            float *dst = xb + ((size_t)iy * W + ix) * C;
-            for (int c = 0; c < C; c++) dst[c] += src[c];
-          }
+          /* Taps kx0..kx1 of this row land on contiguous pixels of dx. */
+          const float *src = row + ((size_t)ky * KW + kx0) * C;
+          float *dst = xb + ((size_t)iy * W + ix0 + kx0) * C;
+          const int n = (kx1 - kx0) * C;
+          for (int i = 0; i < n; i++) dst[i] += src[i];
         }
       }
     }

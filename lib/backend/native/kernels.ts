@@ -6,7 +6,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import { NativeBackend } from "./backend.ts";
 import { nativeSync } from "./ffi.ts";
 
 /** The tfjs backend name. */
@@ -58,7 +59,7 @@ function check(rc: number, what: string): void {
 }
 
 function conv2D(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
-  const backend = args.backend as MathBackendCPU;
+  const backend = args.backend as NativeBackend;
   const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
   const a = args.attrs as unknown as tf.Conv2DAttrs;
   const info = tf.backend_util.computeConv2DInfo(
@@ -73,7 +74,7 @@ function conv2D(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
   );
   const g = geometry(info);
   if (!g || x.dtype !== "float32") return fallback(args) as tf.TensorInfo;
-  const y = new Float32Array(tf.util.sizeFromShape(info.outShape));
+  const y = backend.take(tf.util.sizeFromShape(info.outShape));
   check(
     nativeSync().symbols.gn_conv2d(valuesOf(backend, x), valuesOf(backend, filter), y, g),
     "Conv2D",
@@ -82,7 +83,7 @@ function conv2D(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
 }
 
 function conv2DBackpropInput(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
-  const backend = args.backend as MathBackendCPU;
+  const backend = args.backend as NativeBackend;
   const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
   const a = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
   const info = tf.backend_util.computeConv2DInfo(
@@ -97,7 +98,7 @@ function conv2DBackpropInput(args: KernelArgs, fallback: tf.KernelFunc): tf.Tens
   );
   const g = geometry(info);
   if (!g || dy.dtype !== "float32") return fallback(args) as tf.TensorInfo;
-  const dx = new Float32Array(tf.util.sizeFromShape(info.inShape));
+  const dx = backend.take(tf.util.sizeFromShape(info.inShape));
   const rc = nativeSync().symbols.gn_conv2d_bwd_input(
     valuesOf(backend, dy),
     valuesOf(backend, filter),
@@ -109,7 +110,7 @@ function conv2DBackpropInput(args: KernelArgs, fallback: tf.KernelFunc): tf.Tens
 }
 
 function conv2DBackpropFilter(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
-  const backend = args.backend as MathBackendCPU;
+  const backend = args.backend as NativeBackend;
   const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
   const a = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
   const info = tf.backend_util.computeConv2DInfo(
@@ -124,7 +125,7 @@ function conv2DBackpropFilter(args: KernelArgs, fallback: tf.KernelFunc): tf.Ten
   );
   const g = geometry(info);
   if (!g || x.dtype !== "float32") return fallback(args) as tf.TensorInfo;
-  const dw = new Float32Array(tf.util.sizeFromShape(a.filterShape));
+  const dw = backend.take(tf.util.sizeFromShape(a.filterShape));
   const rc = nativeSync().symbols.gn_conv2d_bwd_filter(
     valuesOf(backend, x),
     valuesOf(backend, dy),
@@ -136,7 +137,7 @@ function conv2DBackpropFilter(args: KernelArgs, fallback: tf.KernelFunc): tf.Ten
 }
 
 function batchMatMul(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
-  const backend = args.backend as MathBackendCPU;
+  const backend = args.backend as NativeBackend;
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
   const ra = a.shape.length, rb = b.shape.length;
@@ -152,7 +153,7 @@ function batchMatMul(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
   const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
   const batch = Math.max(batchA, batchB);
   const outShape = [...(batchA >= batchB ? a.shape : b.shape).slice(0, -2), m, n];
-  const c = new Float32Array(batch * m * n);
+  const c = backend.take(batch * m * n);
   nativeSync().symbols.gn_matmul(
     valuesOf(backend, a),
     valuesOf(backend, b),
@@ -194,7 +195,7 @@ function broadcastGeometry(a: number[], b: number[], out: number[]): Int32Array 
  */
 function binary(op: number) {
   return (args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo => {
-    const backend = args.backend as MathBackendCPU;
+    const backend = args.backend as NativeBackend;
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     if (a.dtype !== "float32" || b.dtype !== "float32") return fallback(args) as tf.TensorInfo;
     const outShape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
@@ -203,7 +204,7 @@ function binary(op: number) {
     const na = tf.util.sizeFromShape(a.shape), nb = tf.util.sizeFromShape(b.shape);
     const isSuffix = (s: number[]) =>
       s.every((d, i) => d === outShape[outShape.length - s.length + i]);
-    const out = new Float32Array(n);
+    const out = backend.take(n);
     const symbols = nativeSync().symbols;
     const av = valuesOf(backend, a), bv = valuesOf(backend, b);
     if ((na === n || isSuffix(a.shape)) && (nb === n || isSuffix(b.shape))) {
@@ -234,7 +235,7 @@ export const NATIVE_KERNELS: readonly string[] = Object.keys(OVERRIDES);
  */
 export function registerNativeBackend(): void {
   if (tf.findBackendFactory(NATIVE)) return;
-  tf.registerBackend(NATIVE, () => new MathBackendCPU(), 1);
+  tf.registerBackend(NATIVE, () => new NativeBackend(), 1);
   for (const config of tf.getKernelsForBackend("cpu")) {
     const override = OVERRIDES[config.kernelName];
     const kernelFunc: tf.KernelFunc = override
