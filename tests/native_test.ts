@@ -7,6 +7,7 @@ import {
   nativeAdamUpdate,
   startNative,
 } from "../lib/backend/native.ts";
+import { buildNative, NativeBuildError } from "../lib/backend/native/build.ts";
 import { fusedConvBnAct } from "../lib/backend/native/fused.ts";
 import { NATIVE_KERNELS } from "../lib/backend/native/kernels.ts";
 import {
@@ -85,6 +86,22 @@ Deno.test("startNative() reports its BLAS and threads", () => {
   assert.ok(info.threads >= 1);
   assert.match(info.device, /OpenBLAS|Accelerate/);
   for (const k of NATIVE_KERNELS) assert.ok(tf.getKernel(k, "native"), k);
+});
+
+Deno.test("buildNative() says what to install when there is no C compiler", async () => {
+  const path = Deno.env.get("PATH") ?? "";
+  const empty = await Deno.makeTempDir();
+  Deno.env.set("PATH", empty);
+  try {
+    await assert.rejects(
+      () => buildNative({ force: true }),
+      (e: Error) =>
+        e instanceof NativeBuildError && /apt-get install libopenblas-dev gcc/.test(e.message),
+    );
+  } finally {
+    Deno.env.set("PATH", path);
+    await Deno.remove(empty);
+  }
 });
 
 Deno.test("native Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu", async () => {

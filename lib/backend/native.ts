@@ -44,7 +44,7 @@ export async function startNative(): Promise<BackendInfo> {
   try {
     lib = await loadAndStart();
   } catch (e) {
-    if (e instanceof NativeBuildError || e instanceof BackendError) {
+    if (e instanceof NativeBuildError || e instanceof RangeError) {
       throw new BackendError(e.message);
     }
     if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
