@@ -133,7 +133,7 @@ const evalSchema = z.strictObject({
   ),
   matrix_samples: int(1, 65536).default(128).describe("held-out messages per matrix cell"),
   matrix_levels: int(0, 63).optional().describe(
-    "highest level in the matrix (default: the schedule's max)",
+    "highest level in the matrix (default: the schedule's max; levels past the tables repeat their last entry)",
   ),
   glyph_samples: int(2, 512).default(128).describe(
     "binary messages drawn to measure glyph diversity and topographic similarity " +

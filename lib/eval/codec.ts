@@ -8,12 +8,15 @@
  *   padded with fixed held-out random messages (G's batches in training
  *   were random messages);
  * - decode: the image is read in a batch with B−1 reference glyphs, G's
- *   glyphs of fixed held-out messages sent through the channel at the
- *   run's level (D's real batches in training). One image then moves the
- *   statistics by 1/B, as one glyph of a training batch did. Probabilities
- *   are averaged over a few reference sets so no one set decides.
- * Copies of the image itself (N channel-perturbed versions) would make a
- * batch of one glyph: its statistics would subtract the glyph from itself.
+ *   glyphs of fixed held-out messages (D's real batches in training). One
+ *   image then moves the statistics by 1/B, as one glyph of a training
+ *   batch did. A batch of N perturbed copies of the image alone would
+ *   instead subtract the glyph from itself.
+ * - decode also sends the image, with the references, through the channel
+ *   at the run's level, over several draws, and averages the
+ *   probabilities: D only ever saw channel outputs at that level, and the
+ *   robustness matrix shows it can misread clean glyphs (level 0) that it
+ *   reads well blurred and jittered. `level: 0` reads the image as is.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -111,7 +114,7 @@ export interface DecodeOptions {
   level: number;
   /** Seed of the references. */
   seed: number;
-  /** Reference sets to average over (default 4). */
+  /** Channel draws (each with its own references) to average over (default 8). */
   sets?: number;
 }
 
@@ -130,24 +133,20 @@ export async function decodeImage(
       `Cannot decode: the image has ${image.length} values, the model reads ${s}×${s}×${c}`,
     );
   }
-  const sets = opts.sets ?? 4, refs = config.training.batch_size - 1;
+  const sets = opts.sets ?? 8, refs = config.training.batch_size - 1;
+  // Exact levels: `randomize` is a training choice, not a way to read.
+  const channel = { ...config.channel, randomize: false };
   const probs = new Float64Array(v + 1);
   for (let k = 0; k < sets; k++) {
     const rng = new Rng(opts.seed + k);
     const logits = tf.tidy(() => {
-      const one = tf.tensor4d(image, [1, s, s, c]);
-      let batch: tf.Tensor4D = one;
+      let batch: tf.Tensor4D = tf.tensor4d(image, [1, s, s, c]);
       if (refs > 0) {
         const msgs = randomMessages(m, refs, rng);
-        const sent = applyChannel(
-          generate(g, messageTensor(msgs)),
-          opts.level,
-          config.channel,
-          rng,
-        );
-        batch = tf.concat([one, sent], 0);
+        batch = tf.concat([batch, generate(g, messageTensor(msgs))], 0);
       }
-      const row = tf.slice(discriminate(d, batch), [0, 0], [1, v + 1]);
+      const sent = applyChannel(batch, opts.level, channel, rng);
+      const row = tf.slice(discriminate(d, sent), [0, 0], [1, v + 1]);
       return m.type === "one-hot" ? tf.softmax(row) : tf.sigmoid(row);
     });
     const p = await logits.data();

@@ -66,10 +66,12 @@ export async function robustnessMatrix(
     );
   }
   const rows: RobustnessMatrix["rows"] = {};
+  // A cell is one exact level: `randomize` (levels drawn from 0..L) is for training only.
+  const fixed = { ...config, channel: { ...config.channel, randomize: false } };
   for (const row of opts.rows ?? matrixRows(config)) {
     const cells: MatrixCell[] = [];
     for (const level of opts.levels) {
-      const r = await evaluate(g, d, config, {
+      const r = await evaluate(g, d, fixed, {
         level,
         samples: opts.samples,
         seed: opts.seed,

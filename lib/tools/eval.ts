@@ -51,7 +51,7 @@ export async function evalRun(
   const nets = await loadNetworks(dir);
   try {
     const { config, meta } = nets;
-    const max = Math.min(opts.maxLevel ?? config.channel.schedule.max, config.channel.schedule.max);
+    const max = opts.maxLevel ?? config.eval.matrix_levels ?? config.channel.schedule.max;
     const seed = config.seed + 1; // the run's held-out seed, as in training
     const matrix = await robustnessMatrix(nets.g, nets.d, config, {
       levels: Array.from({ length: max + 1 }, (_, l) => l),

@@ -195,8 +195,10 @@ export async function train(
       // Held-out: one seed per run (config.seed + 1), the same test every epoch.
       const ev = config.eval, heldOut = config.seed + 1;
       const evalDue = ev.every > 0 && (epoch % ev.every === 0 || epoch === epochs);
+      // At exactly the current level, also when training randomizes levels.
+      const exact = { ...config, channel: { ...config.channel, randomize: false } };
       const evalResult = evalDue
-        ? await evaluate(g, d, config, {
+        ? await evaluate(g, d, exact, {
           level: state.level,
           samples: ev.samples,
           seed: heldOut,
@@ -209,7 +211,7 @@ export async function train(
       // The matrix costs (ops + 2) × levels × matrix_samples decodes: bounded by its own cadence.
       const matrixDue = ev.every > 0 &&
         ((ev.matrix_every > 0 && epoch % ev.matrix_every === 0) || epoch === epochs);
-      const top = Math.min(ev.matrix_levels ?? schedule.max, schedule.max);
+      const top = ev.matrix_levels ?? schedule.max;
       const matrix = matrixDue
         ? await robustnessMatrix(g, d, config, {
           levels: Array.from({ length: top + 1 }, (_, l) => l),
