@@ -7,13 +7,15 @@
  * own process (backends and memory do not mix).
  *
  *   deno run -A bench/native_probe.ts [--configs tiny,small,default]
- *     [--backends native,wasm,cpu] [--n 5] [--warmup 2] [--skip-block]
+ *     [--backends native,wasm,cpu] [--n 5] [--warmup 2] [--skip-block] [--profile]
+ * `--profile` adds each kernel's (and each native call's) time per step.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { parseArgs } from "node:util";
 import { starters } from "../lib/backend/init.ts";
 import { createNativeAdamState, nativeAdamUpdate } from "../lib/backend/native.ts";
+import { nativeSync } from "../lib/backend/native/ffi.ts";
 import { type BatchStats, convBnAct, makeBlockParams } from "../lib/model/block.ts";
 import { buildGenerator, generate, type GeneratorSpec } from "../lib/model/generator.ts";
 import { buildDiscriminator, discriminate } from "../lib/model/discriminator.ts";
@@ -25,6 +27,31 @@ const CONFIGS: Record<string, { spec: GeneratorSpec; batch: number }> = {
   small: { spec: { messageLength: 64, imageSize: 32, channels: 3, filters: 8 }, batch: 64 },
   default: { spec: { messageLength: 128, imageSize: 64, channels: 3, filters: 16 }, batch: 128 },
 };
+
+/** Wraps every kernel of `backend` (and native calls) to add up their times. */
+function instrument(backend: string): Map<string, { ms: number; calls: number }> {
+  const totals = new Map<string, { ms: number; calls: number }>();
+  const timed = <A extends unknown[], R>(name: string, f: (...a: A) => R) => (...a: A): R => {
+    const t0 = performance.now();
+    const r = f(...a);
+    const e = totals.get(name) ?? { ms: 0, calls: 0 };
+    e.ms += performance.now() - t0;
+    e.calls++;
+    totals.set(name, e);
+    return r;
+  };
+  for (const config of tf.getKernelsForBackend(backend)) {
+    tf.unregisterKernel(config.kernelName, backend);
+    tf.registerKernel({ ...config, kernelFunc: timed(config.kernelName, config.kernelFunc) });
+  }
+  if (backend === "native") {
+    const symbols = nativeSync().symbols as unknown as Record<string, (...a: unknown[]) => unknown>;
+    for (const name of ["gn_block_fwd", "gn_block_bwd", "gn_adam"]) {
+      symbols[name] = timed(`C ${name}`, symbols[name]);
+    }
+  }
+  return totals;
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -43,27 +70,21 @@ function timeIt(fn: () => void, n: number, warmup: number): number {
 }
 
 /** Block [64, 32, 32, 16] → 16, 3×3 stride 1, swish: the block DESIGN.md measured. */
-function benchBlock(n: number, warmup: number): number {
+function benchBlock(): () => void {
   const rng = new Rng(1);
   const p = makeBlockParams("bench", { size: 3, inChannels: 16, outChannels: 16 }, rng);
   const x = tf.randomNormal([64, 32, 32, 16]) as tf.Tensor4D;
   const r = tf.randomNormal([64, 32, 32, 16]);
   const vars = [p.kernel, p.bias, p.gamma, p.beta];
-  const t = timeIt(
-    () => {
-      tf.tidy(() => {
-        const { grads } = tf.variableGrads(
-          () => tf.sum(tf.mul(convBnAct(x, p, { size: 3, stride: 1, activation: "swish" }), r)),
-          vars,
-        );
-        for (const g of Object.values(grads)) g.dataSync();
-      });
-    },
-    n,
-    warmup,
-  );
-  tf.dispose([x, r, ...Object.values(p)]);
-  return t;
+  return () => {
+    tf.tidy(() => {
+      const { grads } = tf.variableGrads(
+        () => tf.sum(tf.mul(convBnAct(x, p, { size: 3, stride: 1, activation: "swish" }), r)),
+        vars,
+      );
+      for (const g of Object.values(grads)) g.dataSync();
+    });
+  };
 }
 
 interface Optimizer {
@@ -132,18 +153,31 @@ export function makeStep(config: string, native: boolean): () => void {
   return step;
 }
 
-async function child(backend: string, config: string, n: number, warmup: number, block: boolean) {
+async function child(
+  backend: string,
+  config: string,
+  opts: { n: number; warmup: number; block: boolean; profile: boolean },
+) {
   const info = await starters[backend]();
   const out: Record<string, unknown> = { backend, device: info.device, config };
-  if (block) out.block_s = benchBlock(n, warmup);
+  if (opts.block) out.block_s = timeIt(benchBlock(), opts.n, opts.warmup);
   if (config) {
     try {
-      out.step_s = timeIt(makeStep(config, backend === "native"), n, warmup);
+      const step = makeStep(config, backend === "native");
+      out.step_s = timeIt(step, opts.n, opts.warmup);
+      if (opts.profile) {
+        const totals = instrument(backend);
+        timeIt(step, opts.n, 0);
+        const rows = [...totals].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15);
+        out.profile_ms_per_step = Object.fromEntries(
+          rows.map(([k, v]) => [k, `${(v.ms / opts.n).toFixed(2)} ms, ${v.calls / opts.n} calls`]),
+        );
+      }
     } catch (e) {
       out.step_error = (e as Error).message.split("\n")[0];
     }
   }
-  console.log(JSON.stringify(out));
+  console.log(JSON.stringify(out, null, opts.profile ? 1 : undefined));
 }
 
 async function main() {
@@ -158,10 +192,14 @@ async function main() {
       child: { type: "string" },
       config: { type: "string", default: "" },
       block: { type: "boolean", default: false },
+      profile: { type: "boolean", default: false },
     },
   });
   const n = Number(values.n), warmup = Number(values.warmup);
-  if (values.child) return await child(values.child, values.config, n, warmup, values.block);
+  if (values.child) {
+    const opts = { n, warmup, block: values.block, profile: values.profile };
+    return await child(values.child, values.config, opts);
+  }
   for (const backend of values.backends.split(",")) {
     const configs = values.configs.split(",").filter(Boolean);
     for (const [i, config] of configs.entries()) {
@@ -177,6 +215,7 @@ async function main() {
         String(warmup),
       );
       if (i === 0 && !values["skip-block"]) args.push("--block");
+      if (values.profile) args.push("--profile");
       const res = await new Deno.Command(Deno.execPath(), { args, stderr: "piped" }).output();
       const text = new TextDecoder().decode(res.stdout).trim();
       console.log(
