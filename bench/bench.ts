@@ -12,6 +12,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import process from "node:process";
 import { parseArgs } from "node:util";
 import { type BackendInfo, initBackend } from "../lib/backend/init.ts";
 import { type Experiment, experimentSchema } from "../lib/config/schema.ts";
@@ -113,6 +114,10 @@ export interface RunResult {
   steps: number;
   step_seconds_median: number;
   step_seconds: number[];
+  /** Process CPU time (all threads) per measured step: steadier than wall time on a busy machine. */
+  cpu_seconds_per_step: number;
+  /** The machine's 1-minute load average when the run ended (2 = both cores busy here). */
+  loadavg: number;
   peak_rss_bytes: number;
   gflop_per_step: number;
   gflops: number;
@@ -127,6 +132,15 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** The 1-minute load average, or NaN off Linux. */
+function loadavg(): number {
+  try {
+    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+  } catch {
+    return NaN;
+  }
 }
 
 /** Peak resident memory of this process: VmHWM on Linux, else the largest sample. */
@@ -152,8 +166,10 @@ export async function measure(
   const times: number[] = [];
   let rss = Deno.memoryUsage().rss, first: number[] = [];
   const began = performance.now();
+  let cpu = 0;
   for (let i = 0; i < opts.warmup + opts.steps; i++) {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const losses = trainStep(state);
     // Reading the losses waits for the backend (webgpu queues work).
     const values = [
@@ -164,7 +180,11 @@ export async function measure(
     tf.dispose([losses.dReal, losses.dFake, losses.g]);
     const seconds = (performance.now() - t0) / 1000;
     if (i === 0) first = values;
-    if (i >= opts.warmup) times.push(seconds);
+    if (i >= opts.warmup) {
+      times.push(seconds);
+      const c = process.cpuUsage(c0);
+      cpu += (c.user + c.system) / 1e6;
+    }
     rss = Math.max(rss, Deno.memoryUsage().rss);
     const spent = (performance.now() - began) / 1000;
     if (times.length >= 3 && spent > opts.budgetSeconds) break;
@@ -183,6 +203,8 @@ export async function measure(
     steps: times.length,
     step_seconds_median: med,
     step_seconds: times,
+    cpu_seconds_per_step: cpu / times.length,
+    loadavg: loadavg(),
     peak_rss_bytes: peakRss(rss),
     gflop_per_step: flops / 1e9,
     gflops: flops / 1e9 / med,
@@ -285,8 +307,6 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(result));
 }
 
-if (import.meta.main) await main();
-
 // ---- orchestration: one subprocess per run, PyTorch beside, table and JSON ----
 
 /** Backends `--backend all` runs, fastest first as `auto` tries them. */
@@ -314,8 +334,13 @@ function skipReason(
   backend: string,
   softGpu: boolean,
 ): string | undefined {
+  if (config === "tiny") return undefined;
+  if (backend === "cpu") {
+    return `skipped: pure-JS cpu takes ${
+      config === "small" ? "minutes" : "> 5 min"
+    } a step here (--force runs it)`;
+  }
   if (config !== "default") return undefined;
-  if (backend === "cpu") return "skipped: pure-JS cpu takes > 5 min a step here (--force runs it)";
   if (backend === "webgpu" && softGpu) {
     return "skipped: software WebGPU adapter takes > 5 min a step (--force runs it)";
   }
@@ -417,40 +442,34 @@ async function runOne(o: BenchOptions, config: BenchConfigName, backend: string)
 }
 
 function table(rows: Row[]): string {
-  const torch = new Map<string, number>();
+  const torch = new Map<string, RunResult>();
   for (const r of rows) {
-    if ("step_seconds_median" in r && r.backend === "pytorch") {
-      torch.set(r.config, r.step_seconds_median);
-    }
+    if ("step_seconds_median" in r && r.backend === "pytorch") torch.set(r.config, r);
   }
-  const head = [
-    "config",
-    "backend",
-    "threads",
-    "steps",
-    "median s",
-    "× PyTorch",
-    "GFLOP/s",
-    "peak RSS MiB",
-  ];
+  const head = ["config", "backend", "thr", "steps", "median s", "× PyTorch", "CPU s/step"];
+  head.push("× PyTorch CPU", "GFLOP/s", "peak RSS MiB", "load");
   const lines = [head];
   const notes: string[] = [];
   for (const r of rows) {
     if (!("step_seconds_median" in r)) {
       notes.push(`${r.config}/${r.backend}: ${r.note}`);
-      lines.push([r.config, r.backend, "-", "-", "-", "-", "-", "-"]);
+      lines.push([r.config, r.backend, ...head.slice(2).map(() => "-")]);
       continue;
     }
     const t = torch.get(r.config);
+    const ratio = (a: number, b?: number) => b ? (a / b).toFixed(2) : "-";
     lines.push([
       r.config,
       r.backend + (r.fallback ? " (software)" : ""),
       String(r.threads),
       String(r.steps),
       r.step_seconds_median.toFixed(3),
-      t ? (r.step_seconds_median / t).toFixed(2) : "-",
+      ratio(r.step_seconds_median, t?.step_seconds_median),
+      r.cpu_seconds_per_step.toFixed(3),
+      ratio(r.cpu_seconds_per_step, t?.cpu_seconds_per_step),
       r.gflops.toFixed(2),
       (r.peak_rss_bytes / 2 ** 20).toFixed(0),
+      r.loadavg.toFixed(1),
     ]);
   }
   const widths = head.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
@@ -494,3 +513,5 @@ async function orchestrate(o: BenchOptions): Promise<void> {
   await Deno.writeTextFile(file, JSON.stringify(saved, null, 2) + "\n");
   console.log(`\nwrote ${file.pathname}`);
 }
+
+if (import.meta.main) await main();

@@ -11,6 +11,7 @@ Prints one JSON object (same keys as bench.ts --json) with --json, else a line.
 import argparse
 import json
 import math
+import os
 import platform
 import resource
 import statistics
@@ -215,14 +216,15 @@ def main():
              gopt=torch.optim.Adam(g.parameters(), **adam), dopt=torch.optim.Adam(d.parameters(), **adam))
     warmup = 1 if a.config == "default" else 2
     steps = a.steps or cfg["steps"]
-    times, first = [], None
+    times, first, cpu = [], None, 0.0
     for i in range(warmup + steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         losses = step(s, i)  # .item() synchronises, also on CUDA
         dt = time.perf_counter() - t0
         first = first or losses
         if i >= warmup:
             times.append(dt)
+            cpu += time.process_time() - c0
     gm, dm = forward_macs(*args)
     flop = 2 * cfg["batch"] * (4.5 * gm + 8 * dm)
     med = statistics.median(times)
@@ -232,6 +234,7 @@ def main():
         + f" (PyTorch {torch.__version__})",
         threads=torch.get_num_threads(), fallback=False, batch=cfg["batch"], level=s["level"],
         warmup=warmup, steps=len(times), step_seconds_median=med, step_seconds=times,
+        cpu_seconds_per_step=cpu / len(times), loadavg=os.getloadavg()[0],
         peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         gflop_per_step=flop / 1e9, gflops=flop / 1e9 / med, first_losses=first,
     )
