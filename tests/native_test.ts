@@ -113,6 +113,9 @@ Deno.test("native Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu
     [[2, 4, 4, 3], [1, 1, 3, 2], 1, "same"],
     [[2, 6, 5, 2], [3, 3, 2, 2], 1, "valid"],
     [[2, 1, 1, 6], [1, 1, 6, 3], 1, "same"],
+    [[3, 9, 8, 1], [7, 1, 1, 1], 1, "same"], // the channel's separable blur
+    [[3, 9, 8, 1], [1, 7, 1, 1], 1, "same"],
+    [[2, 5, 6, 1], [3, 3, 1, 1], 1, "valid"],
   ];
   for (const [xs, ws, stride, pad] of cases) {
     const [b, h, w] = xs;
@@ -215,6 +218,26 @@ Deno.test("native backend reuses output buffers only when nothing else can see t
   tf.tidy(() => tf.add(tf.mul(a, b), a));
   assert.ok(backend.pooledBytes() > 0);
   tf.dispose([a, b, view]);
+});
+
+Deno.test("native Transpose matches cpu", async () => {
+  const rng = new Rng(13);
+  const cases: [number[], number[]][] = [
+    [[2, 3, 4, 5], [0, 3, 1, 2]],
+    [[4, 5, 3, 2], [2, 0, 1, 3]],
+    [[3, 4], [1, 0]],
+    [[6], [0]],
+  ];
+  for (const [shape, perm] of cases) {
+    const outShape = perm.map((p) => shape[p]);
+    await compare(
+      [random(shape, rng)],
+      (x) => tf.transpose(x, perm),
+      outShape,
+      `transpose [${shape}] by [${perm}]`,
+      rng,
+    );
+  }
 });
 
 function blockInputs(x: number[], kernel: number[], rng: Rng, out = kernel[3]): Shaped[] {

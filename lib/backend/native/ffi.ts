@@ -78,6 +78,7 @@ const SYMBOLS = {
     result: "void",
   },
   gn_binary_bcast: { parameters: ["i32", "buffer", "buffer", "buffer", "buffer"], result: "void" },
+  gn_transpose: { parameters: ["buffer", "buffer", "buffer"], result: "void" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The loaded library's functions (see glyphnet.c for each contract). */

@@ -161,8 +161,90 @@ static const float *columns(const float *x, float *buf, const int *g) {
   return buf;
 }
 
+/* One input and one output channel at stride 1 (the channel's separable
+ * blur): direct loops over contiguous rows beat im2col with K = taps, N = 1. */
+static int is_single(const int *g) {
+  return g[C_] == 1 && g[CO_] == 1 && g[SH_] == 1 && g[SW_] == 1;
+}
+
+/* The output columns [lo, hi) whose tap kx lands inside the input row. */
+static void tap_range(const int *g, int kx, int *lo, int *hi) {
+  const int a = g[PL_] - kx, b = g[W_] + g[PL_] - kx;
+  *lo = a > 0 ? a : 0;
+  *hi = b < g[OW_] ? b : g[OW_];
+}
+
+static void single_fwd(const float *x, const float *w, float *y, const int *g) {
+  const int H = g[H_], W = g[W_], OH = g[OH_], OW = g[OW_], KH = g[KH_], KW = g[KW_];
+  memset(y, 0, (size_t)g[B_] * OH * OW * sizeof(float));
+  for (int b = 0; b < g[B_]; b++) {
+    for (int oy = 0; oy < OH; oy++) {
+      float *yr = y + ((size_t)b * OH + oy) * OW;
+      for (int ky = 0; ky < KH; ky++) {
+        const int iy = oy - g[PT_] + ky;
+        if (iy < 0 || iy >= H) continue;
+        const float *xr = x + ((size_t)b * H + iy) * W - g[PL_];
+        for (int kx = 0; kx < KW; kx++) {
+          int lo, hi;
+          tap_range(g, kx, &lo, &hi);
+          const float wv = w[ky * KW + kx];
+          for (int ox = lo; ox < hi; ox++) yr[ox] += wv * xr[ox + kx];
+        }
+      }
+    }
+  }
+}
+
+static void single_bwd_input(const float *dy, const float *w, float *dx, const int *g) {
+  const int H = g[H_], W = g[W_], OH = g[OH_], OW = g[OW_], KH = g[KH_], KW = g[KW_];
+  memset(dx, 0, (size_t)g[B_] * H * W * sizeof(float));
+  for (int b = 0; b < g[B_]; b++) {
+    for (int oy = 0; oy < OH; oy++) {
+      const float *dyr = dy + ((size_t)b * OH + oy) * OW;
+      for (int ky = 0; ky < KH; ky++) {
+        const int iy = oy - g[PT_] + ky;
+        if (iy < 0 || iy >= H) continue;
+        float *dxr = dx + ((size_t)b * H + iy) * W - g[PL_];
+        for (int kx = 0; kx < KW; kx++) {
+          int lo, hi;
+          tap_range(g, kx, &lo, &hi);
+          const float wv = w[ky * KW + kx];
+          for (int ox = lo; ox < hi; ox++) dxr[ox + kx] += wv * dyr[ox];
+        }
+      }
+    }
+  }
+}
+
+static void single_bwd_filter(const float *x, const float *dy, float *dw, const int *g) {
+  const int H = g[H_], W = g[W_], OH = g[OH_], OW = g[OW_], KH = g[KH_], KW = g[KW_];
+  for (int ky = 0; ky < KH; ky++) {
+    for (int kx = 0; kx < KW; kx++) {
+      int lo, hi;
+      tap_range(g, kx, &lo, &hi);
+      double acc = 0;
+      for (int b = 0; b < g[B_]; b++) {
+        for (int oy = 0; oy < OH; oy++) {
+          const int iy = oy - g[PT_] + ky;
+          if (iy < 0 || iy >= H) continue;
+          const float *dyr = dy + ((size_t)b * OH + oy) * OW;
+          const float *xr = x + ((size_t)b * H + iy) * W - g[PL_];
+          float row = 0.0f;
+          for (int ox = lo; ox < hi; ox++) row += dyr[ox] * xr[ox + kx];
+          acc += row;
+        }
+      }
+      dw[ky * KW + kx] = (float)acc;
+    }
+  }
+}
+
 /** y[B,OH,OW,CO] = conv(x, w). Returns 0, or -1 when out of memory. */
 int gn_conv2d(const float *x, const float *w, float *y, const int *g) {
+  if (is_single(g)) {
+    single_fwd(x, w, y, g);
+    return 0;
+  }
   const size_t M = rows_of(g), K = k_of(g);
   float *buf = is_pointwise(g) ? NULL : scratch(M * K);
   if (!is_pointwise(g) && !buf) return -1;
@@ -174,6 +256,10 @@ int gn_conv2d(const float *x, const float *w, float *y, const int *g) {
 
 /** dx[B,H,W,C] = gradient of conv(x, w) w.r.t. x given dy. Also a transposed conv. */
 int gn_conv2d_bwd_input(const float *dy, const float *w, float *dx, const int *g) {
+  if (is_single(g)) {
+    single_bwd_input(dy, w, dx, g);
+    return 0;
+  }
   const size_t M = rows_of(g), K = k_of(g);
   if (is_pointwise(g)) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)K, g[CO_], 1.0f, dy,
@@ -190,6 +276,10 @@ int gn_conv2d_bwd_input(const float *dy, const float *w, float *dx, const int *g
 
 /** dw[KH,KW,C,CO] = gradient of conv(x, w) w.r.t. w given dy. */
 int gn_conv2d_bwd_filter(const float *x, const float *dy, float *dw, const int *g) {
+  if (is_single(g)) {
+    single_bwd_filter(x, dy, dw, g);
+    return 0;
+  }
   const size_t M = rows_of(g), K = k_of(g);
   float *buf = is_pointwise(g) ? NULL : scratch(M * K);
   if (!is_pointwise(g) && !buf) return -1;
@@ -522,6 +612,45 @@ void gn_binary_bcast(int op, const float *a, const float *b, float *out, const i
     binary_row(op, a + oa, sa[rank - 1], b + ob, sb[rank - 1], out + r * inner, inner);
     for (int k = rank - 2; k >= 0; k--) {
       if (++idx[k] < shape[k]) break;
+      idx[k] = 0;
+    }
+  }
+}
+
+/**
+ * out = transpose(x, perm). d = [rank, x shape (rank), perm (rank)], rank <= 8.
+ * Walks the output in order, reading x with permuted strides.
+ */
+void gn_transpose(const float *x, float *out, const int *d) {
+  const int rank = d[0];
+  const int *shape = d + 1, *perm = d + 1 + rank;
+  size_t xs[8], os[8], stride = 1;
+  int oshape[8];
+  for (int k = rank - 1; k >= 0; k--) {
+    xs[k] = stride;
+    stride *= (size_t)shape[k];
+  }
+  for (int k = 0; k < rank; k++) {
+    oshape[k] = shape[perm[k]];
+    os[k] = xs[perm[k]];
+  }
+  const int inner = oshape[rank - 1];
+  const size_t step = os[rank - 1];
+  size_t rows = 1;
+  for (int k = 0; k < rank - 1; k++) rows *= (size_t)oshape[k];
+  int idx[8] = {0};
+  for (size_t r = 0; r < rows; r++) {
+    size_t off = 0;
+    for (int k = 0; k < rank - 1; k++) off += (size_t)idx[k] * os[k];
+    const float *src = x + off;
+    float *dst = out + r * inner;
+    if (step == 1) {
+      memcpy(dst, src, (size_t)inner * sizeof(float));
+    } else {
+      for (int i = 0; i < inner; i++) dst[i] = src[(size_t)i * step];
+    }
+    for (int k = rank - 2; k >= 0; k--) {
+      if (++idx[k] < oshape[k]) break;
       idx[k] = 0;
     }
   }

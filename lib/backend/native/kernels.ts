@@ -216,6 +216,21 @@ function binary(op: number) {
   };
 }
 
+/** Transpose natively: cpu's kernel computes every index through arrays, 10 ms for 200k values. */
+function transpose(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
+  const backend = args.backend as NativeBackend;
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { perm } = args.attrs as unknown as tf.TransposeAttrs;
+  const n = tf.util.sizeFromShape(x.shape);
+  if (x.dtype !== "float32" || x.shape.length > 8 || x.shape.length === 0 || n === 0) {
+    return fallback(args) as tf.TensorInfo;
+  }
+  const out = backend.take(n);
+  const d = Int32Array.from([x.shape.length, ...x.shape, ...perm]);
+  nativeSync().symbols.gn_transpose(valuesOf(backend, x), out, d);
+  return backend.makeTensorInfo(perm.map((p) => x.shape[p]), "float32", out);
+}
+
 const OVERRIDES: Record<string, (args: KernelArgs, fallback: tf.KernelFunc) => tf.TensorInfo> = {
   Conv2D: conv2D,
   Conv2DBackpropInput: conv2DBackpropInput,
@@ -224,6 +239,7 @@ const OVERRIDES: Record<string, (args: KernelArgs, fallback: tf.KernelFunc) => t
   Add: binary(0),
   Sub: binary(1),
   Multiply: binary(2),
+  Transpose: transpose,
 };
 
 /** Kernel names the native backend computes itself (the rest are cpu's). */
