@@ -1,7 +1,8 @@
 /**
- * Compiles glyphnet.c into a shared library under `build/`, once per source
- * and flag hash: `build/glyphnet-<hash>.so`. Linux links OpenBLAS; macOS
- * links Accelerate (written for, not tested on, macOS).
+ * Compiles the C sources beside this file (glyphnet.h, conv.c, block.c,
+ * elementwise.c) into a shared library under `build/`, once per source and
+ * flag hash: `build/glyphnet-<hash>.so`. Linux links OpenBLAS; macOS links
+ * Accelerate (written for, not tested on, macOS).
  * @module
  */
 
@@ -10,7 +11,9 @@ export class NativeBuildError extends Error {
   override name = "NativeBuildError";
 }
 
-const SOURCE = new URL("./glyphnet.c", import.meta.url);
+const SOURCES = ["glyphnet.h", "conv.c", "block.c", "elementwise.c"].map((f) =>
+  new URL(`./${f}`, import.meta.url)
+);
 const BUILD_DIR = new URL("../../../build/", import.meta.url);
 const INSTALL_HINT = Deno.build.os === "darwin"
   ? "install the Xcode command line tools (xcode-select --install)"
@@ -44,10 +47,20 @@ function exists(path: string | URL): boolean {
   }
 }
 
+/** Deletes libraries of older sources (a process still running one keeps its mapping). */
+async function removeStale(current: string): Promise<void> {
+  for await (const entry of Deno.readDir(BUILD_DIR)) {
+    const path = new URL(entry.name, BUILD_DIR).pathname;
+    if (/^glyphnet-[0-9a-f]{16}\.(so|dylib)$/.test(entry.name) && path !== current) {
+      await Deno.remove(path).catch(() => {});
+    }
+  }
+}
+
 /** Where the library for the current source and flags lives (built or not). */
 export async function nativeLibraryPath(): Promise<string> {
-  const source = await Deno.readTextFile(SOURCE);
-  const hash = (await sha256Hex(source + "\n" + compilerFlags().join(" "))).slice(0, 16);
+  const sources = await Promise.all(SOURCES.map((u) => Deno.readTextFile(u)));
+  const hash = (await sha256Hex([...sources, compilerFlags().join(" ")].join("\n"))).slice(0, 16);
   const ext = Deno.build.os === "darwin" ? "dylib" : "so";
   return new URL(`glyphnet-${hash}.${ext}`, BUILD_DIR).pathname;
 }
@@ -68,7 +81,8 @@ export async function buildNative(opts: { force?: boolean } = {}): Promise<strin
   if (!opts.force && exists(out)) return out;
   await Deno.mkdir(BUILD_DIR, { recursive: true });
   const tmp = `${out}.${Deno.pid}.tmp`;
-  const args = [SOURCE.pathname, "-o", tmp, ...compilerFlags()];
+  const units = SOURCES.filter((u) => u.pathname.endsWith(".c")).map((u) => u.pathname);
+  const args = [...units, "-o", tmp, ...compilerFlags()];
   let result: Deno.CommandOutput;
   try {
     result = await new Deno.Command("cc", { args, stdout: "piped", stderr: "piped" }).output();
@@ -90,6 +104,7 @@ export async function buildNative(opts: { force?: boolean } = {}): Promise<strin
     );
   }
   await Deno.rename(tmp, out);
+  await removeStale(out);
   return out;
 }
 

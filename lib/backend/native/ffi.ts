@@ -81,7 +81,7 @@ const SYMBOLS = {
   gn_transpose: { parameters: ["buffer", "buffer", "buffer"], result: "void" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/** The loaded library's functions (see glyphnet.c for each contract). */
+/** The loaded library's functions (each documented in conv.c, block.c, elementwise.c). */
 export type NativeSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 /** The loaded library and what it runs on. */

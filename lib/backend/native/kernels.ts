@@ -30,7 +30,7 @@ export function valuesOf(backend: MathBackendCPU, t: tf.TensorInfo): Float32Arra
 }
 
 /**
- * Geometry array for glyphnet.c from a tfjs conv info, or undefined when the
+ * Geometry array for the C kernels (glyphnet.h) from a tfjs conv info, or undefined when the
  * native code does not cover it (NCHW or dilation).
  */
 export function geometry(info: tf.backend_util.Conv2DInfo): Int32Array | undefined {

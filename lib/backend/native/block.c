@@ -1,0 +1,236 @@
+/* The fused conv -> batch norm (batch statistics) -> swish/sigmoid block,
+ * forward and backward, in one call each. */
+#include "glyphnet.h"
+
+/*
+ * exp(x) for float, branch-free so loops over it vectorise: Cody-Waite range
+ * reduction and a degree-6 Taylor polynomial (relative error ~2e-7), inputs
+ * clamped to [-87, 88]. glibc's expf is scalar and was half of the block's
+ * batch-norm time.
+ */
+static inline float fast_exp(float x) {
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  const float n = floorf(x * 1.44269504f + 0.5f);
+  float r = x - n * 0.693145751953125f;
+  r = r - n * 1.428606765330187e-06f;
+  const float p =
+      1.0f +
+      r * (1.0f + r * (0.5f + r * (0.16666667f + r * (0.041666668f +
+                                                   r * (0.008333334f + r * 0.0013888889f)))));
+  const int32_t e = ((int32_t)n + 127) << 23;
+  float scale;
+  memcpy(&scale, &e, sizeof scale);
+  return p * scale;
+}
+
+static inline float sigmoid_fast(float a) { return 1.0f / (1.0f + fast_exp(-a)); }
+
+/* Rows per block of float partial sums before they go into doubles. */
+#define ROW_BLOCK 64
+
+/*
+ * Per-channel sum and sum of squares of (y[i, c] - shift[c]) over M rows of
+ * C channels, in double (floats within blocks of ROW_BLOCK rows).
+ */
+static void channel_moments(const float *y, size_t M, int C, const float *shift, double *s,
+                            double *s2) {
+  float *ps = (float *)malloc(2 * (size_t)C * sizeof(float));
+  float *ps2 = ps + C;
+  for (size_t i0 = 0; i0 < M; i0 += ROW_BLOCK) {
+    const size_t i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
+    for (int c = 0; c < C; c++) ps[c] = ps2[c] = 0.0f;
+    for (size_t i = i0; i < i1; i++) {
+      const float *r = y + i * C;
+      for (int c = 0; c < C; c++) {
+        const float d = r[c] - shift[c];
+        ps[c] += d;
+        ps2[c] += d * d;
+      }
+    }
+    for (int c = 0; c < C; c++) {
+      s[c] += ps[c];
+      s2[c] += ps2[c];
+    }
+  }
+  free(ps);
+}
+
+/*
+ * Batch norm + activation of z = y + bias over y[M, C], in place: writes
+ * xhat (normalised z), the batch mean and (biased) variance of z, and
+ * y = act(xhat·gamma + beta). The bias only shifts the mean, so it is
+ * never added to y.
+ */
+static void bn_act_fwd(float *y, size_t M, int C, const float *bias, const float *gamma,
+                       const float *beta, float *xhat, float *mean, float *var, int act,
+                       float eps) {
+  double *acc = (double *)calloc(2 * (size_t)C, sizeof(double));
+  float *fm = (float *)malloc(3 * (size_t)C * sizeof(float));
+  double *s = acc, *s2 = acc + C;
+  float *shift = fm, *scale = fm + C, *offset = fm + 2 * C;
+  /* Shifting by the first row keeps the one-pass variance accurate. */
+  for (int c = 0; c < C; c++) shift[c] = y[c];
+  channel_moments(y, M, C, shift, s, s2);
+  for (int c = 0; c < C; c++) {
+    const double m = s[c] / (double)M;
+    const double v = s2[c] / (double)M - m * m;
+    const double vv = v > 0 ? v : 0;
+    const double inv = 1.0 / sqrt(vv + eps);
+    mean[c] = (float)(shift[c] + m + bias[c]);
+    var[c] = (float)vv;
+    scale[c] = (float)inv;
+    offset[c] = (float)(-(shift[c] + m) * inv);
+  }
+  for (size_t i = 0; i < M; i++) {
+    float *r = y + i * C, *h = xhat + i * C;
+    if (act == 0) {
+      for (int c = 0; c < C; c++) {
+        const float n = r[c] * scale[c] + offset[c];
+        const float a = n * gamma[c] + beta[c];
+        h[c] = n;
+        r[c] = a * sigmoid_fast(a);
+      }
+    } else {
+      for (int c = 0; c < C; c++) {
+        const float n = r[c] * scale[c] + offset[c];
+        h[c] = n;
+        r[c] = sigmoid_fast(n * gamma[c] + beta[c]);
+      }
+    }
+  }
+  free(acc);
+  free(fm);
+}
+
+/*
+ * Backward of bn_act_fwd: dz[M, C] from dy, plus dgamma, dbeta and dbias
+ * (the column sums of dz).
+ */
+static void bn_act_bwd(const float *dy, const float *xhat, const float *var, const float *gamma,
+                       const float *beta, size_t M, int C, int act, float eps, float *dz,
+                       float *dgamma, float *dbeta, float *dbias) {
+  double *acc = (double *)calloc(3 * (size_t)C, sizeof(double));
+  float *k = (float *)malloc(5 * (size_t)C * sizeof(float));
+  double *sg = acc, *sb = acc + C, *sz = acc + 2 * C;
+  float *k1 = k, *k2 = k + C, *k3 = k + 2 * C, *pg = k + 3 * C, *pb = k + 4 * C;
+  for (size_t i0 = 0; i0 < M; i0 += ROW_BLOCK) {
+    const size_t i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
+    for (int c = 0; c < C; c++) pg[c] = pb[c] = 0.0f;
+    for (size_t i = i0; i < i1; i++) {
+      const float *h = xhat + i * C, *d = dy + i * C;
+      float *o = dz + i * C;
+      if (act == 0) {
+        for (int c = 0; c < C; c++) {
+          const float a = h[c] * gamma[c] + beta[c];
+          const float sa = sigmoid_fast(a);
+          const float da = d[c] * sa * (1.0f + a * (1.0f - sa));
+          o[c] = da;
+          pb[c] += da;
+          pg[c] += da * h[c];
+        }
+      } else {
+        for (int c = 0; c < C; c++) {
+          const float sa = sigmoid_fast(h[c] * gamma[c] + beta[c]);
+          const float da = d[c] * sa * (1.0f - sa);
+          o[c] = da;
+          pb[c] += da;
+          pg[c] += da * h[c];
+        }
+      }
+    }
+    for (int c = 0; c < C; c++) {
+      sg[c] += pg[c];
+      sb[c] += pb[c];
+    }
+  }
+  /* dz = gamma·invstd·(da − mean(da) − xhat·mean(da·xhat)) */
+  for (int c = 0; c < C; c++) {
+    dgamma[c] = (float)sg[c];
+    dbeta[c] = (float)sb[c];
+    const double g = gamma[c] / sqrt((double)var[c] + eps);
+    k1[c] = (float)g;
+    k2[c] = (float)(g * sb[c] / (double)M);
+    k3[c] = (float)(g * sg[c] / (double)M);
+  }
+  for (size_t i0 = 0; i0 < M; i0 += ROW_BLOCK) {
+    const size_t i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
+    for (int c = 0; c < C; c++) pb[c] = 0.0f;
+    for (size_t i = i0; i < i1; i++) {
+      const float *h = xhat + i * C;
+      float *o = dz + i * C;
+      for (int c = 0; c < C; c++) {
+        o[c] = k1[c] * o[c] - k2[c] - h[c] * k3[c];
+        pb[c] += o[c];
+      }
+    }
+    for (int c = 0; c < C; c++) sz[c] += pb[c];
+  }
+  for (int c = 0; c < C; c++) dbias[c] = (float)sz[c];
+  free(acc);
+  free(k);
+}
+
+/*
+ * Fused block forward. transpose = 0: y = act(BN(conv(x, w) + bias)), y and
+ * xhat [B,OH,OW,CO]. transpose = 1: the transposed conv of x [B,OH,OW,CO]
+ * with w [KH,KW,C,CO] gives [B,H,W,C]; y and xhat have that shape and
+ * mean/var have C entries. act: 0 swish, 1 sigmoid. Returns 0 or -1 (OOM).
+ */
+int gn_block_fwd(const float *x, const float *w, const float *bias, const float *gamma,
+                 const float *beta, float *y, float *xhat, float *mean, float *var,
+                 const int *g, int transpose, int act, float eps) {
+  size_t M;
+  int C;
+  if (transpose) {
+    if (gn_conv2d_bwd_input(x, w, y, g)) return -1;
+    M = (size_t)g[B_] * g[H_] * g[W_];
+    C = g[C_];
+  } else {
+    if (gn_conv2d(x, w, y, g)) return -1;
+    M = gn__rows(g);
+    C = g[CO_];
+  }
+  bn_act_fwd(y, M, C, bias, gamma, beta, xhat, mean, var, act, eps);
+  return 0;
+}
+
+/**
+ * Fused block backward, from what gn_block_fwd saved (xhat, var) and the
+ * output gradient dy: dx, dw, dbias, dgamma, dbeta. Returns 0 or -1 (OOM).
+ */
+int gn_block_bwd(const float *x, const float *w, const float *gamma, const float *beta,
+                 const float *xhat, const float *var, const float *dy, float *dx, float *dw,
+                 float *dbias, float *dgamma, float *dbeta, const int *g, int transpose, int act,
+                 float eps) {
+  const size_t Mc = gn__rows(g), K = gn__k(g);
+  const size_t M = transpose ? (size_t)g[B_] * g[H_] * g[W_] : Mc;
+  const int C = transpose ? g[C_] : g[CO_];
+  const int pw = gn__pointwise(g);
+  /* dz is [M, C]; transposed blocks also need gn__im2col(dz) [Mc, K]. */
+  const size_t need = M * C + (pw ? 0 : Mc * K);
+  float *dz = gn__scratch(need);
+  if (!dz) return -1;
+  float *col = dz + M * C;
+  bn_act_bwd(dy, xhat, var, gamma, beta, M, C, act, eps, dz, dgamma, dbeta, dbias);
+  if (transpose) {
+    /* out = conv^T(x): dx = conv(dz, w); dw = gn__im2col(dz)^T · x. */
+    const float *cz = gn__columns(dz, col, g);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mc, g[CO_], (int)K, 1.0f, cz,
+                (int)K, w, g[CO_], 0.0f, dx, g[CO_]);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, g[CO_], (int)Mc, 1.0f, cz,
+                (int)K, x, g[CO_], 0.0f, dw, g[CO_]);
+  } else {
+    const float *cx = gn__columns(x, col, g);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, g[CO_], (int)Mc, 1.0f, cx,
+                (int)K, dz, g[CO_], 0.0f, dw, g[CO_]);
+    if (pw) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Mc, (int)K, g[CO_], 1.0f, dz,
+                  g[CO_], w, g[CO_], 0.0f, dx, (int)K);
+    } else {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Mc, (int)K, g[CO_], 1.0f, dz,
+                  g[CO_], w, g[CO_], 0.0f, col, (int)K);
+      gn__col2im(col, dx, g);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,123 @@
+/* Adam, broadcasting add/sub/mul and transpose over float32 buffers. */
+#include "glyphnet.h"
+
+/**
+ * One Adam step in place on value, m and v (n floats):
+ * m = b1·m + (1−b1)·g; v = b2·v + (1−b2)·g²; value −= a · m / (sqrt(v) + e).
+ * Keras's form is a = lr·sqrt(1−b2^t)/(1−b1^t), e = eps; tfjs's is the same
+ * a with e = eps·sqrt(1−b2^t).
+ */
+void gn_adam(float *value, const float *grad, float *m, float *v, int n, float a, float b1,
+             float b2, float e) {
+  for (int i = 0; i < n; i++) {
+    const float gi = grad[i];
+    const float mi = b1 * m[i] + (1.0f - b1) * gi;
+    const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    value[i] -= a * mi / (sqrtf(vi) + e);
+  }
+}
+
+/**
+ * out[i] = a[i % na] op b[i % nb] for i < n, where na and nb divide n (a
+ * trailing broadcast). op: 0 add, 1 subtract, 2 multiply.
+ */
+void gn_binary(int op, const float *a, int na, const float *b, int nb, float *out, int n) {
+  if (na == n && nb == n) {
+    if (op == 0) for (int i = 0; i < n; i++) out[i] = a[i] + b[i];
+    if (op == 1) for (int i = 0; i < n; i++) out[i] = a[i] - b[i];
+    if (op == 2) for (int i = 0; i < n; i++) out[i] = a[i] * b[i];
+    return;
+  }
+  if (na == 1 || nb == 1) {
+    const float s = na == 1 ? a[0] : b[0];
+    const float *v = na == 1 ? b : a;
+    if (op == 0) for (int i = 0; i < n; i++) out[i] = v[i] + s;
+    if (op == 1 && nb == 1) for (int i = 0; i < n; i++) out[i] = v[i] - s;
+    if (op == 1 && na == 1) for (int i = 0; i < n; i++) out[i] = s - v[i];
+    if (op == 2) for (int i = 0; i < n; i++) out[i] = v[i] * s;
+    return;
+  }
+  for (int base = 0; base < n; base += (na < nb ? na : nb)) {
+    const int len = na < nb ? na : nb;
+    const float *pa = na == n || na > len ? a + (base % na) : a;
+    const float *pb = nb == n || nb > len ? b + (base % nb) : b;
+    float *po = out + base;
+    if (op == 0) for (int i = 0; i < len; i++) po[i] = pa[i] + pb[i];
+    if (op == 1) for (int i = 0; i < len; i++) po[i] = pa[i] - pb[i];
+    if (op == 2) for (int i = 0; i < len; i++) po[i] = pa[i] * pb[i];
+  }
+}
+
+/* One row of a broadcast binary op: strides 0 (repeat) or 1 per operand. */
+static void binary_row(int op, const float *a, int sa, const float *b, int sb, float *o, int n) {
+  for (int i = 0; i < n; i++) {
+    const float x = a[i * sa], y = b[i * sb];
+    o[i] = op == 0 ? x + y : (op == 1 ? x - y : x * y);
+  }
+}
+
+/**
+ * General broadcasting binary op. d = [rank, out shape (rank), a strides
+ * (rank), b strides (rank)], strides 0 on broadcast dimensions, rank <= 8.
+ */
+void gn_binary_bcast(int op, const float *a, const float *b, float *out, const int *d) {
+  const int rank = d[0];
+  const int *shape = d + 1, *sa = d + 1 + rank, *sb = d + 1 + 2 * rank;
+  const int inner = shape[rank - 1];
+  size_t rows = 1;
+  for (int k = 0; k < rank - 1; k++) rows *= (size_t)shape[k];
+  int idx[8] = {0};
+  for (size_t r = 0; r < rows; r++) {
+    size_t oa = 0, ob = 0;
+    for (int k = 0; k < rank - 1; k++) {
+      oa += (size_t)idx[k] * sa[k];
+      ob += (size_t)idx[k] * sb[k];
+    }
+    binary_row(op, a + oa, sa[rank - 1], b + ob, sb[rank - 1], out + r * inner, inner);
+    for (int k = rank - 2; k >= 0; k--) {
+      if (++idx[k] < shape[k]) break;
+      idx[k] = 0;
+    }
+  }
+}
+
+/**
+ * out = transpose(x, perm). d = [rank, x shape (rank), perm (rank)], rank <= 8.
+ * Walks the output in order, reading x with permuted strides.
+ */
+void gn_transpose(const float *x, float *out, const int *d) {
+  const int rank = d[0];
+  const int *shape = d + 1, *perm = d + 1 + rank;
+  size_t xs[8], os[8], stride = 1;
+  int oshape[8] = {0};
+  for (int k = rank - 1; k >= 0; k--) {
+    xs[k] = stride;
+    stride *= (size_t)shape[k];
+  }
+  for (int k = 0; k < rank; k++) {
+    oshape[k] = shape[perm[k]];
+    os[k] = xs[perm[k]];
+  }
+  const int inner = oshape[rank - 1];
+  const size_t step = os[rank - 1];
+  size_t rows = 1;
+  for (int k = 0; k < rank - 1; k++) rows *= (size_t)oshape[k];
+  int idx[8] = {0};
+  for (size_t r = 0; r < rows; r++) {
+    size_t off = 0;
+    for (int k = 0; k < rank - 1; k++) off += (size_t)idx[k] * os[k];
+    const float *src = x + off;
+    float *dst = out + r * inner;
+    if (step == 1) {
+      memcpy(dst, src, (size_t)inner * sizeof(float));
+    } else {
+      for (int i = 0; i < inner; i++) dst[i] = src[(size_t)i * step];
+    }
+    for (int k = rank - 2; k >= 0; k--) {
+      if (++idx[k] < oshape[k]) break;
+      idx[k] = 0;
+    }
+  }
+}

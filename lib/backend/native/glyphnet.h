@@ -1,0 +1,49 @@
+/*
+ * glyphnet native kernels: shared declarations. NHWC convolutions as im2col +
+ * BLAS sgemm (conv.c), a fused conv -> batch norm (batch statistics) ->
+ * swish/sigmoid block and its backward pass (block.c), elementwise ops and
+ * Adam (elementwise.c). Called from Deno through FFI (ffi.ts); every buffer
+ * is owned by the caller except conv.c's scratch arena.
+ *
+ * Conv geometry, int g[GN_GEOM] (the convolution in its forward direction):
+ *   B, H, W, C (input), KH, KW, CO (filter HWIO), OH, OW (output),
+ *   SH, SW (strides), PT, PL (padding before, top and left).
+ * A transposed convolution is the backward-input pass of the conv whose
+ * "input" is its output: same geometry, roles swapped.
+ */
+#ifndef GLYPHNET_H
+#define GLYPHNET_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef __APPLE__
+#include <Accelerate/Accelerate.h>
+#else
+#include <cblas.h>
+#endif
+
+enum { B_, H_, W_, C_, KH_, KW_, CO_, OH_, OW_, SH_, SW_, PT_, PL_, GN_GEOM };
+
+/* Internal to the library (hidden from the dynamic symbol table). */
+#define GN_INTERNAL __attribute__((visibility("hidden")))
+
+/* Scratch for n floats, reused across calls; NULL when out of memory. */
+GN_INTERNAL float *gn__scratch(size_t n);
+/* 1x1, stride 1, no padding: the input rows are the im2col rows. */
+GN_INTERNAL int gn__pointwise(const int *g);
+/* Output pixels B*OH*OW and patch length KH*KW*C. */
+GN_INTERNAL size_t gn__rows(const int *g);
+GN_INTERNAL size_t gn__k(const int *g);
+/* The input as im2col rows [rows, K]: x itself when pointwise, else in buf. */
+GN_INTERNAL const float *gn__columns(const float *x, float *buf, const int *g);
+/* Scatters col [rows, K] back onto dx [B,H,W,C] (zeroed first). */
+GN_INTERNAL void gn__col2im(const float *col, float *dx, const int *g);
+
+int gn_conv2d(const float *x, const float *w, float *y, const int *g);
+int gn_conv2d_bwd_input(const float *dy, const float *w, float *dx, const int *g);
+
+#endif
