@@ -15,7 +15,7 @@ usage:
   deno task channel <experiment.yaml | run folder> [--out FILE.png] [--samples N]
   deno task eval <run folder> [--samples N] [--levels MAX] [--backend NAME]
   deno task encode <run folder> <message> [--out FILE.png] [--scale N] [--backend NAME]
-  deno task decode <run folder> <image.png> [--level N] [--backend NAME]
+  deno task decode <run folder> <image.png> [--level N] [--keep-fill] [--backend NAME]
 `;
 
 /** A mistake in how the program was called: exit 2, no stack trace. */
@@ -221,6 +221,7 @@ async function encodeCommand(args: string[]): Promise<number> {
 async function decodeCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     level: { type: "string" },
+    "keep-fill": { type: "boolean", default: false },
     backend: { type: "string" },
   });
   if (positionals.length !== 2) {
@@ -229,6 +230,7 @@ async function decodeCommand(args: string[]): Promise<number> {
   const { decodeRun, formatDecoded } = await import("./lib/tools/decode.ts");
   const result = await decodeRun(positionals[0], positionals[1], {
     level: wholeNumber("--level", values.level as string | undefined, 0, 63),
+    keepFill: values["keep-fill"] as boolean,
     backend: values.backend as string | undefined,
   });
   console.log(formatDecoded(result));

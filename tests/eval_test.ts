@@ -6,7 +6,7 @@ import { initBackend } from "../lib/backend/init.ts";
 import { experimentSchema } from "../lib/config/schema.ts";
 import { decodeImage, messageLabel, parseMessage } from "../lib/eval/codec.ts";
 import { drawGlyphs, glyphMetrics } from "../lib/eval/glyphs.ts";
-import { decodePng, toModelImage, upscale } from "../lib/eval/image.ts";
+import { blackenFill, decodePng, toModelImage, upscale } from "../lib/eval/image.ts";
 import {
   formatMatrix,
   levelAt,
@@ -205,6 +205,40 @@ Deno.test("toModelImage() resizes any PNG to the model's size and colour", () =>
   assertThrows(() => decodePng(new Uint8Array([1, 2, 3]), "junk.png"), RangeError);
 });
 
+/** Turns a w×w RGBA PNG by `degrees` onto a grown canvas filled white, as ImageMagick's -rotate. */
+function rotateOnWhite(src: PNG, degrees: number): PNG {
+  const t = (degrees * Math.PI) / 180, w = src.width;
+  const size = Math.ceil(w * (Math.abs(Math.cos(t)) + Math.abs(Math.sin(t))));
+  const out = new PNG({ width: size, height: size });
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const [u, v] = [x + 0.5 - size / 2, y + 0.5 - size / 2];
+      const sx = Math.floor(Math.cos(t) * u + Math.sin(t) * v + w / 2);
+      const sy = Math.floor(-Math.sin(t) * u + Math.cos(t) * v + w / 2);
+      const inside = sx >= 0 && sy >= 0 && sx < w && sy < w;
+      const g = inside ? src.data[(sy * w + sx) * 4] : 255;
+      out.data.set([g, g, g, 255], (y * size + x) * 4);
+    }
+  }
+  return out;
+}
+
+Deno.test("blackenFill() blackens what a rotation uncovered, and nothing when corners differ", () => {
+  const glyph = new PNG({ width: 20, height: 20 });
+  for (let i = 0; i < 400; i++) glyph.data.set([100, 100, 100, 255], i * 4);
+  const turned = rotateOnWhite(glyph, 30);
+  const img = decodePng(new Uint8Array(PNG.sync.write(turned)));
+  const white = img.pixels.filter((v) => v === 1).length / 3;
+  const changed = blackenFill(img);
+  // The fill is the four corner triangles, give or take pixels along their long sides.
+  assert(changed > 0.9 * white && changed < 1.05 * white, `${changed} of ${white}`);
+  assert(img.pixels.filter((v) => v === 1).length / 3 < 0.1 * white);
+  assertAlmostEquals(img.pixels[(img.width * (img.height >> 1) + (img.width >> 1)) * 3], 100 / 255);
+  const plain = decodePng(new Uint8Array(PNG.sync.write(glyph)));
+  plain.pixels[0] = 0.9; // corners differ: no fill to find
+  assertEquals(blackenFill(plain), 0);
+});
+
 Deno.test("evalRun(), encodeRun() and decodeRun() work on a briefly trained run", async () => {
   const root = await Deno.makeTempDir({ prefix: "glyphnet-eval-" });
   try {
@@ -247,6 +281,15 @@ Deno.test("evalRun(), encodeRun() and decodeRun() work on a briefly trained run"
     await Deno.writeFile(`${root}/blurred.png`, new Uint8Array(PNG.sync.write(blurred)));
     const again = await decodeRun(dir, `${root}/blurred.png`, { backend: "cpu" });
     assert(["a", "b", "c", "d"].includes(again.message));
+    // …and turned by 10° onto a white canvas, as an image tool does.
+    await Deno.writeFile(
+      `${root}/turned.png`,
+      new Uint8Array(PNG.sync.write(rotateOnWhite(png, 10))),
+    );
+    for (const keepFill of [false, true]) {
+      const turned = await decodeRun(dir, `${root}/turned.png`, { backend: "cpu", keepFill });
+      assert(turned.probability >= 0 && turned.probability <= 1);
+    }
   } finally {
     await Deno.remove(root, { recursive: true });
   }

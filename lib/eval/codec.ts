@@ -13,10 +13,11 @@
  *   batch did. A batch of N perturbed copies of the image alone would
  *   instead subtract the glyph from itself.
  * - decode also sends the image, with the references, through the channel
- *   at the run's level, over several draws, and averages the
- *   probabilities: D only ever saw channel outputs at that level, and the
- *   robustness matrix shows it can misread clean glyphs (level 0) that it
- *   reads well blurred and jittered. `level: 0` reads the image as is.
+ *   at a level D knows, over several draws, and averages the
+ *   probabilities: a D trained at one level (no `randomize`) only saw
+ *   channel outputs at that level, and the robustness matrix shows it can
+ *   misread clean glyphs (level 0) it reads well blurred and jittered.
+ *   `level: 0` reads the image as is.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";

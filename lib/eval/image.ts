@@ -111,6 +111,64 @@ export function toModelImage(img: FloatImage, size: number, channels: 1 | 3): Fl
   return out;
 }
 
+/**
+ * Image tools fill what a rotation uncovers with a background colour
+ * (ImageMagick: white, on a canvas grown to hold the turned square); the
+ * channel fills it with 0. Those uncovered parts are four corner triangles
+ * whose far vertices, the turned square's corners, sit on the four edges
+ * at x = f·w (top), y = f·h (right), x = (1−f)·w (bottom), y = (1−f)·h
+ * (left) for one f in (0, 1), either turning direction. When the four
+ * corners share one colour, we take the largest such set of triangles that
+ * is (nearly) all that colour and set it to 0. A flood fill from the
+ * corners would also eat the glyph's own areas of that colour. Works in
+ * place; returns how many pixels it changed (0 when the corners differ).
+ *
+ * @example
+ * ```ts
+ * import { blackenFill } from "./image.ts";
+ * // 8×8 white, with a gray diamond (a square turned 45°) touching the edge midpoints.
+ * const pixels = new Float32Array(64).map((_, i) =>
+ *   Math.abs((i % 8) + 0.5 - 4) + Math.abs(Math.floor(i / 8) + 0.5 - 4) < 4 ? 0.5 : 1
+ * );
+ * const img = { pixels, width: 8, height: 8, channels: 1 };
+ * console.assert(blackenFill(img) === 24 && img.pixels[0] === 0 && img.pixels[27] === 0.5);
+ * ```
+ */
+export function blackenFill(
+  img: FloatImage,
+  opts: { tolerance?: number; purity?: number } = {},
+): number {
+  const { width: w, height: h, channels: c, pixels } = img;
+  const tolerance = opts.tolerance ?? 0.04, purity = opts.purity ?? 0.9;
+  const fill = Array.from(pixels.subarray(0, c));
+  const isFill = new Uint8Array(w * h).map((_, i) =>
+    fill.every((v, k) => Math.abs(pixels[i * c + k] - v) <= tolerance) ? 1 : 0
+  );
+  const corners = [0, w - 1, (h - 1) * w, h * w - 1];
+  if (!corners.every((i) => isFill[i]) || fill.every((v) => v <= tolerance)) return 0;
+  const inside = (x: number, y: number, f: number) => {
+    const [u, v, g] = [(x + 0.5) / w, (y + 0.5) / h, 1 - f];
+    return u / f + v / g < 1 || (1 - u) / g + v / f < 1 || (1 - u) / f + (1 - v) / g < 1 ||
+      u / g + (1 - v) / f < 1;
+  };
+  let best: number[] = [];
+  const steps = Math.min(256, Math.max(w, h));
+  for (let s = 1; s < steps; s++) {
+    const f = s / steps, mask: number[] = [];
+    let hits = 0;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        if (!inside(x, y, f)) continue;
+        mask.push(y * w + x);
+        hits += isFill[y * w + x];
+      }
+    }
+    if (mask.length > best.length && hits >= purity * mask.length) best = mask;
+  }
+  for (const i of best) pixels.fill(0, i * c, i * c + c);
+  return best.length;
+}
+
 /** Enlarges HWC pixels `factor` times by repeating each pixel (keeps glyphs crisp). */
 export function upscale(
   pixels: Float32Array,

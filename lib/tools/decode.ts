@@ -6,15 +6,25 @@
  */
 import { initBackend } from "../backend/init.ts";
 import { type Decoded, decodeImage } from "../eval/codec.ts";
-import { decodePng, toModelImage } from "../eval/image.ts";
+import { blackenFill, decodePng, toModelImage } from "../eval/image.ts";
 import { loadNetworks } from "../run/networks.ts";
 
 /** Options of {@linkcode decodeRun}. */
 export interface DecodeRunOptions {
   /** Backend to run on (default auto). */
   backend?: string;
-  /** Channel level of the reference glyphs (default: the checkpoint's level). */
+  /**
+   * Channel level the image and its references are sent through before D
+   * reads them (default: 0 when the run trained on randomized levels, which
+   * include 0; else the checkpoint's level, the only one D saw lately).
+   */
   level?: number;
+  /**
+   * Keep a uniform fill around the glyph as it is. By default, a region of
+   * one colour joined to all four corners (what an image tool's rotation
+   * uncovers, white in ImageMagick) is set to black, the channel's fill.
+   */
+  keepFill?: boolean;
 }
 
 /** Decodes the PNG at `image` (any size; gray, RGB or RGBA) with the run in `dir`. */
@@ -30,13 +40,14 @@ export async function decodeRun(
     throw new RangeError(`Cannot read "${image}": ${(e as Error).message}`);
   }
   const picture = decodePng(bytes, image);
+  if (!opts.keepFill) blackenFill(picture);
   await initBackend(opts.backend ?? "auto");
   const nets = await loadNetworks(dir);
   try {
     const { config } = nets;
     const pixels = toModelImage(picture, config.image.size, config.image.color === "rgb" ? 3 : 1);
     return await decodeImage(nets.g, nets.d, config, pixels, {
-      level: opts.level ?? nets.meta.level,
+      level: opts.level ?? (config.channel.randomize ? 0 : nets.meta.level),
       seed: config.seed + 1,
     });
   } finally {
