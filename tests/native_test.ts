@@ -6,6 +6,7 @@ import {
   nativeAdamApply,
   nativeAdamUpdate,
   startNative,
+  takeBuffer,
 } from "../lib/backend/native.ts";
 import { buildNative, NativeBuildError } from "../lib/backend/native/build.ts";
 import { fusedConvBnAct } from "../lib/backend/native/fused.ts";
@@ -213,6 +214,11 @@ Deno.test("native backend reuses output buffers only when nothing else can see t
   for (let i = 0; i < 4; i++) tf.tidy(() => tf.sub(tf.add(a, b), tf.mul(b, b)));
   assert.deepEqual(read, copy);
   assert.deepEqual(view.dataSync(), viewCopy);
+  // A buffer handed out by takeBuffer() comes back when its tensor is disposed.
+  const mine = takeBuffer(4096, { zero: true });
+  assert.ok(mine.every((v) => v === 0));
+  tf.tensor(mine, [4096]).dispose();
+  assert.equal(takeBuffer(4096), mine);
   // And recycling does happen for plain intermediates.
   const backend = tf.backend() as unknown as { pooledBytes(): number };
   tf.tidy(() => tf.add(tf.mul(a, b), a));

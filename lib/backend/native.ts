@@ -10,6 +10,7 @@ import { BackendError, type BackendInfo } from "./init.ts";
 import { NativeBuildError } from "./native/build.ts";
 import { type NativeLib, startNative as loadAndStart } from "./native/ffi.ts";
 import { NATIVE, registerNativeBackend } from "./native/kernels.ts";
+import { NativeBackend } from "./native/backend.ts";
 
 export { fusedConvBnAct } from "./native/fused.ts";
 export {
@@ -19,6 +20,28 @@ export {
   type NativeAdamState,
   nativeAdamUpdate,
 } from "./native/adam.ts";
+
+/**
+ * A float32 array of `n` values to wrap with `tf.tensor` as a tensor's
+ * data. On the native backend it comes from the pool of disposed tensors'
+ * buffers (and goes back when its tensor is disposed), saving the page
+ * faults of a fresh array (~1.5 ms per MiB on these machines); elsewhere it
+ * is a fresh array. Only zeroed when `zero` is set: write every value.
+ *
+ * @example
+ * ```ts ignore
+ * const out = takeBuffer(b * h * w * c);
+ * for (let i = 0; i < out.length; i++) out[i] = src[i] * 2;
+ * return tf.tensor(out, [b, h, w, c]);
+ * ```
+ */
+export function takeBuffer(n: number, opts: { zero?: boolean } = {}): Float32Array {
+  const backend = tf.backend();
+  if (!(backend instanceof NativeBackend)) return new Float32Array(n);
+  const out = backend.take(n);
+  if (opts.zero) out.fill(0);
+  return out;
+}
 
 function cpuName(): string {
   try {
