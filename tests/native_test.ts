@@ -117,6 +117,8 @@ Deno.test("native Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu
     [[3, 9, 8, 1], [7, 1, 1, 1], 1, "same"], // the channel's separable blur
     [[3, 9, 8, 1], [1, 7, 1, 1], 1, "same"],
     [[2, 5, 6, 1], [3, 3, 1, 1], 1, "valid"],
+    [[1, 40, 40, 16], [3, 3, 16, 4], 1, "same"], // im2col in several row chunks
+    [[3, 40, 40, 16], [3, 3, 16, 4], 2, "same"],
   ];
   for (const [xs, ws, stride, pad] of cases) {
     const [b, h, w] = xs;
@@ -275,6 +277,8 @@ Deno.test("fusedConvBnAct() matches the composed block for every shape G and D u
     [[3, 7, 7, 3], 5, { size: 3, stride: 2, activation: "swish" }],
     [[2, 8, 8, 2], 3, { size: 3, stride: 2, activation: "swish" }],
     [[4, 2, 2, 4], 4, { size: 3, stride: 2, activation: "swish" }], // D's last: 2×2 → 1×1
+    [[1, 40, 40, 16], 4, { size: 3, stride: 1, activation: "swish" }], // several im2col chunks
+    [[4, 32, 32, 8], 4, { size: 3, stride: 2, transpose: true, activation: "swish" }],
   ];
   for (const [xs, out, o] of cases) {
     const [b, h, w, c] = xs;

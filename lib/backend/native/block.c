@@ -179,14 +179,16 @@ static void bn_act_bwd(const float *dy, const float *xhat, const float *var, con
 int gn_block_fwd(const float *x, const float *w, const float *bias, const float *gamma,
                  const float *beta, float *y, float *xhat, float *mean, float *var,
                  const int *g, int transpose, int act, float eps) {
+  float *col = gn__scratch(gn__col_floats(g));
+  if (gn__col_floats(g) && !col) return -1;
   size_t M;
   int C;
   if (transpose) {
-    if (gn_conv2d_bwd_input(x, w, y, g)) return -1;
+    gn__conv_bwd_input(x, w, y, g, col);
     M = (size_t)g[B_] * g[H_] * g[W_];
     C = g[C_];
   } else {
-    if (gn_conv2d(x, w, y, g)) return -1;
+    gn__conv_fwd(x, w, y, g, col);
     M = gn__rows(g);
     C = g[CO_];
   }
@@ -202,35 +204,20 @@ int gn_block_bwd(const float *x, const float *w, const float *gamma, const float
                  const float *xhat, const float *var, const float *dy, float *dx, float *dw,
                  float *dbias, float *dgamma, float *dbeta, const int *g, int transpose, int act,
                  float eps) {
-  const size_t Mc = gn__rows(g), K = gn__k(g);
-  const size_t M = transpose ? (size_t)g[B_] * g[H_] * g[W_] : Mc;
+  const size_t M = transpose ? (size_t)g[B_] * g[H_] * g[W_] : gn__rows(g);
   const int C = transpose ? g[C_] : g[CO_];
-  const int pw = gn__pointwise(g);
-  /* dz is [M, C]; transposed blocks also need gn__im2col(dz) [Mc, K]. */
-  const size_t need = M * C + (pw ? 0 : Mc * K);
-  float *dz = gn__scratch(need);
+  /* dz [M, C], then the conv routines' column chunk. */
+  float *dz = gn__scratch(M * C + gn__col_floats(g));
   if (!dz) return -1;
   float *col = dz + M * C;
   bn_act_bwd(dy, xhat, var, gamma, beta, M, C, act, eps, dz, dgamma, dbeta, dbias);
   if (transpose) {
-    /* out = conv^T(x): dx = conv(dz, w); dw = gn__im2col(dz)^T · x. */
-    const float *cz = gn__columns(dz, col, g);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mc, g[CO_], (int)K, 1.0f, cz,
-                (int)K, w, g[CO_], 0.0f, dx, g[CO_]);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, g[CO_], (int)Mc, 1.0f, cz,
-                (int)K, x, g[CO_], 0.0f, dw, g[CO_]);
+    /* out = conv^T(x): dx = conv(dz, w); dw = im2col(dz)^T · x. */
+    gn__conv_fwd(dz, w, dx, g, col);
+    gn__conv_bwd_filter(dz, x, dw, g, col);
   } else {
-    const float *cx = gn__columns(x, col, g);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, g[CO_], (int)Mc, 1.0f, cx,
-                (int)K, dz, g[CO_], 0.0f, dw, g[CO_]);
-    if (pw) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Mc, (int)K, g[CO_], 1.0f, dz,
-                  g[CO_], w, g[CO_], 0.0f, dx, (int)K);
-    } else {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Mc, (int)K, g[CO_], 1.0f, dz,
-                  g[CO_], w, g[CO_], 0.0f, col, (int)K);
-      gn__col2im(col, dx, g);
-    }
+    gn__conv_bwd_filter(x, dz, dw, g, col);
+    gn__conv_bwd_input(dz, w, dx, g, col);
   }
   return 0;
 }

@@ -66,82 +66,6 @@ static inline void copy_floats(float *dst, const float *src, int n) {
   }
 }
 
-/* col[M, KH*KW*C] from x[B,H,W,C]; rows are output pixels. */
-static void gn__im2col(const float *x, float *col, const int *g) {
-  const int H = g[H_], W = g[W_], C = g[C_], KH = g[KH_], KW = g[KW_];
-  const int OH = g[OH_], OW = g[OW_];
-  const size_t K = (size_t)KH * KW * C;
-  for (int b = 0; b < g[B_]; b++) {
-    const float *xb = x + (size_t)b * H * W * C;
-    for (int oy = 0; oy < OH; oy++) {
-      for (int ox = 0; ox < OW; ox++) {
-        float *row = col + (((size_t)b * OH + oy) * OW + ox) * K;
-        for (int ky = 0; ky < KH; ky++) {
-          const int iy = oy * g[SH_] - g[PT_] + ky;
-          float *dst = row + (size_t)ky * KW * C;
-          if (iy < 0 || iy >= H) {
-            memset(dst, 0, (size_t)KW * C * sizeof(float));
-            continue;
-          }
-          const int ix0 = ox * g[SW_] - g[PL_];
-          if (ix0 >= 0 && ix0 + KW <= W) {
-            /* The KW taps of this row are contiguous in x. */
-            copy_floats(dst, xb + ((size_t)iy * W + ix0) * C, KW * C);
-            continue;
-          }
-          for (int kx = 0; kx < KW; kx++) {
-            const int ix = ix0 + kx;
-            if (ix < 0 || ix >= W) {
-              for (int c = 0; c < C; c++) dst[kx * C + c] = 0.0f;
-            } else {
-              copy_floats(dst + kx * C, xb + ((size_t)iy * W + ix) * C, C);
-            }
-          }
-        }
-      }
-    }
-  }
-}
-
-/* dx[B,H,W,C] = sum of col[M, K] scattered back (dx zeroed here). */
-void gn__col2im(const float *col, float *dx, const int *g) {
-  const int H = g[H_], W = g[W_], C = g[C_], KH = g[KH_], KW = g[KW_];
-  const int OH = g[OH_], OW = g[OW_];
-  const size_t K = (size_t)KH * KW * C;
-  memset(dx, 0, (size_t)g[B_] * H * W * C * sizeof(float));
-  for (int b = 0; b < g[B_]; b++) {
-    float *xb = dx + (size_t)b * H * W * C;
-    for (int oy = 0; oy < OH; oy++) {
-      for (int ox = 0; ox < OW; ox++) {
-        const float *row = col + (((size_t)b * OH + oy) * OW + ox) * K;
-        const int ix0 = ox * g[SW_] - g[PL_];
-        const int kx0 = ix0 < 0 ? -ix0 : 0;
-        const int kx1 = ix0 + KW > W ? W - ix0 : KW;
-        if (kx1 <= kx0) continue;
-        for (int ky = 0; ky < KH; ky++) {
-          const int iy = oy * g[SH_] - g[PT_] + ky;
-          if (iy < 0 || iy >= H) continue;
-          /* Taps kx0..kx1 of this row land on contiguous pixels of dx. */
-          const float *src = row + ((size_t)ky * KW + kx0) * C;
-          float *dst = xb + ((size_t)iy * W + ix0 + kx0) * C;
-          const int n = (kx1 - kx0) * C;
-          for (int i = 0; i < n; i++) dst[i] += src[i];
-        }
-      }
-    }
-  }
-}
-
-size_t gn__rows(const int *g) { return (size_t)g[B_] * g[OH_] * g[OW_]; }
-size_t gn__k(const int *g) { return (size_t)g[KH_] * g[KW_] * g[C_]; }
-
-/* The input as im2col rows: x itself for a pointwise conv, else in `buf`. */
-const float *gn__columns(const float *x, float *buf, const int *g) {
-  if (gn__pointwise(g)) return x;
-  gn__im2col(x, buf, g);
-  return buf;
-}
-
 /* One input and one output channel at stride 1 (the channel's separable
  * blur): direct loops over contiguous rows beat im2col with K = taps, N = 1. */
 static int is_single(const int *g) {
@@ -220,53 +144,170 @@ static void single_bwd_filter(const float *x, const float *dy, float *dw, const 
   }
 }
 
-/** y[B,OH,OW,CO] = conv(x, w). Returns 0, or -1 when out of memory. */
-int gn_conv2d(const float *x, const float *w, float *y, const int *g) {
+/* Rows [m0, m1) of col[M, KH*KW*C] from x[B,H,W,C]; row m is output pixel m. */
+static void im2col_rows(const float *x, float *col, const int *g, size_t m0, size_t m1) {
+  const int H = g[H_], W = g[W_], C = g[C_], KH = g[KH_], KW = g[KW_];
+  const int OH = g[OH_], OW = g[OW_];
+  const size_t K = (size_t)KH * KW * C;
+  for (size_t m = m0; m < m1; m++) {
+    const int b = (int)(m / ((size_t)OH * OW)), r = (int)(m % ((size_t)OH * OW));
+    const int oy = r / OW, ox = r % OW;
+    const float *xb = x + (size_t)b * H * W * C;
+    float *row = col + (m - m0) * K;
+    for (int ky = 0; ky < KH; ky++) {
+      const int iy = oy * g[SH_] - g[PT_] + ky;
+      float *dst = row + (size_t)ky * KW * C;
+      if (iy < 0 || iy >= H) {
+        memset(dst, 0, (size_t)KW * C * sizeof(float));
+        continue;
+      }
+      const int ix0 = ox * g[SW_] - g[PL_];
+      if (ix0 >= 0 && ix0 + KW <= W) {
+        /* The KW taps of this row are contiguous in x. */
+        copy_floats(dst, xb + ((size_t)iy * W + ix0) * C, KW * C);
+        continue;
+      }
+      for (int kx = 0; kx < KW; kx++) {
+        const int ix = ix0 + kx;
+        if (ix < 0 || ix >= W) {
+          for (int c = 0; c < C; c++) dst[kx * C + c] = 0.0f;
+        } else {
+          copy_floats(dst + kx * C, xb + ((size_t)iy * W + ix) * C, C);
+        }
+      }
+    }
+  }
+}
+
+/* Adds rows [m0, m1) of col[M, K] back onto dx[B,H,W,C]. */
+static void col2im_rows(const float *col, float *dx, const int *g, size_t m0, size_t m1) {
+  const int H = g[H_], W = g[W_], C = g[C_], KH = g[KH_], KW = g[KW_];
+  const int OH = g[OH_], OW = g[OW_];
+  const size_t K = (size_t)KH * KW * C;
+  for (size_t m = m0; m < m1; m++) {
+    const int b = (int)(m / ((size_t)OH * OW)), r = (int)(m % ((size_t)OH * OW));
+    const int oy = r / OW, ox = r % OW;
+    float *xb = dx + (size_t)b * H * W * C;
+    const float *row = col + (m - m0) * K;
+    const int ix0 = ox * g[SW_] - g[PL_];
+    const int kx0 = ix0 < 0 ? -ix0 : 0;
+    const int kx1 = ix0 + KW > W ? W - ix0 : KW;
+    if (kx1 <= kx0) continue;
+    for (int ky = 0; ky < KH; ky++) {
+      const int iy = oy * g[SH_] - g[PT_] + ky;
+      if (iy < 0 || iy >= H) continue;
+      /* Taps kx0..kx1 of this row land on contiguous pixels of dx. */
+      const float *src = row + ((size_t)ky * KW + kx0) * C;
+      float *dst = xb + ((size_t)iy * W + ix0 + kx0) * C;
+      const int n = (kx1 - kx0) * C;
+      for (int i = 0; i < n; i++) dst[i] += src[i];
+    }
+  }
+}
+
+size_t gn__rows(const int *g) { return (size_t)g[B_] * g[OH_] * g[OW_]; }
+size_t gn__k(const int *g) { return (size_t)g[KH_] * g[KW_] * g[C_]; }
+
+/* im2col runs in chunks of rows whose columns fit in cache (~512 KiB):
+ * a whole column matrix is 9x the input and went to memory and back. */
+#define CHUNK_FLOATS (1 << 17)
+
+static size_t chunk_rows(const int *g) {
+  const size_t k = gn__k(g), m = gn__rows(g);
+  size_t rows = CHUNK_FLOATS / k;
+  if (rows < 64) rows = 64;
+  return rows < m ? rows : m;
+}
+
+size_t gn__col_floats(const int *g) {
+  return gn__pointwise(g) || is_single(g) ? 0 : chunk_rows(g) * gn__k(g);
+}
+
+void gn__conv_fwd(const float *x, const float *w, float *y, const int *g, float *col) {
+  const size_t M = gn__rows(g), K = gn__k(g);
+  const int N = g[CO_];
+  if (gn__pointwise(g)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, N, (int)K, 1.0f, x, (int)K,
+                w, N, 0.0f, y, N);
+    return;
+  }
   if (is_single(g)) {
     single_fwd(x, w, y, g);
-    return 0;
+    return;
   }
+  const size_t step = chunk_rows(g);
+  for (size_t m0 = 0; m0 < M; m0 += step) {
+    const size_t m1 = m0 + step < M ? m0 + step : M;
+    im2col_rows(x, col, g, m0, m1);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m1 - m0), N, (int)K, 1.0f, col,
+                (int)K, w, N, 0.0f, y + m0 * N, N);
+  }
+}
+
+void gn__conv_bwd_input(const float *dy, const float *w, float *dx, const int *g, float *col) {
   const size_t M = gn__rows(g), K = gn__k(g);
-  float *buf = gn__pointwise(g) ? NULL : gn__scratch(M * K);
-  if (!gn__pointwise(g) && !buf) return -1;
-  const float *col = gn__columns(x, buf, g);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, g[CO_], (int)K, 1.0f, col,
-              (int)K, w, g[CO_], 0.0f, y, g[CO_]);
+  const int N = g[CO_];
+  if (gn__pointwise(g)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)K, N, 1.0f, dy, N, w, N,
+                0.0f, dx, (int)K);
+    return;
+  }
+  if (is_single(g)) {
+    single_bwd_input(dy, w, dx, g);
+    return;
+  }
+  memset(dx, 0, (size_t)g[B_] * g[H_] * g[W_] * g[C_] * sizeof(float));
+  const size_t step = chunk_rows(g);
+  for (size_t m0 = 0; m0 < M; m0 += step) {
+    const size_t m1 = m0 + step < M ? m0 + step : M;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(m1 - m0), (int)K, N, 1.0f,
+                dy + m0 * N, N, w, N, 0.0f, col, (int)K);
+    col2im_rows(col, dx, g, m0, m1);
+  }
+}
+
+void gn__conv_bwd_filter(const float *x, const float *dy, float *dw, const int *g, float *col) {
+  const size_t M = gn__rows(g), K = gn__k(g);
+  const int N = g[CO_];
+  if (gn__pointwise(g)) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, N, (int)M, 1.0f, x, (int)K, dy,
+                N, 0.0f, dw, N);
+    return;
+  }
+  if (is_single(g)) {
+    single_bwd_filter(x, dy, dw, g);
+    return;
+  }
+  const size_t step = chunk_rows(g);
+  for (size_t m0 = 0; m0 < M; m0 += step) {
+    const size_t m1 = m0 + step < M ? m0 + step : M;
+    im2col_rows(x, col, g, m0, m1);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, N, (int)(m1 - m0), 1.0f, col,
+                (int)K, dy + m0 * N, N, m0 == 0 ? 0.0f : 1.0f, dw, N);
+  }
+}
+
+/** y[B,OH,OW,CO] = conv(x, w). Returns 0, or -1 when out of memory. */
+int gn_conv2d(const float *x, const float *w, float *y, const int *g) {
+  float *col = gn__scratch(gn__col_floats(g));
+  if (gn__col_floats(g) && !col) return -1;
+  gn__conv_fwd(x, w, y, g, col);
   return 0;
 }
 
 /** dx[B,H,W,C] = gradient of conv(x, w) w.r.t. x given dy. Also a transposed conv. */
 int gn_conv2d_bwd_input(const float *dy, const float *w, float *dx, const int *g) {
-  if (is_single(g)) {
-    single_bwd_input(dy, w, dx, g);
-    return 0;
-  }
-  const size_t M = gn__rows(g), K = gn__k(g);
-  if (gn__pointwise(g)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)K, g[CO_], 1.0f, dy,
-                g[CO_], w, g[CO_], 0.0f, dx, (int)K);
-    return 0;
-  }
-  float *col = gn__scratch(M * K);
-  if (!col) return -1;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)K, g[CO_], 1.0f, dy, g[CO_],
-              w, g[CO_], 0.0f, col, (int)K);
-  gn__col2im(col, dx, g);
+  float *col = gn__scratch(gn__col_floats(g));
+  if (gn__col_floats(g) && !col) return -1;
+  gn__conv_bwd_input(dy, w, dx, g, col);
   return 0;
 }
 
 /** dw[KH,KW,C,CO] = gradient of conv(x, w) w.r.t. w given dy. */
 int gn_conv2d_bwd_filter(const float *x, const float *dy, float *dw, const int *g) {
-  if (is_single(g)) {
-    single_bwd_filter(x, dy, dw, g);
-    return 0;
-  }
-  const size_t M = gn__rows(g), K = gn__k(g);
-  float *buf = gn__pointwise(g) ? NULL : gn__scratch(M * K);
-  if (!gn__pointwise(g) && !buf) return -1;
-  const float *col = gn__columns(x, buf, g);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, g[CO_], (int)M, 1.0f, col,
-              (int)K, dy, g[CO_], 0.0f, dw, g[CO_]);
+  float *col = gn__scratch(gn__col_floats(g));
+  if (gn__col_floats(g) && !col) return -1;
+  gn__conv_bwd_filter(x, dy, dw, g, col);
   return 0;
 }
 

@@ -90,7 +90,7 @@ void gn_binary_bcast(int op, const float *a, const float *b, float *out, const i
 void gn_transpose(const float *x, float *out, const int *d) {
   const int rank = d[0];
   const int *shape = d + 1, *perm = d + 1 + rank;
-  size_t xs[8], os[8], stride = 1;
+  size_t xs[8] = {0}, os[8] = {0}, stride = 1;
   int oshape[8] = {0};
   for (int k = rank - 1; k >= 0; k--) {
     xs[k] = stride;

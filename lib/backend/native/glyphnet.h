@@ -38,12 +38,15 @@ GN_INTERNAL int gn__pointwise(const int *g);
 /* Output pixels B*OH*OW and patch length KH*KW*C. */
 GN_INTERNAL size_t gn__rows(const int *g);
 GN_INTERNAL size_t gn__k(const int *g);
-/* The input as im2col rows [rows, K]: x itself when pointwise, else in buf. */
-GN_INTERNAL const float *gn__columns(const float *x, float *buf, const int *g);
-/* Scatters col [rows, K] back onto dx [B,H,W,C] (zeroed first). */
-GN_INTERNAL void gn__col2im(const float *col, float *dx, const int *g);
+/* Floats of column scratch the conv routines below need (0: none). */
+GN_INTERNAL size_t gn__col_floats(const int *g);
+/* Convolution and its gradients; col is gn__col_floats(g) floats of scratch.
+ * A transposed convolution's forward pass is gn__conv_bwd_input. */
+GN_INTERNAL void gn__conv_fwd(const float *x, const float *w, float *y, const int *g, float *col);
+GN_INTERNAL void gn__conv_bwd_input(const float *dy, const float *w, float *dx, const int *g,
+                                    float *col);
+GN_INTERNAL void gn__conv_bwd_filter(const float *x, const float *dy, float *dw, const int *g,
+                                     float *col);
 
-int gn_conv2d(const float *x, const float *w, float *y, const int *g);
-int gn_conv2d_bwd_input(const float *dy, const float *w, float *dx, const int *g);
 
 #endif
