@@ -118,10 +118,12 @@ export function toModelImage(img: FloatImage, size: number, channels: 1 | 3): Fl
  * whose far vertices, the turned square's corners, sit on the four edges
  * at x = f·w (top), y = f·h (right), x = (1−f)·w (bottom), y = (1−f)·h
  * (left) for one f in (0, 1), either turning direction. When the four
- * corners share one colour, we take the largest such set of triangles that
- * is (nearly) all that colour and set it to 0. A flood fill from the
- * corners would also eat the glyph's own areas of that colour. Works in
- * place; returns how many pixels it changed (0 when the corners differ).
+ * corners share one colour, we take the set of triangles that best fits
+ * it (most pixels of that colour inside, each other pixel costing
+ * `penalty` of them, which tolerates the soft edge a later blur leaves) and
+ * set it to 0. A flood fill from the corners would also eat the glyph's
+ * own areas of that colour. Works in place; returns how many pixels it
+ * changed (0 when the corners differ).
  *
  * @example
  * ```ts
@@ -136,10 +138,10 @@ export function toModelImage(img: FloatImage, size: number, channels: 1 | 3): Fl
  */
 export function blackenFill(
   img: FloatImage,
-  opts: { tolerance?: number; purity?: number } = {},
+  opts: { tolerance?: number; penalty?: number } = {},
 ): number {
   const { width: w, height: h, channels: c, pixels } = img;
-  const tolerance = opts.tolerance ?? 0.04, purity = opts.purity ?? 0.9;
+  const tolerance = opts.tolerance ?? 0.04, penalty = opts.penalty ?? 3;
   const fill = Array.from(pixels.subarray(0, c));
   const isFill = new Uint8Array(w * h).map((_, i) =>
     fill.every((v, k) => Math.abs(pixels[i * c + k] - v) <= tolerance) ? 1 : 0
@@ -151,7 +153,7 @@ export function blackenFill(
     return u / f + v / g < 1 || (1 - u) / g + v / f < 1 || (1 - u) / f + (1 - v) / g < 1 ||
       u / g + (1 - v) / f < 1;
   };
-  let best: number[] = [];
+  let best: number[] = [], bestScore = 0;
   const steps = Math.min(256, Math.max(w, h));
   for (let s = 1; s < steps; s++) {
     const f = s / steps, mask: number[] = [];
@@ -163,7 +165,8 @@ export function blackenFill(
         hits += isFill[y * w + x];
       }
     }
-    if (mask.length > best.length && hits >= purity * mask.length) best = mask;
+    const score = hits - penalty * (mask.length - hits);
+    if (score > bestScore) [best, bestScore] = [mask, score];
   }
   for (const i of best) pixels.fill(0, i * c, i * c + c);
   return best.length;
