@@ -16,7 +16,7 @@ import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 
 /** Buffers shorter than this are left to the garbage collector. */
 const MIN_POOLED = 1024;
-/** Most bytes kept idle in the pool. */
+/** Most bytes kept idle in the pool; past it the pool is emptied (shapes changed). */
 const MAX_POOLED_BYTES = 2 ** 31;
 
 type Values = tf.backend_util.BackendValues;
@@ -91,7 +91,11 @@ export class NativeBackend extends MathBackendCPU {
     if (!this.#owned.has(buffer) || this.#exposed.has(buffer)) return;
     this.#held.delete(buffer);
     if (values.byteOffset !== 0 || values.byteLength !== buffer.byteLength) return;
-    if (this.#freeBytes + values.byteLength > MAX_POOLED_BYTES) return;
+    if (values.byteLength > MAX_POOLED_BYTES) return;
+    if (this.#freeBytes + values.byteLength > MAX_POOLED_BYTES) {
+      this.#free.clear();
+      this.#freeBytes = 0;
+    }
     const list = this.#free.get(values.length) ?? [];
     list.push(values);
     this.#free.set(values.length, list);
