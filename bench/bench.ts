@@ -380,7 +380,8 @@ async function runJson(
   // The first line of the error says what failed; the rest is hints or a stack.
   const err = text.decode(out.stderr).trim().split("\n")
     .find((l) => /error|cannot/i.test(l)) ?? `exit code ${out.code}`;
-  return { note: `failed: ${err.replace(/^error: (Uncaught )?/, "").slice(0, 200)}` };
+  // Up to the first ";": what failed, without the install hints (README has them).
+  return { note: `failed: ${err.replace(/^error: (Uncaught )?/, "").split(";")[0].slice(0, 200)}` };
 }
 
 /** The Python that has torch: GLYPHNET_PYTHON, else Debian's /usr/bin/python3. */
