@@ -52,7 +52,7 @@ export function makeProgress(
     log?: (s: string) => void;
   },
 ): Progress {
-  let lastDraw = 0;
+  let lastDraw = -Infinity;
   let lastAcc: number | undefined;
   let stepsDone = 0;
   const began = performance.now();
