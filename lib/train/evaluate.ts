@@ -23,6 +23,12 @@ export interface EvalOptions {
   seed: number;
   /** Apply only this op (for a per-op robustness matrix); default: the whole channel. */
   only?: OpName | "extras";
+  /**
+   * Draw each op's level from 0..`level` when the experiment trains that way
+   * (`channel.randomize`), as the accuracy schedule's check does; default:
+   * exactly `level`.
+   */
+  asTrained?: boolean;
   /** Also measure how often D takes noise images for messages. */
   negatives?: boolean;
 }
@@ -32,7 +38,7 @@ export interface EvalResult extends DecodeScore {
   negativesCalledMessage?: number;
 }
 
-/** Decodes `samples` held-out messages sent through the channel at `level`. */
+/** Decodes `samples` held-out messages sent through the channel at exactly `level`. */
 export async function evaluate(
   g: Generator,
   d: Discriminator,
@@ -40,6 +46,8 @@ export async function evaluate(
   opts: EvalOptions,
 ): Promise<EvalResult> {
   const rng = new Rng(opts.seed);
+  // Exactly `level`, unless asked to draw levels as training does.
+  const channel = { ...config.channel, randomize: config.channel.randomize && !!opts.asTrained };
   const batch = Math.min(config.training.batch_size, opts.samples);
   const m = config.message;
   let done = 0, exact = 0, bits = 0, noise = 0, negWrong = 0, negCount = 0;
@@ -47,7 +55,7 @@ export async function evaluate(
     const n = Math.min(batch, opts.samples - done);
     const msgs = randomMessages(m, n, rng);
     const logits = tf.tidy(() => {
-      const sent = applyChannel(generate(g, messageTensor(msgs)), opts.level, config.channel, rng, {
+      const sent = applyChannel(generate(g, messageTensor(msgs)), opts.level, channel, rng, {
         only: opts.only,
       });
       return discriminate(d, sent);
@@ -63,7 +71,7 @@ export async function evaluate(
         const images = tf.sigmoid(tf.randomNormal([n, size, size, c], 0, 1, "float32", rng.seed()));
         return discriminate(
           d,
-          applyChannel(images as tf.Tensor4D, opts.level, config.channel, rng),
+          applyChannel(images as tf.Tensor4D, opts.level, channel, rng),
         );
       });
       negWrong += negativesCalledMessage(m, await neg.data() as Float32Array) * n;

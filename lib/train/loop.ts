@@ -156,10 +156,12 @@ export async function train(
           stepsPerSecond: done / seconds,
         });
         if (schedule.kind === "accuracy" && state.step % schedule.check_every === 0) {
+          // On the training distribution: with `randomize`, levels 0..current.
           const check = await evaluate(g, d, config, {
             level: state.level,
             samples: schedule.check_samples,
             seed: state.rng.seed(),
+            asTrained: true,
           });
           const next = levelAfterCheck(state.level, schedule, check.accuracy);
           if (next !== state.level) {
@@ -195,10 +197,8 @@ export async function train(
       // Held-out: one seed per run (config.seed + 1), the same test every epoch.
       const ev = config.eval, heldOut = config.seed + 1;
       const evalDue = ev.every > 0 && (epoch % ev.every === 0 || epoch === epochs);
-      // At exactly the current level, also when training randomizes levels.
-      const exact = { ...config, channel: { ...config.channel, randomize: false } };
       const evalResult = evalDue
-        ? await evaluate(g, d, exact, {
+        ? await evaluate(g, d, config, {
           level: state.level,
           samples: ev.samples,
           seed: heldOut,
