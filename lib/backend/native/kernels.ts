@@ -58,20 +58,35 @@ function check(rc: number, what: string): void {
   if (rc !== 0) throw new RangeError(`Cannot run native ${what}: out of memory for its scratch`);
 }
 
-function conv2D(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
-  const backend = args.backend as NativeBackend;
-  const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
-  const a = args.attrs as unknown as tf.Conv2DAttrs;
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filter.shape as [number, number, number, number],
+/** tfjs's geometry of a 2-D convolution of `inShape` by `filterShape`. */
+function convInfo(
+  inShape: number[],
+  filterShape: number[],
+  a: {
+    strides: [number, number] | number;
+    dilations?: [number, number] | number;
+    pad: tf.Conv2DAttrs["pad"];
+    dimRoundingMode?: tf.Conv2DAttrs["dimRoundingMode"];
+    dataFormat: "NHWC" | "NCHW";
+  },
+): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    inShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
     a.strides,
-    a.dilations,
+    a.dilations ?? 1,
     a.pad,
     a.dimRoundingMode,
     false,
     tf.backend_util.convertConv2DDataFormat(a.dataFormat),
   );
+}
+
+function conv2D(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
+  const backend = args.backend as NativeBackend;
+  const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
+  const a = args.attrs as unknown as tf.Conv2DAttrs;
+  const info = convInfo(x.shape, filter.shape, a);
   const g = geometry(info);
   if (!g || x.dtype !== "float32") return fallback(args) as tf.TensorInfo;
   const y = backend.take(tf.util.sizeFromShape(info.outShape));
@@ -86,16 +101,7 @@ function conv2DBackpropInput(args: KernelArgs, fallback: tf.KernelFunc): tf.Tens
   const backend = args.backend as NativeBackend;
   const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
   const a = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
-  const info = tf.backend_util.computeConv2DInfo(
-    a.inputShape,
-    filter.shape as [number, number, number, number],
-    a.strides,
-    1,
-    a.pad,
-    a.dimRoundingMode,
-    false,
-    tf.backend_util.convertConv2DDataFormat(a.dataFormat),
-  );
+  const info = convInfo(a.inputShape, filter.shape, a);
   const g = geometry(info);
   if (!g || dy.dtype !== "float32") return fallback(args) as tf.TensorInfo;
   const dx = backend.take(tf.util.sizeFromShape(info.inShape));
@@ -113,16 +119,7 @@ function conv2DBackpropFilter(args: KernelArgs, fallback: tf.KernelFunc): tf.Ten
   const backend = args.backend as NativeBackend;
   const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
   const a = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    a.filterShape,
-    a.strides,
-    1,
-    a.pad,
-    a.dimRoundingMode,
-    false,
-    tf.backend_util.convertConv2DDataFormat(a.dataFormat),
-  );
+  const info = convInfo(x.shape, a.filterShape, a);
   const g = geometry(info);
   if (!g || x.dtype !== "float32") return fallback(args) as tf.TensorInfo;
   const dw = backend.take(tf.util.sizeFromShape(a.filterShape));
