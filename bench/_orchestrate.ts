@@ -1,0 +1,213 @@
+/**
+ * `deno task bench` without `--json`: one subprocess per (config, backend),
+ * PyTorch beside them, a table with ratios and bench/results/<stamp>.json.
+ * @module
+ */
+import type { BenchOptions } from "./bench.ts";
+import { type BenchConfigName, type RunResult } from "./_measure.ts";
+
+/** Backends `--backend all` runs, fastest first as `auto` tries them. */
+const ALL_BACKENDS = ["tensorflow", "webgpu", "native", "wasm", "cpu"];
+
+/** A run that did not produce numbers, and why. */
+interface Skipped {
+  config: BenchConfigName;
+  backend: string;
+  note: string;
+}
+
+type Row = RunResult | Skipped;
+
+/** True when WebGPU here is absent or a software adapter (checked without starting tfjs). */
+async function softwareGpu(): Promise<boolean> {
+  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  const adapter = await gpu?.requestAdapter({ powerPreference: "high-performance" });
+  return !adapter || adapter.info.isFallbackAdapter;
+}
+
+/** Why a (config, backend) pair is not run by default, or undefined. */
+function skipReason(
+  config: BenchConfigName,
+  backend: string,
+  softGpu: boolean,
+): string | undefined {
+  if (config === "tiny") return undefined;
+  if (backend === "cpu") {
+    return `skipped: pure-JS cpu takes ${
+      config === "small" ? "minutes" : "> 5 min"
+    } a step here (--force runs it)`;
+  }
+  if (config !== "default") return undefined;
+  if (backend === "webgpu" && softGpu) {
+    return "skipped: software WebGPU adapter takes > 5 min a step (--force runs it)";
+  }
+  if (backend === "wasm") {
+    return "skipped: the wasm heap is capped at 4 GiB and aborts at B=128 (--force tries)";
+  }
+  return undefined;
+}
+
+/** Runs a command with a time limit; returns its last stdout line as JSON, or a note. */
+async function runJson(
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+  timeout: number,
+): Promise<{ json?: Record<string, unknown>; note?: string }> {
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(cmd, {
+      args,
+      env,
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(timeout * 1000),
+    }).output();
+  } catch (e) {
+    return { note: `could not start ${cmd}: ${(e as Error).message}` };
+  }
+  const text = new TextDecoder();
+  const lines = text.decode(out.stdout).trim().split("\n");
+  if (out.success) {
+    try {
+      return { json: JSON.parse(lines[lines.length - 1]) };
+    } catch { /* fall through to the note */ }
+  }
+  if (out.signal) return { note: `timed out after ${timeout} s (--timeout)` };
+  // The first line of the error says what failed; the rest is hints or a stack.
+  const err = text.decode(out.stderr).trim().split("\n")
+    .find((l) => /error|cannot/i.test(l)) ?? `exit code ${out.code}`;
+  // Up to the first ";": what failed, without the install hints (README has them).
+  return { note: `failed: ${err.replace(/^error: (Uncaught )?/, "").split(";")[0].slice(0, 200)}` };
+}
+
+/** The Python that has torch: GLYPHNET_PYTHON, else Debian's /usr/bin/python3. */
+function python(): string {
+  const env = Deno.env.get("GLYPHNET_PYTHON");
+  if (env) return env;
+  try {
+    Deno.statSync("/usr/bin/python3");
+    return "/usr/bin/python3";
+  } catch {
+    return "python3";
+  }
+}
+
+function common(o: BenchOptions, config: BenchConfigName): string[] {
+  const args = ["--config", config, "--threads", String(o.threads), "--level", String(o.level)];
+  if (o.steps) args.push("--steps", String(o.steps));
+  if (o.batch) args.push("--batch", String(o.batch));
+  return args;
+}
+
+async function runOne(o: BenchOptions, config: BenchConfigName, backend: string): Promise<Row> {
+  const here = new URL(".", import.meta.url);
+  // NO_COLOR keeps error lines plain for the notes.
+  const env = { GLYPHNET_THREADS: String(o.threads), OPENBLAS_THREAD_TIMEOUT: "1", NO_COLOR: "1" };
+  const r = backend === "pytorch"
+    ? await runJson(
+      python(),
+      [
+        new URL("torch_ref.py", here).pathname,
+        ...common(o, config),
+        "--device",
+        o.torchDevice,
+        "--json",
+      ],
+      env,
+      o.timeout,
+    )
+    : await runJson(
+      Deno.execPath(),
+      [
+        "run",
+        "--allow-all",
+        "--v8-flags=--max-old-space-size=16384",
+        "--config",
+        new URL("../deno.json", here).pathname,
+        new URL("bench.ts", here).pathname,
+        ...common(o, config),
+        "--backend",
+        backend,
+        "--budget",
+        String(o.budget),
+        "--json",
+      ],
+      env,
+      o.timeout,
+    );
+  return r.json ? r.json as unknown as RunResult : { config, backend, note: r.note! };
+}
+
+function table(rows: Row[]): string {
+  const torch = new Map<string, RunResult>();
+  for (const r of rows) {
+    if ("step_seconds_median" in r && r.backend === "pytorch") torch.set(r.config, r);
+  }
+  const head = ["config", "backend", "thr", "steps", "median s", "× PyTorch", "CPU s/step"];
+  head.push("× PyTorch CPU", "GFLOP/s", "peak RSS MiB", "load");
+  const lines = [head];
+  const notes: string[] = [];
+  for (const r of rows) {
+    if (!("step_seconds_median" in r)) {
+      notes.push(`${r.config}/${r.backend}: ${r.note}`);
+      lines.push([r.config, r.backend, ...head.slice(2).map(() => "-")]);
+      continue;
+    }
+    const t = torch.get(r.config);
+    const ratio = (a: number, b?: number) => b ? (a / b).toFixed(2) : "-";
+    lines.push([
+      r.config,
+      r.backend + (r.fallback ? " (software)" : ""),
+      String(r.threads),
+      String(r.steps),
+      r.step_seconds_median.toFixed(3),
+      ratio(r.step_seconds_median, t?.step_seconds_median),
+      r.cpu_seconds_per_step.toFixed(3),
+      ratio(r.cpu_seconds_per_step, t?.cpu_seconds_per_step),
+      r.gflops.toFixed(2),
+      (r.peak_rss_bytes / 2 ** 20).toFixed(0),
+      r.loadavg.toFixed(1),
+    ]);
+  }
+  const widths = head.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
+  const fmt = (l: string[]) => `| ${l.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+  return [
+    fmt(lines[0]),
+    `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`,
+    ...lines.slice(1).map(fmt),
+    ...notes.map((n) => `- ${n}`),
+  ].join("\n");
+}
+
+/** Runs every requested (config, backend) pair in subprocesses, prints and saves the results. */
+export async function orchestrate(o: BenchOptions): Promise<void> {
+  const backends = o.backends === "all" ? ALL_BACKENDS : o.backends.split(",");
+  const softGpu = await softwareGpu();
+  const rows: Row[] = [];
+  for (const config of o.configs) {
+    for (const backend of ["pytorch", ...backends]) {
+      const skip = o.force ? undefined : skipReason(config, backend, softGpu);
+      console.error(`bench: ${config} on ${backend}${skip ? ` (${skip})` : ""} ...`);
+      const row = skip ? { config, backend, note: skip } : await runOne(o, config, backend);
+      if ("note" in row) console.error(`  ${row.note}`);
+      else console.error(`  ${row.step_seconds_median.toFixed(3)} s/step (${row.steps} steps)`);
+      rows.push(row);
+    }
+  }
+  console.log(table(rows));
+  const stamp = new Date().toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
+  const dir = new URL("results/", import.meta.url);
+  await Deno.mkdir(dir, { recursive: true });
+  const file = new URL(`${stamp}.json`, dir);
+  const saved = {
+    date: new Date().toISOString(),
+    command: `deno task bench ${Deno.args.join(" ")}`.trim(),
+    machine: { cores: navigator.hardwareConcurrency, os: Deno.build.os, arch: Deno.build.arch },
+    level: o.level,
+    threads: o.threads,
+    runs: rows,
+  };
+  await Deno.writeTextFile(file, JSON.stringify(saved, null, 2) + "\n");
+  console.log(`\nwrote ${file.pathname}`);
+}
