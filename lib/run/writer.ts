@@ -10,6 +10,7 @@ import type { EpochMetrics, TrainEvent, TrainSnapshot } from "../train/loop.ts";
 import { toJson, writeFileAtomic, writeFileAtomicSync } from "./atomic.ts";
 import { encodeGif, type RgbaFrame, toRgba } from "./gif.ts";
 import { type Manifest, newManifest } from "./manifest.ts";
+import { upscale } from "../eval/image.ts";
 import { encodePng, gridImage } from "./png.ts";
 import { encodeSafetensors } from "./safetensors.ts";
 import { summarize } from "./summary.ts";
@@ -124,7 +125,7 @@ export class RunWriter {
     shape: [number, number, number, number],
     cols: number,
   ) {
-    const grid = gridImage(images, shape, { cols, pad: 2, background: 1 });
+    const grid = gridImage(...enlarge(images, shape), { cols, pad: 2, background: 1 });
     const name = `epoch-${String(epoch).padStart(4, "0")}.png`;
     await writeFileAtomic(
       `${this.dir}/frames/${name}`,
@@ -177,6 +178,26 @@ export class RunWriter {
   async log(line: string): Promise<void> {
     await Deno.writeTextFile(`${this.dir}/${RUN_FILES.log}`, line + "\n", { append: true });
   }
+}
+
+/** Glyphs shown at least this many pixels wide in frames. */
+const FRAME_GLYPH_PIXELS = 64;
+
+/** Enlarges small glyphs (nearest neighbour, so pixels stay crisp) for frames. */
+function enlarge(
+  images: Float32Array,
+  [n, h, w, c]: [number, number, number, number],
+): [Float32Array, [number, number, number, number]] {
+  const factor = Math.ceil(FRAME_GLYPH_PIXELS / h);
+  if (factor <= 1 || h !== w) return [images, [n, h, w, c]];
+  const big = h * factor, out = new Float32Array(n * big * big * c);
+  for (let i = 0; i < n; i++) {
+    out.set(
+      upscale(images.subarray(i * h * w * c, (i + 1) * h * w * c), h, c, factor),
+      i * big * big * c,
+    );
+  }
+  return [out, [n, big, big, c]];
 }
 
 /** The experiment as YAML, for runs started from a config object rather than a file. */
