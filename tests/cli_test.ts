@@ -6,7 +6,7 @@ message: { type: one-hot, size: 4 }
 image: { size: 8, color: grayscale }
 model: { filters: 2 }
 training: { backend: cpu, batch_size: 8, epochs: 1000, steps_per_epoch: 5 }
-eval: { samples: 8 }
+eval: { samples: 8, matrix_samples: 8, matrix_levels: 2, glyph_samples: 8 }
 `;
 
 async function cli(args: string[], opts: { signalAfter?: RegExp; cwd?: string } = {}) {

@@ -23,7 +23,7 @@ image: { size: 8, color: grayscale }
 model: { filters: 2 }
 training: { backend: cpu, batch_size: 8, epochs: 2, steps_per_epoch: 2, optimizer: { learning_rate: 0.002 } }
 channel: { schedule: { kind: accuracy, check_every: 1, check_samples: 8 } }
-eval: { samples: 16 }
+eval: { samples: 16, matrix_samples: 8, matrix_levels: 2, glyph_samples: 8 }
 output: { grid: 2 }
 `;
 
