@@ -12,7 +12,7 @@ import { registerWasmKernels, WASM_KERNELS } from "../lib/backend/wasm_kernels.t
 import { experimentSchema } from "../lib/config/schema.ts";
 import { trainStep } from "../lib/train/step.ts";
 import { Rng } from "../lib/train/rng.ts";
-import { buildTrainState, forwardMacs } from "../bench/bench.ts";
+import { buildTrainState, forwardMacs } from "../bench/_measure.ts";
 
 // Runs first: initBackend caches its choice for the process.
 Deno.test("initBackend('auto') picks the fastest backend that works and says why", async () => {
