@@ -28,7 +28,7 @@ import { renderChannelSheet } from "../lib/channel/preview.ts";
 import { Rng } from "../lib/train/rng.ts";
 
 const ONLY: (OpName | "extras")[] = [...OP_NAMES, "extras"];
-const BACKENDS = ["cpu", "wasm", "webgpu"];
+const BACKENDS = ["cpu", "native", "wasm", "webgpu"];
 const available = new Set<string>();
 for (const name of BACKENDS) {
   try {
