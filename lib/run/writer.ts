@@ -10,7 +10,7 @@ import type { EpochMetrics, TrainEvent, TrainSnapshot } from "../train/loop.ts";
 import { toJson, writeFileAtomic, writeFileAtomicSync } from "./atomic.ts";
 import { encodeGif, type RgbaFrame, toRgba } from "./gif.ts";
 import { type Manifest, newManifest } from "./manifest.ts";
-import { upscale } from "../eval/image.ts";
+import { decodePng, upscale } from "../eval/image.ts";
 import { encodePng, gridImage } from "./png.ts";
 import { encodeSafetensors } from "./safetensors.ts";
 import { summarize } from "./summary.ts";
@@ -78,7 +78,7 @@ export class RunWriter {
     return w;
   }
 
-  /** Re-opens an existing run folder to continue it. */
+  /** Re-opens an existing run folder to continue it (its frames stay in the GIF). */
   static async reopen(
     dir: string,
     manifest: Manifest,
@@ -86,6 +86,14 @@ export class RunWriter {
   ): Promise<RunWriter> {
     const w = new RunWriter(dir, manifest);
     w.#metrics.push(...metrics);
+    const names: string[] = [];
+    for await (const e of Deno.readDir(`${dir}/frames`)) {
+      if (/^epoch-\d+\.png$/.test(e.name)) names.push(e.name);
+    }
+    for (const name of names.sort()) {
+      const img = decodePng(await Deno.readFile(`${dir}/frames/${name}`), name);
+      w.#frames.push({ rgba: toRgba(img.pixels, img.width, img.height, img.channels), ...img });
+    }
     manifest.status = "running";
     manifest.ended_at = null;
     manifest.error = null;
