@@ -48,7 +48,6 @@ export class RunWriter {
   readonly manifest: Manifest;
   readonly #metrics: EpochMetrics[] = [];
   readonly #frames: RgbaFrame[] = [];
-  readonly #levels: { step: number; from: number; to: number; accuracy?: number }[] = [];
 
   private constructor(dir: string, manifest: Manifest) {
     this.dir = dir;
@@ -114,9 +113,6 @@ export class RunWriter {
         );
         await this.writeSummary(config);
         await this.writeManifest();
-        break;
-      case "level":
-        this.#levels.push({ step: e.step, from: e.from, to: e.to, accuracy: e.accuracy });
         break;
       case "frame":
         await this.writeFrame(e.epoch, e.images, e.shape, config.output.grid);
