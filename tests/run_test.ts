@@ -68,17 +68,25 @@ Deno.test("runExperiment() writes a complete run folder", async () => {
   await Deno.remove(root, { recursive: true });
 });
 
-Deno.test("runExperiment() is deterministic for a seed and backend", async () => {
-  const root = await Deno.makeTempDir();
-  const a = await readRun((await runExperiment(tiny(), { root })).dir);
-  const b = await readRun((await runExperiment(tiny(), { root })).dir);
-  const c = await readRun((await runExperiment(tiny(["seed=6"]), { root })).dir);
-  const strip = (r: typeof a) => r.metrics.map((m) => ({ ...m, seconds: 0, steps_per_second: 0 }));
-  assertEquals(strip(a), strip(b));
-  assert(JSON.stringify(strip(a)) !== JSON.stringify(strip(c)), "another seed gives other metrics");
-  assert(a.dir !== b.dir, "run folders never collide");
-  await Deno.remove(root, { recursive: true });
-});
+for (const backend of ["cpu", "native"]) {
+  Deno.test(`runExperiment() is deterministic for a seed and backend (${backend})`, async () => {
+    const root = await Deno.makeTempDir();
+    const set = [`training.backend=${backend}`];
+    const a = await readRun((await runExperiment(tiny(set), { root })).dir);
+    const b = await readRun((await runExperiment(tiny(set), { root })).dir);
+    const c = await readRun((await runExperiment(tiny([...set, "seed=6"]), { root })).dir);
+    const strip = (r: typeof a) =>
+      r.metrics.map((m) => ({ ...m, seconds: 0, steps_per_second: 0 }));
+    assertEquals(a.manifest.backend.name, backend);
+    assertEquals(strip(a), strip(b));
+    assert(
+      JSON.stringify(strip(a)) !== JSON.stringify(strip(c)),
+      "another seed gives other metrics",
+    );
+    assert(a.dir !== b.dir, "run folders never collide");
+    await Deno.remove(root, { recursive: true });
+  });
+}
 
 Deno.test("runExperiment() stops on abort, marks the run interrupted, and resumeRun() finishes it", async () => {
   const root = await Deno.makeTempDir();
