@@ -46,6 +46,26 @@ Deno.test("makeProgress() prints plain lines without a terminal and logs them", 
   assertEquals(log.length, 3);
 });
 
+Deno.test("makeProgress() without a terminal prints a step line at most once a period", () => {
+  const out: string[] = [];
+  const p = makeProgress({
+    epochs: 3,
+    backend,
+    terminal: false,
+    write: (s) => out.push(s),
+    plainEveryMs: 0,
+  });
+  p.event(step);
+  assertEquals(out.length, 0, "not right after the start line");
+  p.event(step);
+  assertEquals(out.length, 1);
+  assertMatch(out[0], /^epoch 1\/3 step 5\/10 loss 1\.750 level 2 acc - 4\.00 steps\/s ETA 6s\n$/);
+  const quiet: string[] = [];
+  const q = makeProgress({ epochs: 3, backend, terminal: false, write: (s) => quiet.push(s) });
+  for (let i = 0; i < 100; i++) q.event(step);
+  assertEquals(quiet.length, 0, "a minute has not passed");
+});
+
 Deno.test("makeProgress() redraws one line on a terminal with loss, level, speed and ETA", () => {
   const out: string[] = [];
   const p = makeProgress({ epochs: 3, backend, terminal: true, write: (s) => out.push(s) });

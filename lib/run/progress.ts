@@ -50,6 +50,8 @@ export function makeProgress(
     terminal: boolean;
     write: (s: string) => void;
     log?: (s: string) => void;
+    /** Without a terminal, the least time between step lines (default a minute). */
+    plainEveryMs?: number;
   },
 ): Progress {
   let lastDraw = -Infinity;
@@ -75,20 +77,20 @@ export function makeProgress(
       } else if (e.type === "step") {
         stepsDone++;
         const now = performance.now();
-        if (!opts.terminal || now - lastDraw < 100) return;
+        // A terminal redraws ten times a second; a log (cron) gets a line a minute.
+        const every = opts.terminal ? 100 : (opts.plainEveryMs ?? 60_000);
+        if (now - lastDraw < every) return;
+        const first = lastDraw === -Infinity;
         lastDraw = now;
+        if (!opts.terminal && first) return; // the start line was just printed
         const left = (opts.epochs - e.epoch) * e.stepsPerEpoch + (e.stepsPerEpoch - e.step);
-        const eta = left / e.stepsPerSecond;
-        const loss = e.losses.d_real + e.losses.d_fake + e.losses.g;
-        opts.write(
-          `\r\x1b[2Kepoch ${e.epoch}/${opts.epochs} step ${e.step}/${e.stepsPerEpoch} loss ${
-            loss.toFixed(3)
-          } ` +
-            `level ${e.level} acc ${pct(lastAcc)} ${e.stepsPerSecond.toFixed(2)} steps/s ETA ${
-              formatDuration(eta)
-            } ` +
-            `[${backend}]`,
-        );
+        const eta = formatDuration(left / e.stepsPerSecond);
+        const loss = (e.losses.d_real + e.losses.d_fake + e.losses.g).toFixed(3);
+        const text =
+          `epoch ${e.epoch}/${opts.epochs} step ${e.step}/${e.stepsPerEpoch} loss ${loss} ` +
+          `level ${e.level} acc ${pct(lastAcc)} ${e.stepsPerSecond.toFixed(2)} steps/s ETA ${eta}`;
+        if (opts.terminal) opts.write(`\r\x1b[2K${text} [${backend}]`);
+        else plain(text);
       } else if (e.type === "level") {
         const why = e.accuracy === undefined ? "" : ` (accuracy ${pct(e.accuracy)})`;
         plain(`level ${e.from}→${e.to} at step ${e.step}${why}`);
