@@ -40,6 +40,12 @@ async function readJson<T>(path: string): Promise<T> {
 /** Reads manifest, config, per-epoch metrics and summary of a run folder. */
 export async function readRun(dir: string): Promise<Run> {
   dir = dir.replace(/\/+$/, "");
+  const isRun = await Deno.stat(`${dir}/${RUN_FILES.manifest}`).then((i) => i.isFile, () => false);
+  if (!isRun) {
+    throw new RunReadError(
+      `Cannot read run "${dir}": it has no ${RUN_FILES.manifest} (not a run folder?)`,
+    );
+  }
   const manifest = await readJson<Manifest>(`${dir}/${RUN_FILES.manifest}`);
   const raw = await readJson<Record<string, unknown>>(`${dir}/${RUN_FILES.config}`);
   delete raw.$comment;
