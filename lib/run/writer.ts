@@ -3,7 +3,6 @@
  * events into files, each written whole (temp file + rename).
  * @module
  */
-import { stringify } from "yaml";
 import type { BackendInfo } from "../backend/init.ts";
 import type { Experiment } from "../config/schema.ts";
 import type { EpochMetrics, TrainEvent, TrainSnapshot } from "../train/loop.ts";
@@ -164,18 +163,20 @@ export class RunWriter {
 
   /** Marks the run ended and writes the manifest. */
   async finish(status: Manifest["status"], error?: string): Promise<void> {
-    this.manifest.status = status;
-    this.manifest.ended_at = new Date().toISOString();
-    this.manifest.error = error ?? null;
+    this.#end(status, error);
     await this.writeManifest();
   }
 
   /** Same as {@link finish}, synchronously (for a second Ctrl-C that exits at once). */
   finishSync(status: Manifest["status"], error?: string): void {
+    this.#end(status, error);
+    writeFileAtomicSync(`${this.dir}/${RUN_FILES.manifest}`, toJson(this.manifest));
+  }
+
+  #end(status: Manifest["status"], error?: string): void {
     this.manifest.status = status;
     this.manifest.ended_at = new Date().toISOString();
     this.manifest.error = error ?? null;
-    writeFileAtomicSync(`${this.dir}/${RUN_FILES.manifest}`, toJson(this.manifest));
   }
 
   /** Appends a line to train.log (lines are whole; the log only grows). */
@@ -202,9 +203,4 @@ function enlarge(
     );
   }
   return [out, [n, big, big, c]];
-}
-
-/** The experiment as YAML, for runs started from a config object rather than a file. */
-export function experimentYaml(config: Experiment): string {
-  return stringify(config);
 }

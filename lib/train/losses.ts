@@ -37,8 +37,7 @@ export function scoreDecoding(
   for (let i = 0; i < b; i++) {
     const row = i * (v + 1);
     if (m.type === "one-hot") {
-      let best = 0;
-      for (let j = 1; j <= v; j++) if (logits[row + j] > logits[row + best]) best = j;
+      const best = argmax(logits, row, v + 1);
       if (best === v) noise++;
       else if (messages[i * v + best] === 1) exact++;
     } else {
@@ -67,10 +66,16 @@ export function negativesCalledMessage(m: MessageConfig, logits: Float32Array): 
   for (let i = 0; i < b; i++) {
     const row = i * (v + 1);
     if (m.type === "one-hot") {
-      let best = 0;
-      for (let j = 1; j <= v; j++) if (logits[row + j] > logits[row + best]) best = j;
+      const best = argmax(logits, row, v + 1);
       if (best !== v) wrong++;
     } else if (logits[row + v] <= 0) wrong++;
   }
   return b ? wrong / b : 0;
+}
+
+/** Index of the largest of `n` values starting at `from`. */
+function argmax(values: Float32Array, from: number, n: number): number {
+  let best = 0;
+  for (let j = 1; j < n; j++) if (values[from + j] > values[from + best]) best = j;
+  return best;
 }
