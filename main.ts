@@ -70,7 +70,7 @@ async function runCommand(args: string[]): Promise<number> {
   });
   const { loadExperiment } = await import("./lib/config/load.ts");
   const { makeProgress } = await import("./lib/run/progress.ts");
-  const { runExperiment, resumeRun } = await import("./lib/run/runner.ts");
+  const { runExperiment, resumeRun } = await import("./lib/runner.ts");
   const encoder = new TextEncoder();
   const terminal = Deno.stdout.isTerminal() && !values.quiet;
   const controller = new AbortController();

@@ -53,7 +53,7 @@ export { buildDiscriminator, discriminate, type Discriminator } from "./lib/mode
 export { countParams } from "./lib/model/network.ts";
 export { applyChannel } from "./lib/channel/mod.ts";
 export { type EpochMetrics, train, type TrainEvent, type TrainOptions } from "./lib/train/loop.ts";
-export { type EvalOptions, type EvalResult, evaluate } from "./lib/train/evaluate.ts";
-export { resumeRun, runExperiment, type RunOptions, type RunResult } from "./lib/run/runner.ts";
+export { type EvalOptions, type EvalResult, evaluate } from "./lib/eval/evaluate.ts";
+export { resumeRun, runExperiment, type RunOptions, type RunResult } from "./lib/runner.ts";
 export { listRunDirs, readCheckpoint, readRun, type Run } from "./lib/run/reader.ts";
 export { loadNetworks, type TrainedNetworks } from "./lib/run/networks.ts";

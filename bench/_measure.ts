@@ -11,7 +11,7 @@ import { buildDiscriminator } from "../lib/model/discriminator.ts";
 import { buildGenerator, type GeneratorSpec } from "../lib/model/generator.ts";
 import { Adam } from "../lib/train/adam.ts";
 import { networkSpec } from "../lib/train/loop.ts";
-import { Rng } from "../lib/train/rng.ts";
+import { Rng } from "../lib/rng.ts";
 import { type TrainState, trainStep } from "../lib/train/step.ts";
 
 /** The benchmark's model sizes (shared/DESIGN.md, "Backends"). */

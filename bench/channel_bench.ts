@@ -16,7 +16,7 @@ import {
   type OpName,
 } from "../lib/config/schema.ts";
 import { applyChannel } from "../lib/channel/mod.ts";
-import { Rng } from "../lib/train/rng.ts";
+import { Rng } from "../lib/rng.ts";
 
 const SHAPES: [number, number, number, number][] = [[32, 16, 16, 1], [64, 32, 32, 3]];
 

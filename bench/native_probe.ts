@@ -20,7 +20,7 @@ import { type BatchStats, convBnAct, makeBlockParams } from "../lib/model/block.
 import { buildGenerator, generate, type GeneratorSpec } from "../lib/model/generator.ts";
 import { buildDiscriminator, discriminate } from "../lib/model/discriminator.ts";
 import { type Network, trainableVariables } from "../lib/model/network.ts";
-import { Rng } from "../lib/train/rng.ts";
+import { Rng } from "../lib/rng.ts";
 
 const CONFIGS: Record<string, { spec: GeneratorSpec; batch: number }> = {
   tiny: { spec: { messageLength: 26, imageSize: 16, channels: 1, filters: 8 }, batch: 32 },

@@ -11,7 +11,7 @@ import {
 import { registerWasmKernels, WASM_KERNELS } from "../lib/backend/wasm_kernels.ts";
 import { experimentSchema } from "../lib/config/schema.ts";
 import { trainStep } from "../lib/train/step.ts";
-import { Rng } from "../lib/train/rng.ts";
+import { Rng } from "../lib/rng.ts";
 import { buildTrainState, forwardMacs } from "../bench/_measure.ts";
 
 // Runs first: initBackend caches its choice for the process.

@@ -25,7 +25,7 @@ import {
 } from "../lib/channel/mod.ts";
 import { gaussianTaps } from "../lib/channel/blur.ts";
 import { renderChannelSheet } from "../lib/channel/preview.ts";
-import { Rng } from "../lib/train/rng.ts";
+import { Rng } from "../lib/rng.ts";
 
 const ONLY: (OpName | "extras")[] = [...OP_NAMES, "extras"];
 const BACKENDS = ["cpu", "native", "wasm", "webgpu"];

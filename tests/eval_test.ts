@@ -24,15 +24,15 @@ import {
 import { buildDiscriminator } from "../lib/model/discriminator.ts";
 import { buildGenerator } from "../lib/model/generator.ts";
 import { disposeNetwork } from "../lib/model/network.ts";
-import { runExperiment } from "../lib/run/runner.ts";
+import { runExperiment } from "../lib/runner.ts";
 import { summarize } from "../lib/run/summary.ts";
 import { decodeRun } from "../lib/tools/decode.ts";
 import { encodeRun } from "../lib/tools/encode.ts";
 import { evalRun } from "../lib/tools/eval.ts";
-import { scoreDecoding } from "../lib/train/losses.ts";
+import { scoreDecoding } from "../lib/eval/scores.ts";
 import { networkSpec } from "../lib/train/loop.ts";
-import { randomMessages } from "../lib/train/messages.ts";
-import { Rng } from "../lib/train/rng.ts";
+import { randomMessages } from "../lib/model/messages.ts";
+import { Rng } from "../lib/rng.ts";
 import { assert, assertAlmostEquals, assertEquals, assertThrows } from "./_assert.ts";
 
 await initBackend("cpu");

@@ -3,7 +3,7 @@ import { initBackend } from "../lib/backend/init.ts";
 import { buildDiscriminator, discriminate } from "../lib/model/discriminator.ts";
 import { buildGenerator, generate } from "../lib/model/generator.ts";
 import { countParams, disposeNetwork } from "../lib/model/network.ts";
-import { Rng } from "../lib/train/rng.ts";
+import { Rng } from "../lib/rng.ts";
 import { assert, assertEquals } from "./_assert.ts";
 
 await initBackend("cpu");

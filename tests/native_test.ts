@@ -19,7 +19,7 @@ import {
 } from "../lib/model/block.ts";
 import { buildGenerator, generate } from "../lib/model/generator.ts";
 import { buildDiscriminator, discriminate } from "../lib/model/discriminator.ts";
-import { Rng } from "../lib/train/rng.ts";
+import { Rng } from "../lib/rng.ts";
 
 const TOL = 1e-4;
 const info = await startNative();

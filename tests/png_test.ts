@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 // @ts-types="@types/pngjs"
 import { PNG } from "pngjs";
-import { encodePng, gridImage } from "../lib/run/png.ts";
+import { encodePng, gridImage } from "../lib/image/png.ts";
 
 function decode(bytes: Uint8Array) {
   return PNG.sync.read(Buffer.from(bytes));

@@ -7,7 +7,7 @@
 // GLYPHNET_QUICK_SEEDS=42,1,2 runs those seeds (default: the file's own);
 // GLYPHNET_QUICK_BACKEND picks the backend (default: the file's).
 import { loadExperiment } from "../lib/config/load.ts";
-import { runExperiment } from "../lib/run/runner.ts";
+import { runExperiment } from "../lib/runner.ts";
 import type { RunSummary } from "../lib/run/summary.ts";
 import { assert, assertEquals } from "./_assert.ts";
 

@@ -6,11 +6,11 @@ import { buildDiscriminator } from "../lib/model/discriminator.ts";
 import { buildGenerator } from "../lib/model/generator.ts";
 import { disposeNetwork } from "../lib/model/network.ts";
 import { readCheckpoint, readRun } from "../lib/run/reader.ts";
-import { resumeRun, runExperiment } from "../lib/run/runner.ts";
+import { resumeRun, runExperiment } from "../lib/runner.ts";
 import { createRunDir, RUN_FILES } from "../lib/run/writer.ts";
 import { Adam } from "../lib/train/adam.ts";
 import { networkSpec } from "../lib/train/loop.ts";
-import { Rng } from "../lib/train/rng.ts";
+import { Rng } from "../lib/rng.ts";
 import { type TrainState, trainStep } from "../lib/train/step.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 

@@ -6,7 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { affineOp, elementwiseOp, inHostMemory } from "./_custom.ts";
-import type { Rng } from "../train/rng.ts";
+import type { Rng } from "../rng.ts";
 import { EXTRAS_TABLES, tableEntry } from "./tables.ts";
 
 /** Per-sample parameters of the extras. */
@@ -50,7 +50,7 @@ export function drawExtras(levels: number[], rng: Rng): ExtrasParams {
  * import * as tf from "@tensorflow/tfjs-core";
 import { affineOp, elementwiseOp, inHostMemory } from "./_custom.ts";
  * import "@tensorflow/tfjs-backend-cpu";
- * import { Rng } from "../train/rng.ts";
+ * import { Rng } from "../rng.ts";
  * import { applyExtras, drawExtras } from "./extras.ts";
  * const x = tf.fill([2, 8, 8, 1], 0.3) as tf.Tensor4D;
  * const y = applyExtras(x, drawExtras([15, 15], new Rng(1)));

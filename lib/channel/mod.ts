@@ -9,7 +9,7 @@
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { experimentSchema } from "../config/schema.ts";
- * import { Rng } from "../train/rng.ts";
+ * import { Rng } from "../rng.ts";
  * import { applyChannel, initialLevel } from "./mod.ts";
  * const channel = experimentSchema.parse({}).channel;
  * const level = initialLevel(channel.schedule);

@@ -6,7 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { ChannelConfig, OpName } from "../config/schema.ts";
-import type { Rng } from "../train/rng.ts";
+import type { Rng } from "../rng.ts";
 import { gaussianBlur } from "./blur.ts";
 import { applyExtras, drawExtras } from "./extras.ts";
 import { drawScales, resizeMaps } from "./resize.ts";
@@ -41,7 +41,7 @@ export interface ChannelOptions {
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { experimentSchema } from "../config/schema.ts";
- * import { Rng } from "../train/rng.ts";
+ * import { Rng } from "../rng.ts";
  * import { applyChannel } from "./pipeline.ts";
  * const config = experimentSchema.parse({}).channel;
  * const out = applyChannel(tf.ones([2, 16, 16, 1]) as tf.Tensor4D, 8, config, new Rng(1));

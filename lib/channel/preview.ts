@@ -5,8 +5,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Experiment } from "../config/schema.ts";
-import { encodePng, gridImage } from "../run/png.ts";
-import { Rng } from "../train/rng.ts";
+import { encodePng, gridImage } from "../image/png.ts";
+import { Rng } from "../rng.ts";
 import { applyChannel } from "./pipeline.ts";
 
 /** Options of {@linkcode renderChannelSheet}. */

@@ -3,7 +3,7 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs-core";
-import type { Rng } from "../train/rng.ts";
+import type { Rng } from "../rng.ts";
 import { type AffineMaps, centredMaps, resampleAffine } from "./_resample.ts";
 
 /**

@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { toJson, writeFileAtomic } from "../run/atomic.ts";
+import { toJson, writeFileAtomic } from "../fs.ts";
 import { experimentSchema } from "./schema.ts";
 
 /** The experiment format as a JSON Schema object (draft 2020-12). */

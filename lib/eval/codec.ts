@@ -25,8 +25,8 @@ import { type Experiment, type MessageConfig, messageLength } from "../config/sc
 import { applyChannel } from "../channel/mod.ts";
 import { discriminate, type Discriminator } from "../model/discriminator.ts";
 import { generate, type Generator } from "../model/generator.ts";
-import { messageTensor, randomMessages } from "../train/messages.ts";
-import { Rng } from "../train/rng.ts";
+import { messageTensor, randomMessages } from "../model/messages.ts";
+import { Rng } from "../rng.ts";
 import { drawGlyphs } from "./glyphs.ts";
 
 const LETTERS = "abcdefghijklmnopqrstuvwxyz";

@@ -12,8 +12,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { type Experiment, messageLength } from "../config/schema.ts";
 import { generate, type Generator } from "../model/generator.ts";
-import { type MessageBatch, randomMessages } from "../train/messages.ts";
-import { Rng } from "../train/rng.ts";
+import { type MessageBatch, randomMessages } from "../model/messages.ts";
+import { Rng } from "../rng.ts";
 import { glyphDiversity, topographicSimilarity } from "./metrics.ts";
 
 /** Largest glyph set the metrics compare pairwise (cost grows with its square). */

@@ -8,7 +8,7 @@
 import type { Experiment, OpName } from "../config/schema.ts";
 import type { Discriminator } from "../model/discriminator.ts";
 import type { Generator } from "../model/generator.ts";
-import { evaluate } from "../train/evaluate.ts";
+import { evaluate } from "./evaluate.ts";
 
 /** A row of the matrix: one op alone, the extras alone, or the whole channel. */
 export type MatrixRow = OpName | "extras" | "channel";

@@ -9,7 +9,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { Rng } from "../train/rng.ts";
+import type { Rng } from "../rng.ts";
 import { fusedConvBnAct } from "../backend/native/fused.ts";
 
 /** Batch norm's epsilon, Keras's default. */

@@ -4,7 +4,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { Rng } from "../train/rng.ts";
+import type { Rng } from "../rng.ts";
 import {
   type BatchStats,
   type BlockParams,
@@ -36,7 +36,7 @@ export interface Discriminator extends Network {
  * @example
  * ```ts
  * import { buildDiscriminator, discriminate } from "./discriminator.ts";
- * import { Rng } from "../train/rng.ts";
+ * import { Rng } from "../rng.ts";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * const d = buildDiscriminator({ messageLength: 4, imageSize: 8, channels: 1, filters: 2 }, new Rng(1));

@@ -3,7 +3,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { Rng } from "../train/rng.ts";
+import type { Rng } from "../rng.ts";
 import {
   type BatchStats,
   type BlockParams,
@@ -42,7 +42,7 @@ export interface Generator extends Network {
  * @example
  * ```ts
  * import { buildGenerator, generate } from "./generator.ts";
- * import { Rng } from "../train/rng.ts";
+ * import { Rng } from "../rng.ts";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * const g = buildGenerator({ messageLength: 4, imageSize: 8, channels: 1, filters: 2 }, new Rng(1));

@@ -9,7 +9,7 @@ import { buildDiscriminator, type Discriminator } from "../model/discriminator.t
 import { buildGenerator, type Generator } from "../model/generator.ts";
 import { disposeNetwork, type Network } from "../model/network.ts";
 import { networkSpec, type TrainSnapshot } from "../train/loop.ts";
-import { Rng } from "../train/rng.ts";
+import { Rng } from "../rng.ts";
 import { readCheckpoint, readRun, RunReadError } from "./reader.ts";
 
 /** A run's trained networks, with its config and where the checkpoint stood. */

@@ -6,11 +6,11 @@
 import type { BackendInfo } from "../backend/init.ts";
 import type { Experiment } from "../config/schema.ts";
 import type { EpochMetrics, TrainEvent, TrainSnapshot } from "../train/loop.ts";
-import { toJson, writeFileAtomic, writeFileAtomicSync } from "./atomic.ts";
-import { encodeGif, type RgbaFrame, toRgba } from "./gif.ts";
+import { toJson, writeFileAtomic, writeFileAtomicSync } from "../fs.ts";
+import { encodeGif, type RgbaFrame, toRgba } from "../image/gif.ts";
 import { type Manifest, newManifest } from "./manifest.ts";
 import { decodePng, upscale } from "../eval/image.ts";
-import { encodePng, gridImage } from "./png.ts";
+import { encodePng, gridImage } from "../image/png.ts";
 import { encodeSafetensors } from "./safetensors.ts";
 import { summarize } from "./summary.ts";
 

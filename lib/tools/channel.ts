@@ -9,9 +9,9 @@ import { initBackend } from "../backend/init.ts";
 import { loadExperiment } from "../config/load.ts";
 import { renderChannelSheet } from "../channel/preview.ts";
 import { generate } from "../model/generator.ts";
-import { writeFileAtomic } from "../run/atomic.ts";
+import { writeFileAtomic } from "../fs.ts";
 import { loadNetworks } from "../run/networks.ts";
-import { fixedMessages, messageTensor } from "../train/messages.ts";
+import { fixedMessages, messageTensor } from "../model/messages.ts";
 
 /** Options of {@link channelPreview}. */
 export interface ChannelPreviewOptions {

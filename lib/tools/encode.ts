@@ -6,9 +6,9 @@
 import { initBackend } from "../backend/init.ts";
 import { encodeMessage, messageLabel, parseMessage } from "../eval/codec.ts";
 import { upscale } from "../eval/image.ts";
-import { writeFileAtomic } from "../run/atomic.ts";
+import { writeFileAtomic } from "../fs.ts";
 import { loadNetworks } from "../run/networks.ts";
-import { encodePng } from "../run/png.ts";
+import { encodePng } from "../image/png.ts";
 
 /** Options of {@linkcode encodeRun}. */
 export interface EncodeOptions {

@@ -13,7 +13,7 @@ import {
   type RobustnessMatrix,
   robustnessMatrix,
 } from "../eval/matrix.ts";
-import { toJson, writeFileAtomic } from "../run/atomic.ts";
+import { toJson, writeFileAtomic } from "../fs.ts";
 import { loadNetworks } from "../run/networks.ts";
 
 /** What eval.json holds. */

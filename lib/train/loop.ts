@@ -11,11 +11,11 @@ import { buildDiscriminator } from "../model/discriminator.ts";
 import { buildGenerator, generate, type GeneratorSpec } from "../model/generator.ts";
 import { countParams, disposeNetwork } from "../model/network.ts";
 import { Adam } from "./adam.ts";
-import { type EvalResult, evaluate } from "./evaluate.ts";
+import { type EvalResult, evaluate } from "../eval/evaluate.ts";
 import { type GlyphMetrics, glyphMetrics } from "../eval/glyphs.ts";
 import { type RobustnessMatrix, robustnessMatrix } from "../eval/matrix.ts";
-import { fixedMessages, messageTensor } from "./messages.ts";
-import { Rng } from "./rng.ts";
+import { fixedMessages, messageTensor } from "../model/messages.ts";
+import { Rng } from "../rng.ts";
 import { type TrainState, trainStep } from "./step.ts";
 
 /** One line of metrics.jsonl. */

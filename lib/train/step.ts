@@ -13,9 +13,9 @@ import { discriminate, type Discriminator } from "../model/discriminator.ts";
 import { generate, type Generator } from "../model/generator.ts";
 import { type Network, trainableVariables } from "../model/network.ts";
 import type { Adam } from "./adam.ts";
-import { decodeLoss } from "./losses.ts";
-import { labelTensor, messageTensor, noiseLabels, randomMessages } from "./messages.ts";
-import type { Rng } from "./rng.ts";
+import { decodeLoss } from "../eval/scores.ts";
+import { labelTensor, messageTensor, noiseLabels, randomMessages } from "../model/messages.ts";
+import type { Rng } from "../rng.ts";
 
 /** Everything a step reads and updates. */
 export interface TrainState {

@@ -9,9 +9,9 @@ import type { Experiment, OpName } from "../config/schema.ts";
 import { applyChannel } from "../channel/mod.ts";
 import { discriminate, type Discriminator } from "../model/discriminator.ts";
 import { generate, type Generator } from "../model/generator.ts";
-import { type DecodeScore, negativesCalledMessage, scoreDecoding } from "./losses.ts";
-import { messageTensor, randomMessages } from "./messages.ts";
-import { Rng } from "./rng.ts";
+import { type DecodeScore, negativesCalledMessage, scoreDecoding } from "./scores.ts";
+import { messageTensor, randomMessages } from "../model/messages.ts";
+import { Rng } from "../rng.ts";
 
 /** What to evaluate. */
 export interface EvalOptions {

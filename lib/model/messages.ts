@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type MessageConfig, messageLength } from "../config/schema.ts";
-import type { Rng } from "./rng.ts";
+import type { Rng } from "../rng.ts";
 
 /** A batch of messages as plain arrays (row-major [B, V] and [B, V+1]). */
 export interface MessageBatch {

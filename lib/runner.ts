@@ -4,13 +4,13 @@
  * records how it ended. Also continues an interrupted run.
  * @module
  */
-import { type BackendInfo, initBackend } from "../backend/init.ts";
-import { sanitizeName } from "../config/load.ts";
-import type { Experiment } from "../config/schema.ts";
-import { train, type TrainEvent, type TrainSnapshot } from "../train/loop.ts";
-import type { Progress } from "./progress.ts";
-import { readCheckpoint, readRun } from "./reader.ts";
-import { RunWriter } from "./writer.ts";
+import { type BackendInfo, initBackend } from "./backend/init.ts";
+import { sanitizeName } from "./config/load.ts";
+import type { Experiment } from "./config/schema.ts";
+import { train, type TrainEvent, type TrainSnapshot } from "./train/loop.ts";
+import type { Progress } from "./run/progress.ts";
+import { readCheckpoint, readRun } from "./run/reader.ts";
+import { RunWriter } from "./run/writer.ts";
 
 /** How to run. */
 export interface RunOptions {
@@ -41,7 +41,7 @@ export interface RunResult {
  *
  * @example
  * ```ts ignore
- * import { loadExperiment } from "../config/load.ts";
+ * import { loadExperiment } from "./config/load.ts";
  * import { runExperiment } from "./runner.ts";
  * const { config, source, path } = await loadExperiment("experiments/quick.yaml");
  * const { dir, status } = await runExperiment(config, { source, file: path });
