@@ -4,12 +4,16 @@
  * @module
  */
 import {
+  type Alias,
+  type Document,
   isMap,
   isScalar,
   isSeq,
+  Lexer,
   LineCounter,
   type Node,
   parseDocument,
+  visit,
   YAMLParseError,
 } from "yaml";
 import { z } from "zod";
@@ -17,6 +21,8 @@ import { type Experiment, experimentSchema } from "./schema.ts";
 
 /** Largest experiment file we read; anything bigger is not an experiment. */
 const MAX_BYTES = 1 << 20;
+/** Deepest flow nesting ([ and {) we parse: the parser recurses, and 1 MiB of "[" took 10 s. */
+const MAX_DEPTH = 64;
 
 /** An experiment could not be loaded; `message` is meant for the user as is. */
 export class ConfigError extends Error {
@@ -69,7 +75,12 @@ export async function loadExperiment(
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
-    throw new ConfigError(`Cannot load experiment "${path}": the file is not UTF-8 text`);
+    const at = firstInvalidUtf8(bytes);
+    const before = new TextDecoder().decode(bytes.subarray(0, at));
+    throw new ConfigError(
+      `Cannot load experiment "${path}": ${path}:${lineCol(before, before.length)}: ` +
+        `the file is not UTF-8 text (byte ${at})`,
+    );
   }
   return { config: parseExperiment(text, path, opts), source: text, path };
 }
@@ -78,27 +89,47 @@ export async function loadExperiment(
 export function parseExperiment(text: string, path: string, opts: LoadOptions = {}): Experiment {
   const where = `Cannot load experiment "${path}"`;
   if (text.includes("\0")) {
-    throw new ConfigError(`${where}: the file contains NUL bytes (binary data?)`);
+    const at = `${path}:${lineCol(text, text.indexOf("\0"))}`;
+    throw new ConfigError(`${where}: ${at}: the file contains NUL bytes (binary data?)`);
+  }
+  const deep = tooDeepAt(text);
+  if (deep !== undefined) {
+    throw new ConfigError(
+      `${where}: ${path}:${lineCol(text, deep)}: nested deeper than ${MAX_DEPTH} brackets`,
+    );
   }
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    prettyErrors: false,
+    uniqueKeys: true,
+    logLevel: "error", // no stderr warnings about mapping keys that are collections
+  });
   const first = doc.errors[0];
   if (first) {
     const offset = first instanceof YAMLParseError ? first.pos[0] : undefined;
     const pos = offset === undefined ? undefined : lines.linePos(offset);
-    const at = pos ? `${path}:${pos.line}:${pos.col}` : path;
-    throw new ConfigError(`${where}: YAML syntax error at ${at}: ${firstLine(first.message)}`);
+    const at = pos ? `${path}:${pos.line}:${pos.col}` : `${path}:1:1`;
+    const why = /call stack/i.test(first.message)
+      ? "the document is nested too deeply"
+      : firstLine(first.message);
+    throw new ConfigError(`${where}: YAML syntax error at ${at}: ${why}`);
   }
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    throw new ConfigError(`${where}: ${firstLine((e as Error).message)} (too many aliases?)`);
+    const at = aliasAt(doc, lines, path);
+    throw new ConfigError(`${where}: ${at}: ${firstLine((e as Error).message)}`);
   }
-  if (data === null || data === undefined) throw new ConfigError(`${where}: the file is empty`);
+  const top = doc.contents?.range ? lines.linePos(doc.contents.range[0]) : { line: 1, col: 1 };
+  const topAt = `${path}:${top.line}:${top.col}`;
+  if (data === null || data === undefined) {
+    throw new ConfigError(`${where}: ${topAt}: the file is empty`);
+  }
   if (typeof data !== "object" || Array.isArray(data)) {
     throw new ConfigError(
-      `${where}: the top level must be a mapping of keys, got ${describe(data)}`,
+      `${where}: ${topAt}: the top level must be a mapping of keys, got ${describe(data)}`,
     );
   }
   const record = data as Record<string, unknown>;
@@ -131,6 +162,63 @@ export function sanitizeName(name: string): string {
 function stem(path: string): string {
   const base = path.split(/[\\/]/).pop() ?? path;
   return base.replace(/\.(ya?ml|json)$/i, "") || "experiment";
+}
+
+/** "line:col" (1-based) of `offset` in `text`. */
+function lineCol(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  const line = before.split("\n").length;
+  return `${line}:${offset - before.lastIndexOf("\n")}`;
+}
+
+/** The lexer's tokens for document start, flow end and scalar. */
+const LEXER_CONTROL = new Set(["\x02", "\x18", "\x1f"]);
+
+/** Offset of the first [ or { past {@link MAX_DEPTH} levels of flow nesting, if any. */
+function tooDeepAt(text: string): number | undefined {
+  let depth = 0, offset = 0;
+  for (const token of new Lexer().lex(text)) {
+    if (token === "[" || token === "{") {
+      if (++depth > MAX_DEPTH) return offset;
+    } else if (token === "]" || token === "}") depth--;
+    // The lexer's control tokens (document start, flow end, scalar) take no source text.
+    if (!LEXER_CONTROL.has(token)) offset += token.length;
+  }
+  return undefined;
+}
+
+/** Offset of the first byte that is not valid UTF-8 (binary search over prefixes). */
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  const valid = (n: number) => {
+    try {
+      new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, n), { stream: true });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  let [lo, hi] = [0, bytes.length]; // valid(lo), !valid(hi)
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (valid(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** file:line:col of the first alias that does not resolve, else of the first alias. */
+function aliasAt(doc: Document, lines: LineCounter, path: string): string {
+  let first: Alias | undefined, broken: Alias | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      first ??= node;
+      if (!broken && node.resolve(doc) === undefined) broken = node;
+    },
+  });
+  const range = (broken ?? first)?.range;
+  if (!range) return `${path}:1:1`;
+  const { line, col } = lines.linePos(range[0]);
+  return `${path}:${line}:${col}`;
 }
 
 function firstLine(s: string): string {

@@ -1,0 +1,45 @@
+// Fuzzing the loaders of files users write. 1,000 documents per loader in
+// `deno task ok`; `deno task test:fuzz` runs GLYPHNET_FUZZ (10,000) of them.
+// To fuzz another loader (e.g. sweep files), add one entry to TARGETS.
+import { ConfigError, loadExperiment, parseExperiment } from "../lib/config/load.ts";
+import { fuzz, type FuzzTarget } from "./_fuzz.ts";
+import { assert, assertEquals, assertMatch, assertThrows } from "./_assert.ts";
+
+async function examples(): Promise<string[]> {
+  const texts: string[] = [];
+  for await (const e of Deno.readDir(new URL("../experiments/", import.meta.url))) {
+    if (e.isFile && e.name.endsWith(".yaml")) {
+      texts.push(await Deno.readTextFile(new URL(`../experiments/${e.name}`, import.meta.url)));
+    }
+  }
+  return texts.sort();
+}
+
+const TARGETS: FuzzTarget[] = [
+  { name: "experiment", seeds: await examples(), load: loadExperiment, userError: ConfigError },
+];
+
+const COUNT = Number(Deno.env.get("GLYPHNET_FUZZ") ?? 1000);
+
+for (const target of TARGETS) {
+  Deno.test(`fuzz: ${target.name} loader takes ${COUNT} mutated documents (drill)`, async () => {
+    const report = await fuzz(target, { count: COUNT, seed: 1 });
+    console.log(
+      `${target.name}: ${report.documents} documents, ${report.accepted} accepted, ` +
+        `${report.refused} refused, ${report.seconds.toFixed(1)} s, slowest ${
+          report.slowestMs.toFixed(0)
+        } ms`,
+    );
+    assertEquals(report.failures.slice(0, 10), [], `${report.failures.length} failures`);
+    assert(report.refused > report.documents / 2, "most mutants are refused");
+    assert(report.accepted > 0, "some mutants still load");
+  });
+}
+
+Deno.test("parseExperiment() refuses 1 MiB of nested brackets at once, with where", () => {
+  const text = "seed: 1\nchannel: " + "[".repeat(500_000) + "]".repeat(500_000);
+  const started = performance.now();
+  const e = assertThrows(() => parseExperiment(text, "deep.yaml"), ConfigError);
+  assert(performance.now() - started < 1000, "under a second");
+  assertMatch(e.message, /deep\.yaml:2:74: nested deeper than 64 brackets/);
+});
