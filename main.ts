@@ -51,6 +51,20 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Refuses before any work when Deno's permissions forbid writing `path`:
+ * `deno task run` and `deno task eval` may write only under runs/ (and build/).
+ */
+async function requireWrite(path: string, what: string): Promise<void> {
+  const { state } = await Deno.permissions.query({ name: "write", path });
+  if (state === "granted") return;
+  throw new UsageError(
+    `Cannot write ${what} to "${path}": the task may write only to runs/ and build/; ` +
+      `for another folder run main.ts with the task's flags and --allow-write=${path},build ` +
+      `(see the README's permission table)`,
+  );
+}
+
 function parse<T extends ParseArgsOptionsConfig>(args: string[], options: T) {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
@@ -68,6 +82,7 @@ async function runCommand(args: string[]): Promise<number> {
     resume: { type: "string" },
     quiet: { type: "boolean", default: false },
   });
+  await requireWrite(values.resume ?? values.runs as string, values.resume ? "the run" : "runs");
   const { loadExperiment } = await import("./lib/config/load.ts");
   const { makeProgress } = await import("./lib/run/progress.ts");
   const { runExperiment, resumeRun } = await import("./lib/runner.ts");
@@ -188,6 +203,7 @@ async function evalCommand(args: string[]): Promise<number> {
     backend: { type: "string" },
   });
   if (positionals.length !== 1) throw new UsageError(`eval takes one run folder\n\n${USAGE}`);
+  await requireWrite(positionals[0], "eval.json");
   const { evalRun } = await import("./lib/tools/eval.ts");
   const { table, path } = await evalRun(positionals[0], {
     samples: wholeNumber("--samples", values.samples as string, 1, 1_000_000),

@@ -16,12 +16,30 @@ export interface FloatImage {
   channels: number;
 }
 
+/** Largest image we decode: 32 Mpx (a 6000×4000 photo fits); it costs ~20 bytes a pixel. */
+export const MAX_PNG_PIXELS = 2 ** 25;
+
+/** Refuses a PNG whose header declares more pixels than we are willing to allocate. */
+function checkPngSize(bytes: Uint8Array, name: string): void {
+  // Signature (8 bytes), IHDR length and type (8), then width and height, big-endian.
+  if (bytes.length < 24) return; // pngjs says what is wrong with it
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const width = view.getUint32(16), height = view.getUint32(20);
+  if (width * height > MAX_PNG_PIXELS) {
+    throw new RangeError(
+      `Cannot read "${name}": it declares ${width}×${height} pixels, more than the ` +
+        `${MAX_PNG_PIXELS / 2 ** 20} Mpx this tool decodes`,
+    );
+  }
+}
+
 /**
  * Decodes PNG bytes (gray, RGB, RGBA, palette; 8 or 16 bit) to RGB floats.
  * Transparent pixels are composited over white, the background image
  * tools fill with when they rotate or pad.
  */
 export function decodePng(bytes: Uint8Array, name = "image"): FloatImage {
+  checkPngSize(bytes, name);
   let png: PNG;
   try {
     png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));

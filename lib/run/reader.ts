@@ -23,18 +23,51 @@ export class RunReadError extends Error {
   override name = "RunReadError";
 }
 
-async function readJson<T>(path: string): Promise<T> {
+/** Reads a JSON file that must hold an object. */
+async function readJsonObject(path: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (e) {
     throw new RunReadError(`Cannot read "${path}": ${(e as Error).message}`);
   }
+  let value: unknown;
   try {
-    return JSON.parse(text) as T;
+    value = JSON.parse(text);
   } catch {
     throw new RunReadError(`Cannot read "${path}": not valid JSON`);
   }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new RunReadError(`Cannot read "${path}": expected a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** A value in an error message: JSON, cut short. */
+function shown(v: unknown): string {
+  const text = JSON.stringify(v) ?? "nothing";
+  return text.length > 60 ? text.slice(0, 60) + "…" : text;
+}
+
+const STATUSES = ["running", "completed", "failed", "interrupted"];
+
+/** Checks the manifest fields that readers rely on; says which one is wrong. */
+function checkManifest(m: Record<string, unknown>, path: string): Manifest {
+  const wrong = (key: string, want: string) =>
+    new RunReadError(`Cannot read "${path}": "${key}" must be ${want}, got ${shown(m[key])}`);
+  if (!STATUSES.includes(m.status as string)) {
+    throw wrong("status", `one of ${STATUSES.join(", ")}`);
+  }
+  if (typeof m.started_at !== "string") throw wrong("started_at", "a date string");
+  if (typeof m.epochs_done !== "number") throw wrong("epochs_done", "a number");
+  const resumed = m.resumed_from;
+  if (
+    resumed !== undefined &&
+    !(Array.isArray(resumed) && resumed.every((r) => typeof r === "string"))
+  ) {
+    throw wrong("resumed_from", "a list of date strings");
+  }
+  return m as unknown as Manifest;
 }
 
 /** Reads manifest, config, per-epoch metrics and summary of a run folder. */
@@ -46,13 +79,16 @@ export async function readRun(dir: string): Promise<Run> {
       `Cannot read run "${dir}": it has no ${RUN_FILES.manifest} (not a run folder?)`,
     );
   }
-  const manifest = await readJson<Manifest>(`${dir}/${RUN_FILES.manifest}`);
-  const raw = await readJson<Record<string, unknown>>(`${dir}/${RUN_FILES.config}`);
+  const manifestPath = `${dir}/${RUN_FILES.manifest}`;
+  const manifest = checkManifest(await readJsonObject(manifestPath), manifestPath);
+  const raw = await readJsonObject(`${dir}/${RUN_FILES.config}`);
   delete raw.$comment;
   const parsed = experimentSchema.safeParse(raw);
   if (!parsed.success) {
+    const issue = parsed.error.issues[0];
     throw new RunReadError(
-      `Cannot read "${dir}/${RUN_FILES.config}": it does not match this version's format`,
+      `Cannot read "${dir}/${RUN_FILES.config}": it does not match this version's format ` +
+        `(${issue.path.join(".") || "top level"}: ${issue.message})`,
     );
   }
   let metrics: EpochMetrics[] = [];
@@ -80,11 +116,21 @@ export async function readCheckpoint(dir: string): Promise<TrainSnapshot> {
   } catch (e) {
     throw new RunReadError(`Cannot read "${path}": ${(e as Error).message} (no checkpoint yet?)`);
   }
-  const file = decodeSafetensors(bytes, path);
+  let file;
+  try {
+    file = decodeSafetensors(bytes, `"${path}"`);
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new RunReadError(e.message);
+    throw e;
+  }
   const n = (k: string) => {
     const v = Number(file.metadata[k]);
-    if (!Number.isFinite(v)) {
-      throw new RunReadError(`Cannot read "${path}": metadata "${k}" is missing`);
+    if (!Number.isSafeInteger(v) || v < 0) {
+      throw new RunReadError(
+        `Cannot read "${path}": metadata "${k}" must be a whole number ≥ 0, got ${
+          shown(file.metadata[k])
+        }`,
+      );
     }
     return v;
   };

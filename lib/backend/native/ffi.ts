@@ -9,7 +9,7 @@ import { buildNative } from "./build.ts";
 const SYMBOLS = {
   gn_set_threads: { parameters: ["i32"], result: "void" },
   gn_get_threads: { parameters: [], result: "i32" },
-  gn_blas_config: { parameters: [], result: "pointer" },
+  gn_blas_config_copy: { parameters: ["buffer", "i32"], result: "i32" },
   gn_arena_bytes: { parameters: [], result: "f64" },
   gn_conv2d: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "i32" },
   gn_conv2d_bwd_input: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "i32" },
@@ -118,8 +118,10 @@ async function open(): Promise<NativeLib> {
   const path = await buildNative();
   const { symbols } = Deno.dlopen(path, SYMBOLS);
   symbols.gn_set_threads(threads);
-  const ptr = symbols.gn_blas_config();
-  const blas = ptr ? Deno.UnsafePointerView.getCString(ptr).trim() : "unknown BLAS";
+  // Copied into our buffer: reading a C pointer needs unscoped --allow-ffi.
+  const text = new Uint8Array(512);
+  const length = symbols.gn_blas_config_copy(text, text.length);
+  const blas = new TextDecoder().decode(text.subarray(0, length)).trim() || "unknown BLAS";
   return { symbols, blas, threads: symbols.gn_get_threads(), path };
 }
 
