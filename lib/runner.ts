@@ -10,7 +10,7 @@ import type { Experiment } from "./config/schema.ts";
 import { train, type TrainEvent, type TrainSnapshot } from "./train/loop.ts";
 import type { Progress } from "./run/progress.ts";
 import { readCheckpoint, readRun } from "./run/reader.ts";
-import { RunWriter } from "./run/writer.ts";
+import { RUN_FILES, RunWriter } from "./run/writer.ts";
 
 /** How to run. */
 export interface RunOptions {
@@ -60,16 +60,53 @@ export async function runExperiment(config: Experiment, opts: RunOptions = {}): 
   return await trainInto(writer, config, backend, opts);
 }
 
-/** Continues an interrupted or failed run in its own folder from its last checkpoint. */
+/**
+ * Continues an interrupted, failed or killed run in its own folder from its
+ * last checkpoint (from the start when it died before the first one).
+ */
 export async function resumeRun(dir: string, opts: RunOptions = {}): Promise<RunResult> {
   const run = await readRun(dir);
   if (run.manifest.status === "completed") {
     throw new RangeError(`Cannot resume "${dir}": the run already completed`);
   }
-  const snapshot = await readCheckpoint(dir);
+  const hasCheckpoint = await Deno.stat(`${run.dir}/${RUN_FILES.checkpoint}`).then(() => true)
+    .catch(() => false);
+  const snapshot = hasCheckpoint ? await readCheckpoint(dir) : undefined;
+  const done = epochsDone(snapshot);
+  await dropAfter(run.dir, done);
+  run.manifest.epochs_done = done;
   const backend = await initBackend(run.config.training.backend);
-  const writer = await RunWriter.reopen(dir, run.manifest, run.metrics);
+  const metrics = run.metrics.filter((m) => m.epoch <= done);
+  const writer = await RunWriter.reopen(dir, run.manifest, metrics);
   return await trainInto(writer, run.config, backend, opts, snapshot);
+}
+
+/** Epochs a checkpoint holds whole (a mid-epoch one continues its epoch). */
+function epochsDone(snapshot: TrainSnapshot | undefined): number {
+  if (!snapshot) return 0;
+  return snapshot.meta.step_in_epoch === 0 ? snapshot.meta.epoch : snapshot.meta.epoch - 1;
+}
+
+/**
+ * Removes what a killed run wrote after its checkpoint (frames of epochs
+ * that will run again) and temp files it left; metrics past it are dropped
+ * by the caller.
+ */
+async function dropAfter(dir: string, done: number): Promise<void> {
+  for (const folder of [dir, `${dir}/frames`, `${dir}/checkpoints`]) {
+    const names: string[] = [];
+    try {
+      for await (const e of Deno.readDir(folder)) names.push(e.name);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    for (const name of names) {
+      const epoch = /^epoch-(\d+)\.png$/.exec(name)?.[1];
+      if (name.endsWith(".tmp") || (epoch !== undefined && Number(epoch) > done)) {
+        await Deno.remove(`${folder}/${name}`);
+      }
+    }
+  }
 }
 
 async function trainInto(

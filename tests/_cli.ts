@@ -23,24 +23,43 @@ export async function taskFlags(task: string): Promise<{ flags: string[]; comman
   return { flags: words.slice(2, script), command: words[script + 1] };
 }
 
+/** Options of {@link taskCommand} and {@link runTask}. */
+export interface TaskOptions {
+  env?: Record<string, string>;
+  /** Variables to allow reading beyond the task's own --allow-env list (drills only). */
+  allowEnv?: string[];
+}
+
 /**
- * Runs `deno task <task> <args>` the way deno does: same flags, cwd the
- * project root. `extraFlags` come before the task's own (drills only).
+ * `deno task <task> <args>` the way deno runs it: the task's flags, cwd the
+ * project root.
  */
-export async function runTask(
+export async function taskCommand(
   task: string,
   args: string[],
-  opts: { env?: Record<string, string>; extraFlags?: string[] } = {},
-): Promise<CliResult> {
-  const { flags, command } = await taskFlags(task);
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...(opts.extraFlags ?? []), ...flags, "main.ts", command, ...args],
+  opts: TaskOptions = {},
+): Promise<Deno.Command> {
+  let { flags, command } = await taskFlags(task);
+  if (opts.allowEnv?.length) {
+    flags = flags.map((f) => f.startsWith("--allow-env=") ? `${f},${opts.allowEnv}` : f);
+  }
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, "main.ts", command, ...args],
     cwd: ROOT,
     env: opts.env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  });
+}
+
+/** Runs a task to its end. */
+export async function runTask(
+  task: string,
+  args: string[],
+  opts: TaskOptions = {},
+): Promise<CliResult> {
+  const out = await (await taskCommand(task, args, opts)).output();
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
 }

@@ -62,8 +62,9 @@ export class RunWriter {
     file: string;
     backend: BackendInfo;
   }): Promise<RunWriter> {
-    const dir = await createRunDir(opts.root, opts.name);
+    // The manifest first (it asks git), so the folder is set up in moments.
     const manifest = await newManifest({ ...opts, cwd: Deno.cwd() });
+    const dir = await createRunDir(opts.root, opts.name);
     const w = new RunWriter(dir, manifest);
     await Deno.mkdir(`${dir}/frames`);
     await Deno.mkdir(`${dir}/checkpoints`);
