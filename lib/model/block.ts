@@ -10,6 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../rng.ts";
+import { toVariable } from "./network.ts";
 import { fusedConvBnAct } from "../backend/native/fused.ts";
 
 /** Batch norm's epsilon, Keras's default. */
@@ -62,7 +63,7 @@ export function makeBlockParams(
     ? [size, size, outChannels, inChannels]
     : [size, size, inChannels, outChannels];
   // tfjs variable names are global; ours live in the network's map instead.
-  const v = (value: tf.Tensor, _suffix: string, trainable = true) => tf.variable(value, trainable);
+  const v = (value: tf.Tensor, _suffix: string, trainable = true) => toVariable(value, trainable);
   return {
     name,
     kernel: v(glorotUniform(kernelShape, rng), "kernel"),

@@ -13,7 +13,7 @@ import {
   glorotUniform,
   makeBlockParams,
 } from "./block.ts";
-import { addVariables, type Network, resolutionSteps } from "./network.ts";
+import { addVariables, type Network, resolutionSteps, toVariable } from "./network.ts";
 import type { GeneratorSpec } from "./generator.ts";
 
 /** A discriminator has the same shape parameters as its generator. */
@@ -70,8 +70,8 @@ export function buildDiscriminator(spec: DiscriminatorSpec, rng: Rng): Discrimin
   }
   const out = spec.messageLength + 1;
   const dense = {
-    kernel: tf.variable(glorotUniform([channels, out], rng), true),
-    bias: tf.variable(tf.zeros([out]), true),
+    kernel: toVariable(glorotUniform([channels, out], rng)),
+    bias: toVariable(tf.zeros([out])),
   };
   const d: Discriminator = {
     kind: "discriminator",

@@ -31,6 +31,18 @@ export function disposeNetwork(net: Network): void {
   net.variables.clear();
 }
 
+/**
+ * A variable holding `value`'s data, with `value` itself disposed:
+ * `tf.variable` shares the data but leaves the initial tensor alive, which
+ * leaked a generator's worth of tensors each time one was built (a fresh
+ * random G every epoch).
+ */
+export function toVariable(value: tf.Tensor, trainable = true): tf.Variable {
+  const v = tf.variable(value, trainable);
+  value.dispose();
+  return v;
+}
+
 /** Registers variables under their names; refuses duplicates (a builder bug). */
 export function addVariables(net: Network, vars: [string, tf.Variable][]): void {
   for (const [name, v] of vars) {

@@ -26,9 +26,11 @@ export class Adam {
   /** Creates zeroed moments for each named variable. */
   constructor(variables: Map<string, tf.Variable>, options: AdamOptions) {
     this.options = options;
+    // tf.variable shares the zeros' data but leaves that tensor alive: dispose it.
+    const zeros = (w: tf.Variable) => tf.tidy(() => tf.variable(tf.zerosLike(w), false));
     for (const [name, w] of variables) {
-      this.#m.set(name, tf.variable(tf.zerosLike(w), false));
-      this.#v.set(name, tf.variable(tf.zerosLike(w), false));
+      this.#m.set(name, zeros(w));
+      this.#v.set(name, zeros(w));
     }
   }
 

@@ -1,0 +1,75 @@
+// Least privilege: no task gets --allow-all or the network, and the program's
+// commands work under exactly their tasks' flags (read from deno.json).
+import { readRun } from "../lib/run/reader.ts";
+import { ROOT, runTask, scratchRuns, taskFlags } from "./_cli.ts";
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+
+const TINY = `
+seed: 2
+message: { type: one-hot, size: 4 }
+image: { size: 8, color: grayscale }
+model: { filters: 2 }
+training: { backend: native, batch_size: 8, epochs: 1, steps_per_epoch: 2 }
+eval: { samples: 8, matrix_samples: 8, matrix_levels: 1, glyph_samples: 8 }
+output: { grid: 2 }
+`;
+
+/** Tasks that run main.ts: their flags are scoped. */
+const PROGRAM_TASKS = ["run", "eval", "encode", "decode", "channel"];
+
+Deno.test("deno.json: no task has --allow-all or the network; program tasks scope env, FFI and subprocesses", async () => {
+  const { tasks } = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));
+  for (const [name, task] of Object.entries(tasks) as [string, { command: string }][]) {
+    assert(!/--allow-all|(^|\s)-A(\s|$)|--allow-net|--allow-import/.test(task.command), name);
+  }
+  for (const name of PROGRAM_TASKS) {
+    const { flags } = await taskFlags(name);
+    const flag = (p: string) => flags.filter((f) => f === p || f.startsWith(`${p}=`));
+    assertEquals(flag("--allow-ffi"), ["--allow-ffi=build"], `${name}: FFI only to build/`);
+    assertEquals(flag("--allow-env").length, 1, `${name}: --allow-env once`);
+    assertMatch(flag("--allow-env")[0], /^--allow-env=GLYPHNET_THREADS,/, `${name}: env by name`);
+    assertMatch(flag("--allow-run")[0], /^--allow-run=(git,)?cc$/, `${name}: git and cc only`);
+    assertEquals(flag("--allow-sys"), [], `${name}: no system information`);
+  }
+  assertEquals((await taskFlags("run")).flags.filter((f) => f.startsWith("--allow-write")), [
+    "--allow-write=runs,build",
+  ]);
+});
+
+Deno.test("run, eval, encode, decode and channel work under exactly their tasks' flags", async () => {
+  const scratch = await scratchRuns("permissions");
+  try {
+    await Deno.writeTextFile(`${ROOT}/${scratch}/tiny.yaml`, TINY);
+    const ran = await runTask("run", [`${scratch}/tiny.yaml`, "--runs", scratch, "--quiet"]);
+    assertEquals(ran.code, 0, ran.stderr);
+    const dir = /completed: (.*)$/m.exec(ran.stderr)?.[1] ?? "";
+    const run = await readRun(`${ROOT}/${dir}`);
+    assertEquals(run.manifest.status, "completed");
+    assertEquals(run.manifest.backend.name, "native", "FFI to build/ is enough for native");
+    assert(run.manifest.git !== null, "git ran for the manifest");
+
+    const png = `${scratch}/a.png`;
+    for (
+      const [task, args] of [
+        ["eval", [dir, "--samples", "8", "--levels", "1"]],
+        ["encode", [dir, "a", "--out", png]],
+        ["decode", [dir, png]],
+        ["channel", [dir, "--out", `${scratch}/sheet.png`, "--samples", "2"]],
+      ] as [string, string[]][]
+    ) {
+      const r = await runTask(task, args);
+      assertEquals(r.code, 0, `${task}: ${r.stderr}`);
+    }
+    assert((await Deno.stat(`${ROOT}/${dir}/eval.json`)).isFile);
+    assert((await Deno.stat(`${ROOT}/${scratch}/sheet.png`)).isFile);
+
+    // Writes stay in runs/: another folder is refused before anything runs.
+    const outside = await Deno.makeTempDir();
+    const refused = await runTask("run", [`${scratch}/tiny.yaml`, "--runs", outside]);
+    await Deno.remove(outside, { recursive: true });
+    assertEquals(refused.code, 2, refused.stderr);
+    assertMatch(refused.stderr, /^error: Cannot write runs to ".*": the task may write only/);
+  } finally {
+    await Deno.remove(`${ROOT}/${scratch}`, { recursive: true });
+  }
+});
