@@ -13,7 +13,7 @@
  * import { applyChannel, initialLevel } from "./mod.ts";
  * const channel = experimentSchema.parse({}).channel;
  * const level = initialLevel(channel.schedule);
- * const out = applyChannel(tf.ones([1, 8, 8, 3]) as tf.Tensor4D, level, channel, new Rng(1));
+ * const out = applyChannel(tf.ones([1, 8, 8, 3]) as tf.Tensor4D, channel, { level, rng: new Rng(1) });
  * console.assert(out.shape.join() === "1,8,8,3");
  * ```
  * @module

@@ -20,15 +20,19 @@ import { type AffineMaps, resampleAffine } from "./_resample.ts";
 /** Ops that move pixels; consecutive ones are fused into one resampling. */
 const GEOMETRIC: ReadonlySet<OpName> = new Set(["resize", "translate", "rotate"]);
 
-/** Options of {@linkcode applyChannel}. */
+/** Options of {@linkcode applyChannel}: the level and the draws of this call. */
 export interface ChannelOptions {
+  /** Difficulty: a whole number ≥ 0 (0 is the identity); each op reads its table at it. */
+  level: number;
+  /** Draws shifts, scales, angles and tfjs noise seeds: the same stream, the same batch. */
+  rng: Rng;
   /** Apply just this op (or just the extras), whatever `config.ops` says. */
   only?: OpName | "extras";
 }
 
 /**
  * Sends `images` [B,H,W,C] (values in [0, 1]) through the channel at
- * `level` and returns a new tensor of the same shape. Pure tfjs ops, so it
+ * `opts.level` and returns a new tensor of the same shape. Pure tfjs ops, so it
  * can sit inside `tf.variableGrads` or `tf.tidy`; differentiable on cpu,
  * wasm and webgpu. Ops whose level is 0 are skipped (identity).
  *
@@ -50,11 +54,10 @@ export interface ChannelOptions {
  */
 export function applyChannel(
   images: tf.Tensor4D,
-  level: number,
   config: ChannelConfig,
-  rng: Rng,
-  opts: ChannelOptions = {},
+  opts: ChannelOptions,
 ): tf.Tensor4D {
+  const { level, rng } = opts;
   if (!Number.isInteger(level) || level < 0) {
     throw new RangeError(
       `Cannot apply the channel: level must be a whole number ≥ 0, got ${level}`,

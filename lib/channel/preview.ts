@@ -54,7 +54,7 @@ export async function renderChannelSheet(
   const cells = new Float32Array(levels * n * h * w * c);
   try {
     for (let level = 0; level < levels; level++) {
-      const out = applyChannel(glyphs, level, config.channel, rng.fork());
+      const out = applyChannel(glyphs, config.channel, { level, rng: rng.fork() });
       cells.set(await out.data(), level * n * h * w * c);
       out.dispose();
     }

@@ -146,7 +146,7 @@ export async function decodeImage(
         const msgs = randomMessages(m, refs, rng);
         batch = tf.concat([batch, generate(g, messageTensor(msgs))], 0);
       }
-      const sent = applyChannel(batch, opts.level, channel, rng);
+      const sent = applyChannel(batch, channel, { level: opts.level, rng });
       const row = tf.slice(discriminate(d, sent), [0, 0], [1, v + 1]);
       return m.type === "one-hot" ? tf.softmax(row) : tf.sigmoid(row);
     });

@@ -40,11 +40,11 @@ export interface EvalResult extends DecodeScore {
 
 /** Decodes `samples` held-out messages sent through the channel at exactly `level`. */
 export async function evaluate(
-  g: Generator,
-  d: Discriminator,
+  nets: { g: Generator; d: Discriminator },
   config: Experiment,
   opts: EvalOptions,
 ): Promise<EvalResult> {
+  const { g, d } = nets;
   const rng = new Rng(opts.seed);
   // Exactly `level`, unless asked to draw levels as training does.
   const channel = { ...config.channel, randomize: config.channel.randomize && !!opts.asTrained };
@@ -55,7 +55,9 @@ export async function evaluate(
     const n = Math.min(batch, opts.samples - done);
     const msgs = randomMessages(m, n, rng);
     const logits = tf.tidy(() => {
-      const sent = applyChannel(generate(g, messageTensor(msgs)), opts.level, channel, rng, {
+      const sent = applyChannel(generate(g, messageTensor(msgs)), channel, {
+        level: opts.level,
+        rng,
         only: opts.only,
       });
       return discriminate(d, sent);
@@ -71,7 +73,7 @@ export async function evaluate(
         const images = tf.sigmoid(tf.randomNormal([n, size, size, c], 0, 1, "float32", rng.seed()));
         return discriminate(
           d,
-          applyChannel(images as tf.Tensor4D, opts.level, channel, rng),
+          applyChannel(images as tf.Tensor4D, channel, { level: opts.level, rng }),
         );
       });
       negWrong += negativesCalledMessage(m, await neg.data() as Float32Array) * n;

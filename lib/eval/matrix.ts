@@ -71,7 +71,7 @@ export async function robustnessMatrix(
   for (const row of opts.rows ?? matrixRows(config)) {
     const cells: MatrixCell[] = [];
     for (const level of opts.levels) {
-      const r = await evaluate(g, d, fixed, {
+      const r = await evaluate({ g, d }, fixed, {
         level,
         samples: opts.samples,
         seed: opts.seed,

@@ -157,7 +157,7 @@ export async function train(
         });
         if (schedule.kind === "accuracy" && state.step % schedule.check_every === 0) {
           // On the training distribution: with `randomize`, levels 0..current.
-          const check = await evaluate(g, d, config, {
+          const check = await evaluate({ g, d }, config, {
             level: state.level,
             samples: schedule.check_samples,
             seed: state.rng.seed(),
@@ -198,7 +198,7 @@ export async function train(
       const ev = config.eval, heldOut = config.seed + 1;
       const evalDue = ev.every > 0 && (epoch % ev.every === 0 || epoch === epochs);
       const evalResult = evalDue
-        ? await evaluate(g, d, config, {
+        ? await evaluate({ g, d }, config, {
           level: state.level,
           samples: ev.samples,
           seed: heldOut,
