@@ -8,9 +8,20 @@ import { type BackendInfo, initBackend } from "./backend/init.ts";
 import { sanitizeName } from "./config/load.ts";
 import type { Experiment } from "./config/schema.ts";
 import { train, type TrainEvent, type TrainSnapshot } from "./train/loop.ts";
+import type { Manifest } from "./run/manifest.ts";
 import type { Progress } from "./run/progress.ts";
 import { readCheckpoint, readRun } from "./run/reader.ts";
 import { RunWriter } from "./run/writer.ts";
+
+/** The run folder being written, as the callbacks of {@linkcode RunOptions} see it. */
+export interface RunFolder {
+  /** The folder's path. */
+  readonly dir: string;
+  /** Appends a line to the run's train.log. */
+  log(line: string): Promise<void>;
+  /** Marks the run ended and writes its manifest at once (for a second Ctrl-C). */
+  finishSync(status: Manifest["status"], error?: string): void;
+}
 
 /** How to run. */
 export interface RunOptions {
@@ -18,21 +29,25 @@ export interface RunOptions {
   root?: string;
   /** Experiment file path and text, saved in the folder. */
   file?: string;
+  /** The experiment file's text, saved as experiment.yaml. */
   source?: string;
   /** Aborting stops after the current step and marks the run interrupted. */
   signal?: AbortSignal;
   /** Extra subscriber for training events. */
   onEvent?: (e: TrainEvent) => void | Promise<void>;
   /** Progress display; default none. */
-  progress?: (backend: BackendInfo, writer: RunWriter, epochs: number) => Progress;
+  progress?: (backend: BackendInfo, folder: RunFolder, epochs: number) => Progress;
   /** Called once the folder exists (e.g. to mark it on a second Ctrl-C). */
-  onStarted?: (writer: RunWriter) => void;
+  onStarted?: (folder: RunFolder) => void;
 }
 
 /** How a run ended and where it is. */
 export interface RunResult {
+  /** The run folder. */
   dir: string;
+  /** How the run ended (also in its manifest). */
   status: "completed" | "interrupted" | "failed";
+  /** The backend it ran on. */
   backend: BackendInfo;
 }
 

@@ -16,7 +16,10 @@ interface Layer {
 
 /** Lowest first; each row may import the rows above it. */
 const LAYERS: Layer[][] = [
-  [{ name: "ground", paths: ["lib/rng.ts", "lib/fs.ts", "lib/image/"] }],
+  [{
+    name: "ground",
+    paths: ["lib/rng.ts", "lib/fs.ts", "lib/tensors.ts", "lib/errors.ts", "lib/image/"],
+  }],
   [{ name: "config", paths: ["lib/config/"] }],
   [{ name: "backend", paths: ["lib/backend/"] }],
   [

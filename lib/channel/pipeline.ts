@@ -7,6 +7,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { ChannelConfig, OpName } from "../config/schema.ts";
 import type { Rng } from "../rng.ts";
+import type { Tensor4D } from "../tensors.ts";
 import { gaussianBlur } from "./blur.ts";
 import { applyExtras, drawExtras } from "./extras.ts";
 import { drawScales, resizeMaps } from "./resize.ts";
@@ -53,10 +54,10 @@ export interface ChannelOptions {
  * ```
  */
 export function applyChannel(
-  images: tf.Tensor4D,
+  images: Tensor4D,
   config: ChannelConfig,
   opts: ChannelOptions,
-): tf.Tensor4D {
+): Tensor4D {
   const { level, rng } = opts;
   if (!Number.isInteger(level) || level < 0) {
     throw new RangeError(

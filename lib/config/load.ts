@@ -20,14 +20,17 @@ const MAX_BYTES = 1 << 20;
 
 /** An experiment could not be loaded; `message` is meant for the user as is. */
 export class ConfigError extends Error {
+  /** Always "ConfigError". */
   override name = "ConfigError";
 }
 
 /** A loaded, validated experiment with where it came from. */
 export interface LoadedExperiment {
+  /** The resolved experiment: defaults filled in, overrides applied. */
   config: Experiment;
   /** The file's text as written (saved in the run folder). */
   source: string;
+  /** The file's path as given. */
   path: string;
 }
 

@@ -149,8 +149,7 @@ const outputSchema = z.strictObject({
   grid: int(1, 32).default(4).describe("frames show grid×grid fixed messages"),
 });
 
-/** The whole experiment file. */
-export const experimentSchema = z.strictObject({
+const wholeSchema = z.strictObject({
   $schema: z.string().optional().describe("path of the JSON Schema, for editors"),
   name: z.string().min(1).max(100).optional().describe("run name (default: the file's stem)"),
   seed: int(0, 2 ** 31 - 1).default(42),
@@ -198,8 +197,17 @@ export const experimentSchema = z.strictObject({
   }
 });
 
-/** A resolved experiment: every field present. */
-export type Experiment = z.output<typeof experimentSchema>;
+/**
+ * The zod type of {@linkcode experimentSchema}.
+ * @ignore
+ */
+export type ExperimentSchema = typeof wholeSchema;
+
+/** The whole experiment file: `experimentSchema.parse(yaml)` gives an {@linkcode Experiment}. */
+export const experimentSchema: ExperimentSchema = wholeSchema;
+
+/** A resolved experiment: every field present (see lib/config/schema.ts for each key). */
+export type Experiment = ReturnType<ExperimentSchema["parse"]>;
 /** The message section of a resolved experiment. */
 export type MessageConfig = Experiment["message"];
 /** The channel section of a resolved experiment. */

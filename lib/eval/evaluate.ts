@@ -35,6 +35,7 @@ export interface EvalOptions {
 
 /** Decode scores, plus the share of negatives taken for messages when asked. */
 export interface EvalResult extends DecodeScore {
+  /** With `negatives`: share of noise images D took for a message. */
   negativesCalledMessage?: number;
 }
 

@@ -27,11 +27,13 @@ export interface MatrixCell {
 
 /** Cells by row name, one per level in `levels`. */
 export interface RobustnessMatrix {
+  /** The levels evaluated, one cell per level in each row. */
   levels: number[];
   /** Messages per cell. */
   samples: number;
   /** Seed of every cell's messages and channel draws. */
   seed: number;
+  /** Each op alone, the extras alone and the whole channel. */
   rows: Partial<Record<MatrixRow, MatrixCell[]>>;
 }
 

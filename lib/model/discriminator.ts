@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../rng.ts";
+import type { Tensor2D, Tensor4D, Variable } from "../tensors.ts";
 import {
   type BatchStats,
   type BlockParams,
@@ -21,11 +22,16 @@ export type DiscriminatorSpec = GeneratorSpec;
 
 /** A discriminator's variables and shape. */
 export interface Discriminator extends Network {
+  /** Always "discriminator". */
   kind: "discriminator";
+  /** The shape it was built for. */
   spec: DiscriminatorSpec;
+  /** 3×3 conv to 2·filters. */
   stem: BlockParams;
+  /** One stride-2 downsampling step per resolution halving. */
   downs: { conv: BlockParams; conv1x1: BlockParams }[];
-  dense: { kernel: tf.Variable; bias: tf.Variable };
+  /** Dense layer to V+1 logits (the last is "noise"). */
+  dense: { kernel: Variable; bias: Variable };
 }
 
 /**
@@ -91,9 +97,9 @@ export function buildDiscriminator(spec: DiscriminatorSpec, rng: Rng): Discrimin
 /** Reads images [B, S, S, C] into logits [B, V+1]. */
 export function discriminate(
   d: Discriminator,
-  images: tf.Tensor4D,
+  images: Tensor4D,
   stats?: BatchStats[],
-): tf.Tensor2D {
+): Tensor2D {
   return tf.tidy(() => {
     let x = convBnAct(images, d.stem, { size: 3, stride: 1, activation: "swish" }, stats);
     for (const { conv, conv1x1 } of d.downs) {

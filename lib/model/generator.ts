@@ -4,6 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../rng.ts";
+import type { Tensor2D, Tensor4D } from "../tensors.ts";
 import {
   type BatchStats,
   type BlockParams,
@@ -27,10 +28,15 @@ export interface GeneratorSpec {
 
 /** A generator's variables and shape. */
 export interface Generator extends Network {
+  /** Always "generator". */
   kind: "generator";
+  /** The shape it was built for. */
   spec: GeneratorSpec;
+  /** 1×1 conv from the message to filters·2^R. */
   stem: BlockParams;
+  /** One stride-2 upsampling step per resolution doubling. */
   ups: { deconv: BlockParams; conv: BlockParams }[];
+  /** 3×3 conv to the image's channels, sigmoid. */
   head: BlockParams;
 }
 
@@ -91,7 +97,7 @@ export function buildGenerator(spec: GeneratorSpec, rng: Rng): Generator {
 }
 
 /** Draws messages [B, V] as images [B, S, S, C] with values in (0, 1). */
-export function generate(g: Generator, messages: tf.Tensor2D, stats?: BatchStats[]): tf.Tensor4D {
+export function generate(g: Generator, messages: Tensor2D, stats?: BatchStats[]): Tensor4D {
   return tf.tidy(() => {
     const [b, v] = messages.shape;
     let x = convBnAct(tf.reshape(messages, [b, 1, 1, v]), g.stem, {

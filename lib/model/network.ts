@@ -4,11 +4,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { Variable } from "../tensors.ts";
 
 /** A network's variables by name, in creation order. */
 export interface Network {
+  /** Which network. */
   kind: "generator" | "discriminator";
-  variables: Map<string, tf.Variable>;
+  /** Every variable by its checkpoint name, e.g. `G/stem/kernel`. */
+  variables: Map<string, Variable>;
 }
 
 /** Trainable variables only (what the optimizer updates). */

@@ -14,10 +14,15 @@ import { readCheckpoint, readRun, RunReadError } from "./reader.ts";
 
 /** A run's trained networks, with its config and where the checkpoint stood. */
 export interface TrainedNetworks {
+  /** The run's resolved experiment. */
   config: Experiment;
+  /** The generator, weights from the checkpoint. */
   g: Generator;
+  /** The discriminator, weights from the checkpoint. */
   d: Discriminator;
+  /** Epoch, step and level the checkpoint was taken at. */
   meta: TrainSnapshot["meta"];
+  /** Frees both networks' tensors. */
   dispose(): void;
 }
 

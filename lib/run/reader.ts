@@ -11,15 +11,21 @@ import type { RunSummary } from "./summary.ts";
 
 /** A run folder's contents, except frames and checkpoints. */
 export interface Run {
+  /** The folder. */
   dir: string;
+  /** manifest.json: status, times, git, backend, versions. */
   manifest: Manifest;
+  /** config.json: the resolved experiment. */
   config: Experiment;
+  /** metrics.jsonl: one entry per finished epoch. */
   metrics: EpochMetrics[];
+  /** metrics.json; null before the first epoch ends. */
   summary: RunSummary | null;
 }
 
 /** A run folder could not be read; the message names the file and why. */
 export class RunReadError extends Error {
+  /** Always "RunReadError". */
   override name = "RunReadError";
 }
 

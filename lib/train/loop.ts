@@ -20,10 +20,13 @@ import { type TrainState, trainStep } from "./step.ts";
 
 /** One line of metrics.jsonl. */
 export interface EpochMetrics {
+  /** The epoch, from 1. */
   epoch: number;
   /** Difficulty during the epoch's last step, and after the schedule moved it. */
   level: number;
+  /** The level the next epoch starts at. */
   next_level: number;
+  /** Mean losses over the epoch's steps. */
   loss: { d_real: number; d_fake: number; g: number; total: number };
   /** Held-out decoding at `level` through the whole channel (null when eval is off). */
   eval: EvalResult | null;
@@ -31,14 +34,19 @@ export interface EpochMetrics {
   glyphs?: GlyphMetrics | null;
   /** Each op alone and the whole channel at every level (eval.matrix_every; last epoch). */
   matrix?: RobustnessMatrix | null;
+  /** Steps done in the run so far. */
   steps: number;
+  /** Seconds the epoch took. */
   seconds: number;
+  /** Training speed over the epoch. */
   steps_per_second: number;
 }
 
 /** Tensors and counters that are enough to continue a run. */
 export interface TrainSnapshot {
+  /** Every variable of G, D and both optimizers by checkpoint name. */
   tensors: Map<string, { shape: number[]; data: Float32Array }>;
+  /** Counters and the RNG's position. */
   meta: {
     epoch: number;
     /** Steps done within `epoch` (0 when the epoch finished). */
@@ -71,6 +79,7 @@ export type TrainEvent =
 
 /** How to run. */
 export interface TrainOptions {
+  /** Called for every event, awaited before training goes on. */
   onEvent?: (e: TrainEvent) => void | Promise<void>;
   /** Aborting stops after the current step, with a checkpoint. */
   signal?: AbortSignal;
