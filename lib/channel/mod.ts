@@ -6,6 +6,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { experimentSchema } from "../config/schema.ts";
@@ -14,7 +15,7 @@
  * const channel = experimentSchema.parse({}).channel;
  * const level = initialLevel(channel.schedule);
  * const out = applyChannel(tf.ones([1, 8, 8, 3]) as tf.Tensor4D, channel, { level, rng: new Rng(1) });
- * console.assert(out.shape.join() === "1,8,8,3");
+ * assert(out.shape.join() === "1,8,8,3");
  * ```
  * @module
  */

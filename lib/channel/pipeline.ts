@@ -43,14 +43,18 @@ export interface ChannelOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { experimentSchema } from "../config/schema.ts";
  * import { Rng } from "../rng.ts";
  * import { applyChannel } from "./pipeline.ts";
  * const config = experimentSchema.parse({}).channel;
- * const out = applyChannel(tf.ones([2, 16, 16, 1]) as tf.Tensor4D, 8, config, new Rng(1));
- * console.assert(out.shape.join() === "2,16,16,1");
+ * const images = tf.ones([2, 16, 16, 1]) as tf.Tensor4D;
+ * const out = applyChannel(images, config, { level: 8, rng: new Rng(1) });
+ * assert.deepEqual(out.shape, [2, 16, 16, 1]);
+ * const same = applyChannel(images, config, { level: 0, rng: new Rng(1) });
+ * assert.deepEqual(await same.data(), await images.data()); // level 0: the identity
  * ```
  */
 export function applyChannel(

@@ -217,7 +217,17 @@ export type OpName = typeof OP_NAMES[number];
 /** Names of the backends. */
 export type BackendName = typeof BACKEND_NAMES[number];
 
-/** Length of the message vector: symbols for one-hot, bits for binary. */
+/**
+ * Length of the message vector: symbols for one-hot, bits for binary.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { experimentSchema, messageLength } from "./schema.ts";
+ * const { message } = experimentSchema.parse({ message: { type: "binary", bits: 12 } });
+ * assert.equal(messageLength(message), 12);
+ * ```
+ */
 export function messageLength(m: MessageConfig): number {
   return m.type === "one-hot" ? m.size : m.bits;
 }

@@ -37,9 +37,10 @@ const LETTERS = "abcdefghijklmnopqrstuvwxyz";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseMessage } from "./codec.ts";
- * console.assert(parseMessage({ type: "one-hot", size: 26 }, "c")[2] === 1);
- * console.assert(parseMessage({ type: "binary", bits: 3 }, "101").join() === "1,0,1");
+ * assert(parseMessage({ type: "one-hot", size: 26 }, "c")[2] === 1);
+ * assert(parseMessage({ type: "binary", bits: 3 }, "101").join() === "1,0,1");
  * ```
  */
 export function parseMessage(m: MessageConfig, text: string): Float32Array {

@@ -39,7 +39,32 @@ export interface EvalResult extends DecodeScore {
   negativesCalledMessage?: number;
 }
 
-/** Decodes `samples` held-out messages sent through the channel at exactly `level`. */
+/**
+ * Decodes `samples` held-out messages sent through the channel at exactly
+ * `level`, in batches of the training batch size (batch norm uses the
+ * statistics of the batch at hand: docs/ARCHITECTURE.md).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { experimentSchema } from "../config/schema.ts";
+ * import { buildDiscriminator } from "../model/discriminator.ts";
+ * import { buildGenerator } from "../model/generator.ts";
+ * import { Rng } from "../rng.ts";
+ * import { evaluate } from "./evaluate.ts";
+ * const config = experimentSchema.parse({
+ *   message: { size: 4 },
+ *   image: { size: 4, color: "grayscale" },
+ *   training: { batch_size: 4 },
+ * });
+ * const spec = { messageLength: 4, imageSize: 4, channels: 1, filters: 1 };
+ * const nets = { g: buildGenerator(spec, new Rng(1)), d: buildDiscriminator(spec, new Rng(2)) };
+ * const r = await evaluate(nets, config, { level: 0, samples: 8, seed: 3, negatives: true });
+ * assert.ok(r.accuracy >= 0 && r.accuracy <= 1); // untrained: about chance
+ * assert.ok(r.negativesCalledMessage !== undefined);
+ * ```
+ */
 export async function evaluate(
   nets: { g: Generator; d: Discriminator },
   config: Experiment,

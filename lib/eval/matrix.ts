@@ -101,10 +101,11 @@ export async function robustnessMatrix(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { levelAt } from "./matrix.ts";
  * const cell = (accuracy: number) => ({ accuracy, bit_accuracy: accuracy, called_noise: 0 });
  * const m = { levels: [0, 1, 2], samples: 1, seed: 0, rows: { channel: [1, 0.97, 0.9].map(cell) } };
- * console.assert(levelAt(m, 0.95) === 1 && levelAt(m, 0.99) === 0);
+ * assert(levelAt(m, 0.95) === 1 && levelAt(m, 0.99) === 0);
  * ```
  */
 export function levelAt(matrix: RobustnessMatrix, threshold: number): number | null {

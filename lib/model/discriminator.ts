@@ -46,7 +46,8 @@ export interface Discriminator extends Network {
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * const d = buildDiscriminator({ messageLength: 4, imageSize: 8, channels: 1, filters: 2 }, new Rng(1));
- * console.log(discriminate(d, tf.zeros([2, 8, 8, 1])).shape); // [2, 5]
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(discriminate(d, tf.zeros([2, 8, 8, 1])).shape, [2, 5]);
  * ```
  */
 export function buildDiscriminator(spec: DiscriminatorSpec, rng: Rng): Discriminator {
@@ -94,7 +95,22 @@ export function buildDiscriminator(spec: DiscriminatorSpec, rng: Rng): Discrimin
   return d;
 }
 
-/** Reads images [B, S, S, C] into logits [B, V+1]. */
+/**
+ * Reads images [B, S, S, C] into logits [B, V+1]; the last logit is "noise".
+ * With `stats`, each block adds its batch statistics (for the running averages).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { Rng } from "../rng.ts";
+ * import { buildDiscriminator, discriminate } from "./discriminator.ts";
+ * const d = buildDiscriminator({ messageLength: 3, imageSize: 4, channels: 1, filters: 1 }, new Rng(2));
+ * const logits = discriminate(d, tf.ones([5, 4, 4, 1]));
+ * assert.deepEqual(logits.shape, [5, 4]);
+ * ```
+ */
 export function discriminate(
   d: Discriminator,
   images: Tensor4D,

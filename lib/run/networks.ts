@@ -26,7 +26,32 @@ export interface TrainedNetworks {
   dispose(): void;
 }
 
-/** Loads the networks of the run in `dir` (the backend must be started). */
+/**
+ * Loads the networks of the run in `dir` (the backend must be started).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { experimentSchema } from "../config/schema.ts";
+ * import { runExperiment } from "../runner.ts";
+ * import { loadNetworks } from "./networks.ts";
+ * const config = experimentSchema.parse({
+ *   message: { size: 4 },
+ *   image: { size: 4, color: "grayscale" },
+ *   model: { filters: 1 },
+ *   training: { backend: "cpu", batch_size: 4, epochs: 1, steps_per_epoch: 2 },
+ *   channel: { schedule: { max: 1 } },
+ *   eval: { samples: 4, glyph_samples: 4, matrix_samples: 4 },
+ * });
+ * const root = await Deno.makeTempDir();
+ * const { dir } = await runExperiment(config, { root });
+ * const nets = await loadNetworks(dir);
+ * assert.equal(nets.meta.epoch, 1);
+ * assert.equal(nets.g.spec.imageSize, 4);
+ * nets.dispose();
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export async function loadNetworks(dir: string): Promise<TrainedNetworks> {
   const run = await readRun(dir);
   const snap = await readCheckpoint(dir);

@@ -43,7 +43,32 @@ async function readJson<T>(path: string): Promise<T> {
   }
 }
 
-/** Reads manifest, config, per-epoch metrics and summary of a run folder. */
+/**
+ * Reads manifest, config, per-epoch metrics and summary of a run folder.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { experimentSchema } from "../config/schema.ts";
+ * import { runExperiment } from "../runner.ts";
+ * import { readRun } from "./reader.ts";
+ * const config = experimentSchema.parse({
+ *   message: { size: 4 },
+ *   image: { size: 4, color: "grayscale" },
+ *   model: { filters: 1 },
+ *   training: { backend: "cpu", batch_size: 4, epochs: 1, steps_per_epoch: 2 },
+ *   channel: { schedule: { max: 1 } },
+ *   eval: { samples: 4, glyph_samples: 4, matrix_samples: 4 },
+ * });
+ * const root = await Deno.makeTempDir();
+ * const { dir } = await runExperiment(config, { root });
+ * const run = await readRun(dir);
+ * assert.equal(run.manifest.status, "completed");
+ * assert.equal(run.metrics.length, 1);
+ * assert.equal(run.summary?.epochs, 1);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export async function readRun(dir: string): Promise<Run> {
   dir = dir.replace(/\/+$/, "");
   const isRun = await Deno.stat(`${dir}/${RUN_FILES.manifest}`).then((i) => i.isFile, () => false);
@@ -77,7 +102,31 @@ export async function readRun(dir: string): Promise<Run> {
   return { dir, manifest, config: parsed.data, metrics, summary };
 }
 
-/** Reads the run's last checkpoint. */
+/**
+ * Reads the run's last checkpoint.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { experimentSchema } from "../config/schema.ts";
+ * import { runExperiment } from "../runner.ts";
+ * import { readCheckpoint } from "./reader.ts";
+ * const config = experimentSchema.parse({
+ *   message: { size: 4 },
+ *   image: { size: 4, color: "grayscale" },
+ *   model: { filters: 1 },
+ *   training: { backend: "cpu", batch_size: 4, epochs: 1, steps_per_epoch: 2 },
+ *   channel: { schedule: { max: 1 } },
+ *   eval: { samples: 4, glyph_samples: 4, matrix_samples: 4 },
+ * });
+ * const root = await Deno.makeTempDir();
+ * const { dir } = await runExperiment(config, { root });
+ * const snapshot = await readCheckpoint(dir);
+ * assert.equal(snapshot.meta.step, 2);
+ * assert.ok(snapshot.tensors.has("G/stem/kernel"));
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export async function readCheckpoint(dir: string): Promise<TrainSnapshot> {
   const path = `${dir.replace(/\/+$/, "")}/${RUN_FILES.checkpoint}`;
   let bytes: Uint8Array;
@@ -108,7 +157,29 @@ export async function readCheckpoint(dir: string): Promise<TrainSnapshot> {
   };
 }
 
-/** Run folders under `root`, oldest first. */
+/**
+ * Run folders under `root`, oldest first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { experimentSchema } from "../config/schema.ts";
+ * import { runExperiment } from "../runner.ts";
+ * import { listRunDirs } from "./reader.ts";
+ * const config = experimentSchema.parse({
+ *   message: { size: 4 },
+ *   image: { size: 4, color: "grayscale" },
+ *   model: { filters: 1 },
+ *   training: { backend: "cpu", batch_size: 4, epochs: 1, steps_per_epoch: 2 },
+ *   channel: { schedule: { max: 1 } },
+ *   eval: { samples: 4, glyph_samples: 4, matrix_samples: 4 },
+ * });
+ * const root = await Deno.makeTempDir();
+ * const { dir } = await runExperiment(config, { root });
+ * assert.deepEqual(await listRunDirs(root), [dir]);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export async function listRunDirs(root = "runs"): Promise<string[]> {
   const dirs: string[] = [];
   try {

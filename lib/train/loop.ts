@@ -100,6 +100,27 @@ export function networkSpec(config: Experiment): GeneratorSpec {
 /**
  * Trains G and D as the experiment says. Resolves when the last epoch ends
  * or the signal aborts; the events carry every result.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend } from "../backend/init.ts";
+ * import { experimentSchema } from "../config/schema.ts";
+ * import { train, type TrainEvent } from "./loop.ts";
+ * const config = experimentSchema.parse({
+ *   message: { size: 4 },
+ *   image: { size: 4, color: "grayscale" },
+ *   model: { filters: 1 },
+ *   training: { backend: "cpu", batch_size: 4, epochs: 1, steps_per_epoch: 2 },
+ *   channel: { schedule: { max: 1 } },
+ *   eval: { samples: 4, glyph_samples: 4, matrix_samples: 4 },
+ * });
+ * await initBackend("cpu");
+ * const events: TrainEvent[] = [];
+ * await train(config, { onEvent: (e) => void events.push(e) });
+ * assert.equal(events.filter((e) => e.type === "step").length, 2);
+ * assert.deepEqual(events.at(-1), { type: "end", status: "completed", epoch: 1 });
+ * ```
  */
 export async function train(
   config: Experiment,
