@@ -4,8 +4,21 @@
  * channel between them gets harder as they improve (after GlyphNet and Joel
  * Simon's "Dimensions of Dialogue").
  *
- * The scripting API: load and validate an experiment, run it with an event
- * callback, read a run folder.
+ * The scripting API, in the order data flows (docs/ARCHITECTURE.md):
+ *
+ * - experiments: {@linkcode loadExperiment}, {@linkcode parseExperiment},
+ *   {@linkcode experimentSchema}, {@linkcode experimentJsonSchema}
+ * - backends: {@linkcode initBackend} (`auto`, `native`, `wasm`, `cpu`, `webgpu`, `tensorflow`)
+ * - networks and channel: {@linkcode buildGenerator}, {@linkcode generate},
+ *   {@linkcode buildDiscriminator}, {@linkcode discriminate}, {@linkcode applyChannel},
+ *   seeded by an {@linkcode Rng}
+ * - evaluation: {@linkcode evaluate}
+ * - training: {@linkcode train} (events, no files), or {@linkcode runExperiment} and
+ *   {@linkcode resumeRun} (a run folder under `runs/`, as the command line does)
+ * - reading runs: {@linkcode readRun}, {@linkcode readCheckpoint}, {@linkcode listRunDirs},
+ *   {@linkcode loadNetworks}
+ *
+ * Every exported function has a small example that runs under `deno test --doc`.
  *
  * @example
  * ```ts ignore
