@@ -1,7 +1,7 @@
 /**
  * Held-out decoding: fixed messages and a fixed channel draw (both from a
  * seed), run in batches of the training batch size because batch norm
- * normalises with the statistics of the batch (shared/DESIGN.md).
+ * normalises with the statistics of the batch (docs/ARCHITECTURE.md).
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";

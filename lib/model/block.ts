@@ -4,7 +4,7 @@
  *
  * Batch norm always normalises with the statistics of the batch at hand, in
  * training and in evaluation: D's running averages mix glyph and noise
- * batches and decode near chance (shared/DESIGN.md, "Learning"). The running
+ * batches and decode near chance (docs/ARCHITECTURE.md, "Batch statistics"). The running
  * averages are still kept, as Keras keeps them, for checkpoints.
  * @module
  */
