@@ -19,8 +19,13 @@ interface DocSymbol {
   }[];
 }
 
-/** The functions mod.ts exports, from `deno doc --json`. */
-async function exportedFunctions(): Promise<
+/** The functions mod.ts exports, from one `deno doc --json` for both tests. */
+let exported: ReturnType<typeof readExportedFunctions> | undefined;
+function exportedFunctions(): ReturnType<typeof readExportedFunctions> {
+  return exported ??= readExportedFunctions();
+}
+
+async function readExportedFunctions(): Promise<
   { name: string; decl: DocSymbol["declarations"][0] }[]
 > {
   const root = fromFileUrl(new URL("..", import.meta.url));

@@ -32,24 +32,14 @@ export interface TrainedNetworks {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { experimentSchema } from "../config/schema.ts";
- * import { runExperiment } from "../runner.ts";
+ * import { initBackend } from "../backend/init.ts";
  * import { loadNetworks } from "./networks.ts";
- * const config = experimentSchema.parse({
- *   message: { size: 4 },
- *   image: { size: 4, color: "grayscale" },
- *   model: { filters: 1 },
- *   training: { backend: "cpu", batch_size: 4, epochs: 1, steps_per_epoch: 2 },
- *   channel: { schedule: { max: 1 } },
- *   eval: { samples: 4, glyph_samples: 4, matrix_samples: 4 },
- * });
- * const root = await Deno.makeTempDir();
- * const { dir } = await runExperiment(config, { root });
+ * await initBackend("cpu");
+ * const dir = "tests/fixtures/tiny_runs/2026-12-01T19-28-49.921Z_tiny";
  * const nets = await loadNetworks(dir);
  * assert.equal(nets.meta.epoch, 1);
  * assert.equal(nets.g.spec.imageSize, 4);
  * nets.dispose();
- * await Deno.remove(root, { recursive: true });
  * ```
  */
 export async function loadNetworks(dir: string): Promise<TrainedNetworks> {

@@ -49,24 +49,12 @@ async function readJson<T>(path: string): Promise<T> {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { experimentSchema } from "../config/schema.ts";
- * import { runExperiment } from "../runner.ts";
  * import { readRun } from "./reader.ts";
- * const config = experimentSchema.parse({
- *   message: { size: 4 },
- *   image: { size: 4, color: "grayscale" },
- *   model: { filters: 1 },
- *   training: { backend: "cpu", batch_size: 4, epochs: 1, steps_per_epoch: 2 },
- *   channel: { schedule: { max: 1 } },
- *   eval: { samples: 4, glyph_samples: 4, matrix_samples: 4 },
- * });
- * const root = await Deno.makeTempDir();
- * const { dir } = await runExperiment(config, { root });
+ * const dir = "tests/fixtures/tiny_runs/2026-12-01T19-28-49.921Z_tiny";
  * const run = await readRun(dir);
  * assert.equal(run.manifest.status, "completed");
  * assert.equal(run.metrics.length, 1);
  * assert.equal(run.summary?.epochs, 1);
- * await Deno.remove(root, { recursive: true });
  * ```
  */
 export async function readRun(dir: string): Promise<Run> {
@@ -108,23 +96,11 @@ export async function readRun(dir: string): Promise<Run> {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { experimentSchema } from "../config/schema.ts";
- * import { runExperiment } from "../runner.ts";
  * import { readCheckpoint } from "./reader.ts";
- * const config = experimentSchema.parse({
- *   message: { size: 4 },
- *   image: { size: 4, color: "grayscale" },
- *   model: { filters: 1 },
- *   training: { backend: "cpu", batch_size: 4, epochs: 1, steps_per_epoch: 2 },
- *   channel: { schedule: { max: 1 } },
- *   eval: { samples: 4, glyph_samples: 4, matrix_samples: 4 },
- * });
- * const root = await Deno.makeTempDir();
- * const { dir } = await runExperiment(config, { root });
+ * const dir = "tests/fixtures/tiny_runs/2026-12-01T19-28-49.921Z_tiny";
  * const snapshot = await readCheckpoint(dir);
  * assert.equal(snapshot.meta.step, 2);
  * assert.ok(snapshot.tensors.has("G/stem/kernel"));
- * await Deno.remove(root, { recursive: true });
  * ```
  */
 export async function readCheckpoint(dir: string): Promise<TrainSnapshot> {
@@ -163,21 +139,9 @@ export async function readCheckpoint(dir: string): Promise<TrainSnapshot> {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { experimentSchema } from "../config/schema.ts";
- * import { runExperiment } from "../runner.ts";
  * import { listRunDirs } from "./reader.ts";
- * const config = experimentSchema.parse({
- *   message: { size: 4 },
- *   image: { size: 4, color: "grayscale" },
- *   model: { filters: 1 },
- *   training: { backend: "cpu", batch_size: 4, epochs: 1, steps_per_epoch: 2 },
- *   channel: { schedule: { max: 1 } },
- *   eval: { samples: 4, glyph_samples: 4, matrix_samples: 4 },
- * });
- * const root = await Deno.makeTempDir();
- * const { dir } = await runExperiment(config, { root });
- * assert.deepEqual(await listRunDirs(root), [dir]);
- * await Deno.remove(root, { recursive: true });
+ * const root = "tests/fixtures/tiny_runs";
+ * assert.deepEqual(await listRunDirs(root), [`${root}/2026-12-01T19-28-49.921Z_tiny`]);
  * ```
  */
 export async function listRunDirs(root = "runs"): Promise<string[]> {
