@@ -57,8 +57,7 @@ export function matrixRows(config: Experiment): MatrixRow[] {
 
 /** Evaluates every (row, level) cell: rows × levels × samples decodes. */
 export async function robustnessMatrix(
-  g: Generator,
-  d: Discriminator,
+  nets: { g: Generator; d: Discriminator },
   config: Experiment,
   opts: MatrixOptions,
 ): Promise<RobustnessMatrix> {
@@ -73,7 +72,7 @@ export async function robustnessMatrix(
   for (const row of opts.rows ?? matrixRows(config)) {
     const cells: MatrixCell[] = [];
     for (const level of opts.levels) {
-      const r = await evaluate({ g, d }, fixed, {
+      const r = await evaluate(nets, fixed, {
         level,
         samples: opts.samples,
         seed: opts.seed,

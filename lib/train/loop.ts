@@ -243,7 +243,7 @@ export async function train(
         ((ev.matrix_every > 0 && epoch % ev.matrix_every === 0) || epoch === epochs);
       const top = ev.matrix_levels ?? schedule.max;
       const matrix = matrixDue
-        ? await robustnessMatrix(g, d, config, {
+        ? await robustnessMatrix({ g, d }, config, {
           levels: Array.from({ length: top + 1 }, (_, l) => l),
           samples: ev.matrix_samples,
           seed: heldOut,
