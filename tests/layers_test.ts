@@ -20,6 +20,9 @@ const LAYERS: Layer[][] = [
     name: "ground",
     paths: ["lib/rng.ts", "lib/fs.ts", "lib/tensors.ts", "lib/errors.ts", "lib/image/"],
   }],
+  // Contracts of the fused kernels: names, inputs and attributes that a backend registers
+  // and the model asks tfjs for. They import nothing of glyphnet, so any layer may read them.
+  [{ name: "kernel contracts", paths: ["lib/backend/fused_kernels.ts"] }],
   [{ name: "config", paths: ["lib/config/"] }],
   [{ name: "backend", paths: ["lib/backend/"] }],
   [
