@@ -15,6 +15,8 @@ export interface FuzzTarget {
   load(path: string): Promise<unknown> | unknown;
   /** The class every refusal must be. */
   userError: abstract new (...args: never[]) => Error;
+  /** Files the documents refer to (e.g. a sweep's base experiment), by path relative to them. */
+  files?: Record<string, string>;
 }
 
 /** What a fuzz run found. */
@@ -129,7 +131,12 @@ export async function fuzz(
   opts: { count: number; seed: number },
 ): Promise<FuzzReport> {
   const dir = await Deno.makeTempDir({ prefix: "glyphnet-fuzz-" });
-  const path = `${dir}/fuzz.yaml`;
+  // One level down, so the documents' "../x.yaml" stays inside the temp folder.
+  await Deno.mkdir(`${dir}/docs`);
+  const path = `${dir}/docs/fuzz.yaml`;
+  for (const [name, text] of Object.entries(target.files ?? {})) {
+    await Deno.writeTextFile(`${dir}/docs/${name}`, text);
+  }
   const report: FuzzReport = {
     documents: 0,
     accepted: 0,

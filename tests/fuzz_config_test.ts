@@ -1,22 +1,32 @@
 // Fuzzing the loaders of files users write. 1,000 documents per loader in
 // `deno task ok`; `deno task test:fuzz` runs GLYPHNET_FUZZ (10,000) of them.
-// To fuzz another loader (e.g. sweep files), add one entry to TARGETS.
+// To fuzz another loader, add one entry to TARGETS, e.g. for sweep files:
+//   { name: "sweep", seeds: await examples("experiments/sweeps"), load: loadSweep,
+//     userError: ConfigError, files: { "../quick.yaml": await Deno.readTextFile("experiments/quick.yaml") } },
 import { ConfigError, loadExperiment, parseExperiment } from "../lib/config/load.ts";
 import { fuzz, type FuzzTarget } from "./_fuzz.ts";
 import { assert, assertEquals, assertMatch, assertThrows } from "./_assert.ts";
 
-async function examples(): Promise<string[]> {
+/** The YAML files of a folder of the repository, as seed documents. */
+async function examples(folder: string): Promise<string[]> {
+  const dir = new URL(`../${folder}/`, import.meta.url);
   const texts: string[] = [];
-  for await (const e of Deno.readDir(new URL("../experiments/", import.meta.url))) {
+  for await (const e of Deno.readDir(dir)) {
     if (e.isFile && e.name.endsWith(".yaml")) {
-      texts.push(await Deno.readTextFile(new URL(`../experiments/${e.name}`, import.meta.url)));
+      texts.push(await Deno.readTextFile(new URL(e.name, dir)));
     }
   }
   return texts.sort();
 }
 
+/** Loaders of files users write; one line each. */
 const TARGETS: FuzzTarget[] = [
-  { name: "experiment", seeds: await examples(), load: loadExperiment, userError: ConfigError },
+  {
+    name: "experiment",
+    seeds: await examples("experiments"),
+    load: loadExperiment,
+    userError: ConfigError,
+  },
 ];
 
 const COUNT = Number(Deno.env.get("GLYPHNET_FUZZ") ?? 1000);
