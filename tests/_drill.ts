@@ -24,13 +24,15 @@ export interface KillOutcome {
   /** The write in flight when the kill came, if any. */
   inFlight: string | null;
   killed: boolean;
+  /** Milliseconds from the end of setup (manifest written) to the process's end. */
+  afterSetupMs: number;
 }
 
-/** Starts `deno task run` with the drill hook and kills it at `target`. */
+/** Starts `deno task run` with the drill hook and kills it at `target` (null: never). */
 export async function runAndKill(
   experiment: string,
   runs: string,
-  target: Target,
+  target: Target | null,
 ): Promise<KillOutcome> {
   const command = await taskCommand("run", [experiment, "--runs", runs, "--quiet"], {
     env: { [PAUSE_VARIABLE]: String(PAUSE_MS) },
@@ -47,13 +49,15 @@ export async function runAndKill(
       child.kill("SIGKILL");
     } catch { /* already gone */ }
   };
+  let setupAt = NaN;
   const lines = child.stderr.pipeThrough(new TextDecoderStream()).pipeThrough(lineStream());
   for await (const line of lines) {
     const writing = /^drill: writing (.*)$/.exec(line)?.[1];
     const wrote = /^drill: wrote (.*)$/.exec(line)?.[1];
     if (writing) inFlight = writing;
     if (wrote && wrote === inFlight) inFlight = null;
-    if (timer !== undefined || killed) continue;
+    if (wrote?.endsWith("/manifest.json") && Number.isNaN(setupAt)) setupAt = performance.now();
+    if (timer !== undefined || killed || !target) continue;
     if (target.kind === "time" && wrote?.endsWith("/manifest.json")) {
       timer = setTimeout(kill, target.delayMs); // from the moment the run folder is set up
     } else if (target.kind === "write" && writing && target.file.test(writing)) {
@@ -61,9 +65,15 @@ export async function runAndKill(
     }
   }
   const status = await child.status;
+  const afterSetupMs = performance.now() - setupAt;
   clearTimeout(timer);
   const dir = await onlyRun(`${ROOT}/${runs}`);
-  return { dir, inFlight: status.signal === "SIGKILL" ? inFlight : null, killed: !status.success };
+  return {
+    dir,
+    inFlight: status.signal === "SIGKILL" ? inFlight : null,
+    killed: status.signal === "SIGKILL",
+    afterSetupMs,
+  };
 }
 
 /** Resumes the run in `dir` (no hook): its exit code and stderr. */
@@ -72,17 +82,14 @@ export async function resume(dir: string): Promise<{ code: number; stderr: strin
   return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
 }
 
-/** Runs the experiment to its end with the hook on; returns its folder and seconds from setup. */
-export async function runWhole(experiment: string, runs: string): Promise<number> {
-  const started = performance.now();
-  const out = await (await taskCommand("run", [experiment, "--runs", runs, "--quiet"], {
-    env: { [PAUSE_VARIABLE]: String(PAUSE_MS) },
-    allowEnv: [PAUSE_VARIABLE],
-  })).output();
-  if (!out.success) {
-    throw new Error(`the reference run failed: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return (performance.now() - started) / 1000;
+/** Runs the experiment to its end with the hook on; returns its folder and ms from setup to end. */
+export async function runWhole(
+  experiment: string,
+  runs: string,
+): Promise<{ dir: string; afterSetupMs: number }> {
+  const whole = await runAndKill(experiment, runs, null);
+  if (!Number.isFinite(whole.afterSetupMs)) throw new Error("the reference run failed");
+  return whole;
 }
 
 /** The one run folder under `root`. */
