@@ -9,7 +9,7 @@ import { sanitizeName } from "./config/load.ts";
 import type { Experiment } from "./config/schema.ts";
 import { train, type TrainEvent, type TrainSnapshot } from "./train/loop.ts";
 import type { Progress } from "./run/progress.ts";
-import { readCheckpoint, readRun } from "./run/reader.ts";
+import { readCheckpoint, readRun, RunReadError } from "./run/reader.ts";
 import { RunWriter } from "./run/writer.ts";
 
 /** How to run. */
@@ -64,7 +64,7 @@ export async function runExperiment(config: Experiment, opts: RunOptions = {}): 
 export async function resumeRun(dir: string, opts: RunOptions = {}): Promise<RunResult> {
   const run = await readRun(dir);
   if (run.manifest.status === "completed") {
-    throw new RangeError(`Cannot resume "${dir}": the run already completed`);
+    throw new RunReadError(`Cannot resume "${dir}": the run already completed`);
   }
   const snapshot = await readCheckpoint(dir);
   const backend = await initBackend(run.config.training.backend);

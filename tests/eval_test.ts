@@ -5,6 +5,7 @@ import { Buffer } from "node:buffer";
 import { initBackend } from "../lib/backend/init.ts";
 import { experimentSchema } from "../lib/config/schema.ts";
 import { decodeImage, messageLabel, parseMessage } from "../lib/eval/codec.ts";
+import { InputError } from "../lib/errors.ts";
 import { drawGlyphs, glyphMetrics } from "../lib/eval/glyphs.ts";
 import { blackenFill, decodePng, toModelImage, upscale } from "../lib/eval/image.ts";
 import {
@@ -180,15 +181,15 @@ Deno.test("parseMessage() takes letters, indices and bit strings; messageLabel()
   const m = { type: "one-hot" as const, size: 26 };
   assertEquals(messageLabel(m, parseMessage(m, "Q")), "q");
   assertEquals(messageLabel(m, parseMessage(m, "3")), "d");
-  assertThrows(() => parseMessage(m, "26"), RangeError);
-  assertThrows(() => parseMessage({ type: "one-hot", size: 40 }, "a"), RangeError);
+  assertThrows(() => parseMessage(m, "26"), InputError);
+  assertThrows(() => parseMessage({ type: "one-hot", size: 40 }, "a"), InputError);
   assertEquals(
     messageLabel({ type: "one-hot", size: 40 }, parseMessage({ type: "one-hot", size: 40 }, "39")),
     "39",
   );
   const b = { type: "binary" as const, bits: 4 };
   assertEquals(messageLabel(b, parseMessage(b, "0110")), "0110");
-  assertThrows(() => parseMessage(b, "011"), RangeError);
+  assertThrows(() => parseMessage(b, "011"), InputError);
 });
 
 Deno.test("toModelImage() resizes any PNG to the model's size and colour", () => {
@@ -202,7 +203,7 @@ Deno.test("toModelImage() resizes any PNG to the model's size and colour", () =>
   assertEquals([...gray].map((v) => Math.round(v * 100) / 100), [0, 1, 0, 1]);
   assertEquals(toModelImage(img, 8, 3).length, 8 * 8 * 3);
   assertEquals([...upscale(new Float32Array([0, 1, 1, 0]), 2, 1, 2)].slice(0, 4), [0, 0, 1, 1]);
-  assertThrows(() => decodePng(new Uint8Array([1, 2, 3]), "junk.png"), RangeError);
+  assertThrows(() => decodePng(new Uint8Array([1, 2, 3]), "junk.png"), InputError);
 });
 
 /** Turns a w×w RGBA PNG by `degrees` onto a grown canvas filled white, as ImageMagick's -rotate. */

@@ -2,16 +2,11 @@ import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../lib/backend/init.ts";
 import { parseExperiment } from "../lib/config/load.ts";
 import { initialLevel } from "../lib/channel/mod.ts";
-import { buildDiscriminator } from "../lib/model/discriminator.ts";
-import { buildGenerator } from "../lib/model/generator.ts";
-import { disposeNetwork } from "../lib/model/network.ts";
 import { readCheckpoint, readRun } from "../lib/run/reader.ts";
 import { resumeRun, runExperiment } from "../lib/runner.ts";
 import { createRunDir, RUN_FILES } from "../lib/run/writer.ts";
-import { Adam } from "../lib/train/adam.ts";
-import { networkSpec } from "../lib/train/loop.ts";
-import { Rng } from "../lib/rng.ts";
-import { type TrainState, trainStep } from "../lib/train/step.ts";
+import { createTrainState, disposeTrainState } from "../lib/train/state.ts";
+import { trainStep } from "../lib/train/step.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 
 await initBackend("cpu");
@@ -120,20 +115,7 @@ Deno.test("runExperiment() stops on abort, marks the run interrupted, and resume
 
 Deno.test("trainStep() keeps the tensor count flat", () => {
   const config = tiny();
-  const spec = networkSpec(config);
-  const rng = new Rng(1);
-  const g = buildGenerator(spec, rng), d = buildDiscriminator(spec, rng);
-  const state: TrainState = {
-    config,
-    g,
-    d,
-    randomG: buildGenerator(spec, rng),
-    gOpt: new Adam(g.variables, config.training.optimizer),
-    dOpt: new Adam(d.variables, config.training.optimizer),
-    rng,
-    level: 3,
-    step: 0,
-  };
+  const state = createTrainState(config, { level: 3 });
   const counts = [];
   for (let i = 0; i < 4; i++) {
     const l = trainStep(state);
@@ -141,9 +123,7 @@ Deno.test("trainStep() keeps the tensor count flat", () => {
     counts.push(tf.memory().numTensors);
   }
   assertEquals(new Set(counts.slice(1)).size, 1, `tensor counts ${counts}`);
-  for (const n of [g, d, state.randomG]) disposeNetwork(n);
-  state.gOpt.dispose();
-  state.dOpt.dispose();
+  disposeTrainState(state);
   assert(initialLevel(config.channel.schedule) === 0);
 });
 

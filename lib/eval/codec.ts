@@ -27,6 +27,7 @@ import { discriminate, type Discriminator } from "../model/discriminator.ts";
 import { generate, type Generator } from "../model/generator.ts";
 import { messageTensor, randomMessages } from "../model/messages.ts";
 import { Rng } from "../rng.ts";
+import { InputError } from "../errors.ts";
 import { drawGlyphs } from "./glyphs.ts";
 
 const LETTERS = "abcdefghijklmnopqrstuvwxyz";
@@ -47,7 +48,7 @@ export function parseMessage(m: MessageConfig, text: string): Float32Array {
   const row = new Float32Array(v);
   if (m.type === "binary") {
     if (!new RegExp(`^[01]{${v}}$`).test(text)) {
-      throw new RangeError(
+      throw new InputError(
         `Cannot read message "${text}": this run's messages are ${v} bits of 0/1`,
       );
     }
@@ -60,7 +61,7 @@ export function parseMessage(m: MessageConfig, text: string): Float32Array {
   const index = letter >= 0 ? letter : /^\d+$/.test(text) ? Number(text) : NaN;
   if (!(index >= 0 && index < v)) {
     const letters = v <= LETTERS.length ? ` or a letter a–${LETTERS[v - 1]}` : "";
-    throw new RangeError(
+    throw new InputError(
       `Cannot read message "${text}": this run has ${v} symbols; give an index 0–${
         v - 1
       }${letters}`,

@@ -7,6 +7,7 @@
 // @ts-types="@types/pngjs"
 import { PNG } from "pngjs";
 import { Buffer } from "node:buffer";
+import { InputError } from "../errors.ts";
 
 /** An image as HWC floats in [0, 1]. */
 export interface FloatImage {
@@ -26,7 +27,7 @@ export function decodePng(bytes: Uint8Array, name = "image"): FloatImage {
   try {
     png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (e) {
-    throw new RangeError(
+    throw new InputError(
       `Cannot read "${name}": not a PNG pngjs can decode (${(e as Error).message})`,
     );
   }

@@ -3,14 +3,13 @@
  * (eval, encode, decode, channel preview).
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
 import type { Experiment } from "../config/schema.ts";
 import { buildDiscriminator, type Discriminator } from "../model/discriminator.ts";
 import { buildGenerator, type Generator } from "../model/generator.ts";
-import { disposeNetwork, type Network } from "../model/network.ts";
-import { networkSpec, type TrainSnapshot } from "../train/loop.ts";
+import { disposeNetwork } from "../model/network.ts";
+import { assignTensors, networkSpec, type TrainSnapshot } from "../train/state.ts";
 import { Rng } from "../rng.ts";
-import { readCheckpoint, readRun, RunReadError } from "./reader.ts";
+import { readCheckpoint, readRun } from "./reader.ts";
 
 /** A run's trained networks, with its config and where the checkpoint stood. */
 export interface TrainedNetworks {
@@ -29,8 +28,7 @@ export async function loadNetworks(dir: string): Promise<TrainedNetworks> {
   const g = buildGenerator(spec, new Rng(0));
   const d = buildDiscriminator(spec, new Rng(0));
   try {
-    assign(g, snap, dir);
-    assign(d, snap, dir);
+    assignTensors([...g.variables, ...d.variables], snap, `Cannot load "${dir}"`);
   } catch (e) {
     disposeNetwork(g);
     disposeNetwork(d);
@@ -46,16 +44,4 @@ export async function loadNetworks(dir: string): Promise<TrainedNetworks> {
       disposeNetwork(d);
     },
   };
-}
-
-function assign(net: Network, snap: TrainSnapshot, dir: string): void {
-  for (const [name, v] of net.variables) {
-    const saved = snap.tensors.get(name);
-    if (!saved || saved.shape.join() !== v.shape.join()) {
-      throw new RunReadError(
-        `Cannot load "${dir}": its checkpoint lacks "${name}" of shape [${v.shape}]`,
-      );
-    }
-    tf.tidy(() => v.assign(tf.tensor(saved.data, saved.shape)));
-  }
 }

@@ -2,6 +2,7 @@
  * Reads run folders: the one module tools use to get at runs.
  * @module
  */
+import { UserError } from "../errors.ts";
 import { type Experiment, experimentSchema } from "../config/schema.ts";
 import type { EpochMetrics, TrainSnapshot } from "../train/loop.ts";
 import type { Manifest } from "./manifest.ts";
@@ -19,7 +20,7 @@ export interface Run {
 }
 
 /** A run folder could not be read; the message names the file and why. */
-export class RunReadError extends Error {
+export class RunReadError extends UserError {
   override name = "RunReadError";
 }
 

@@ -12,6 +12,7 @@ import { generate } from "../model/generator.ts";
 import { writeFileAtomic } from "../fs.ts";
 import { loadNetworks } from "../run/networks.ts";
 import { fixedMessages, messageTensor } from "../model/messages.ts";
+import { InputError } from "../errors.ts";
 
 /** Options of {@link channelPreview}. */
 export interface ChannelPreviewOptions {
@@ -32,7 +33,7 @@ export async function channelPreview(
 ): Promise<string> {
   const samples = opts.samples ?? 6;
   const info = await Deno.stat(target).catch(() => null);
-  if (!info) throw new RangeError(`Cannot preview the channel: "${target}" does not exist`);
+  if (!info) throw new InputError(`Cannot preview the channel: "${target}" does not exist`);
   await initBackend(opts.backend ?? "cpu");
   let sheet;
   let out = opts.out;

@@ -8,6 +8,7 @@ import { initBackend } from "../backend/init.ts";
 import { type Decoded, decodeImage } from "../eval/codec.ts";
 import { blackenFill, decodePng, toModelImage } from "../eval/image.ts";
 import { loadNetworks } from "../run/networks.ts";
+import { InputError } from "../errors.ts";
 
 /** Options of {@linkcode decodeRun}. */
 export interface DecodeRunOptions {
@@ -37,7 +38,7 @@ export async function decodeRun(
   try {
     bytes = await Deno.readFile(image);
   } catch (e) {
-    throw new RangeError(`Cannot read "${image}": ${(e as Error).message}`);
+    throw new InputError(`Cannot read "${image}": ${(e as Error).message}`);
   }
   const picture = decodePng(bytes, image);
   if (!opts.keepFill) blackenFill(picture);
