@@ -7,6 +7,7 @@ import { resumeRun, runExperiment } from "../lib/runner.ts";
 import { createRunDir, RUN_FILES } from "../lib/run/writer.ts";
 import { createTrainState, disposeTrainState } from "../lib/train/state.ts";
 import { trainStep } from "../lib/train/step.ts";
+import { UserError } from "../lib/errors.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 
 await initBackend("cpu");
@@ -30,9 +31,14 @@ Deno.test("runExperiment() writes a complete run folder", async () => {
   const root = await Deno.makeTempDir();
   const { dir, status } = await runExperiment(tiny(), { root, source: TINY, file: "tiny.yaml" });
   assertEquals(status, "completed");
-  for (const f of Object.values(RUN_FILES).filter((f) => f !== RUN_FILES.log)) {
+  for (const f of Object.values(RUN_FILES)) {
     assert((await Deno.stat(`${dir}/${f}`)).size > 0, `${f} exists`);
   }
+  // The runner writes train.log itself: a run started from the library gets one too.
+  const log = await Deno.readTextFile(`${dir}/${RUN_FILES.log}`);
+  assertMatch(log, /^\d{4}-\d\d-\d\dT[\d:.]+Z start: G /);
+  assertMatch(log, /Z epoch 2\/2 level /);
+  assertMatch(log, /Z completed after epoch 2, 4 steps in /);
   assertEquals(await Deno.readTextFile(`${dir}/${RUN_FILES.experiment}`), TINY);
   const run = await readRun(dir);
   assertEquals(run.manifest.status, "completed");
@@ -110,6 +116,9 @@ Deno.test("runExperiment() stops on abort, marks the run interrupted, and resume
   assertEquals(done.manifest.resumed_from?.length, 1);
   // The GIF keeps the frames from before the interruption.
   assertEquals(gifFrames(await Deno.readFile(`${first.dir}/${RUN_FILES.gif}`)), 2);
+  // A completed run cannot be resumed: a user mistake (exit 2), not a bug.
+  const again = await resumeRun(first.dir).catch((e) => e);
+  assert(again instanceof UserError && /already completed/.test(again.message), String(again));
   await Deno.remove(root, { recursive: true });
 });
 

@@ -178,11 +178,6 @@ export class RunWriter {
     this.manifest.ended_at = new Date().toISOString();
     this.manifest.error = error ?? null;
   }
-
-  /** Appends a line to train.log (lines are whole; the log only grows). */
-  async log(line: string): Promise<void> {
-    await Deno.writeTextFile(`${this.dir}/${RUN_FILES.log}`, line + "\n", { append: true });
-  }
 }
 
 /** Glyphs shown at least this many pixels wide in frames. */
