@@ -19,7 +19,7 @@ const epoch: TrainEvent = {
     level: 2,
     next_level: 3,
     loss: { d_real: 1, d_fake: 0.5, g: 0.25, total: 1.75 },
-    eval: { accuracy: 0.5, bitAccuracy: 0.5, calledNoise: 0 },
+    eval: { accuracy: 0.5, bit_accuracy: 0.5, called_noise: 0 },
     steps: 10,
     seconds: 2.5,
     steps_per_second: 4,

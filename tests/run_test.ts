@@ -8,6 +8,7 @@ import { createRunDir, RUN_FILES } from "../lib/run/writer.ts";
 import { createTrainState, disposeTrainState } from "../lib/train/state.ts";
 import { trainStep } from "../lib/train/step.ts";
 import { UserError } from "../lib/errors.ts";
+import { gifLayout } from "../lib/image/gif.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 
 await initBackend("cpu");
@@ -115,7 +116,7 @@ Deno.test("runExperiment() stops on abort, marks the run interrupted, and resume
   assertEquals(done.metrics[1].steps, 1, "the resumed epoch ran only its remaining step");
   assertEquals(done.manifest.resumed_from?.length, 1);
   // The GIF keeps the frames from before the interruption.
-  assertEquals(gifFrames(await Deno.readFile(`${first.dir}/${RUN_FILES.gif}`)), 2);
+  assertEquals(gifLayout(await Deno.readFile(`${first.dir}/${RUN_FILES.gif}`)).frames, 2);
   // A completed run cannot be resumed: a user mistake (exit 2), not a bug.
   const again = await resumeRun(first.dir).catch((e) => e);
   assert(again instanceof UserError && /already completed/.test(again.message), String(again));
@@ -145,13 +146,3 @@ Deno.test("createRunDir() never reuses a folder, even within the same millisecon
   assertEquals(b, `${root}/2026-11-24T22-50-01.123Z_x-2`);
   await Deno.remove(root, { recursive: true });
 });
-
-/** Counts frames in a GIF: image descriptors (0x2C) right after a graphic control extension. */
-function gifFrames(gif: Uint8Array): number {
-  let n = 0;
-  for (let i = 0; i + 8 < gif.length; i++) {
-    const gce = gif[i] === 0x21 && gif[i + 1] === 0xf9 && gif[i + 2] === 0x04;
-    if (gce && gif[i + 7] === 0 && gif[i + 8] === 0x2c) n++;
-  }
-  return n;
-}

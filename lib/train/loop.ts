@@ -9,9 +9,14 @@ import type { Experiment } from "../config/schema.ts";
 import { levelAfterCheck, levelAfterEpoch } from "../channel/mod.ts";
 import { generate } from "../model/generator.ts";
 import { countParams } from "../model/network.ts";
-import { type EvalResult, evaluate, heldOutSeed } from "../eval/evaluate.ts";
+import { evaluate, heldOutSeed } from "../eval/evaluate.ts";
 import { type GlyphMetrics, glyphMetrics } from "../eval/glyphs.ts";
-import { type RobustnessMatrix, robustnessMatrix } from "../eval/matrix.ts";
+import {
+  type MatrixCell,
+  type RobustnessMatrix,
+  robustnessMatrix,
+  storedScores,
+} from "../eval/matrix.ts";
 import { fixedMessages, messageTensor } from "../model/messages.ts";
 import {
   createTrainState,
@@ -34,7 +39,7 @@ export interface EpochMetrics {
   next_level: number;
   loss: { d_real: number; d_fake: number; g: number; total: number };
   /** Held-out decoding at `level` through the whole channel (null when eval is off). */
-  eval: EvalResult | null;
+  eval: MatrixCell | null;
   /** Diversity (and binary: topographic similarity) of the held-out glyph set. */
   glyphs?: GlyphMetrics | null;
   /** Each op alone and the whole channel at every level (eval.matrix_every; last epoch). */
@@ -263,7 +268,7 @@ async function evaluateEpoch(
       seed,
     })
     : null;
-  return { eval: result, glyphs, matrix };
+  return { eval: result && storedScores(result), glyphs, matrix };
 }
 
 /** G's glyphs for the fixed grid of messages. */
