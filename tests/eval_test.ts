@@ -7,7 +7,8 @@ import { experimentSchema } from "../lib/config/schema.ts";
 import { decodeImage, messageLabel, parseMessage } from "../lib/eval/codec.ts";
 import { InputError } from "../lib/errors.ts";
 import { drawGlyphs, glyphMetrics } from "../lib/eval/glyphs.ts";
-import { blackenFill, decodePng, toModelImage, upscale } from "../lib/eval/image.ts";
+import { blackenFill, toModelImage, upscale } from "../lib/eval/image.ts";
+import { decodePng } from "../lib/image/png.ts";
 import {
   formatMatrix,
   levelAt,
@@ -34,6 +35,7 @@ import { scoreDecoding } from "../lib/eval/scores.ts";
 import { networkSpec } from "../lib/train/loop.ts";
 import { randomMessages } from "../lib/model/messages.ts";
 import { Rng } from "../lib/rng.ts";
+import { epochMetrics } from "./_metrics.ts";
 import { assert, assertAlmostEquals, assertEquals, assertThrows } from "./_assert.ts";
 
 await initBackend("cpu");
@@ -313,17 +315,7 @@ Deno.test("decodeImage() refuses an image of the wrong size", async () => {
 
 Deno.test("summarize() reads old metrics lines without matrix or glyph fields", () => {
   const config = tiny();
-  const line = {
-    epoch: 1,
-    level: 2,
-    next_level: 3,
-    loss: { d_real: 1, d_fake: 1, g: 1, total: 3 },
-    eval: { accuracy: 0.5, bit_accuracy: 0.5, called_noise: 0.1 },
-    steps: 3,
-    seconds: 1,
-    steps_per_second: 3,
-  };
-  const s = summarize([line], config);
+  const s = summarize([epochMetrics()], config);
   assertEquals([s.level_at_95, s.matrix, s.glyph_diversity, s.highest_level], [
     null,
     null,

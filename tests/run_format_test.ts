@@ -10,8 +10,8 @@ import { resumeRun } from "../lib/runner.ts";
 import { decodeRun } from "../lib/tools/decode.ts";
 import { encodeRun } from "../lib/tools/encode.ts";
 import { evalRun } from "../lib/tools/eval.ts";
-import type { EpochMetrics } from "../lib/train/loop.ts";
 import { assert, assertEquals } from "./_assert.ts";
+import { epochMetrics } from "./_metrics.ts";
 
 const backend = await initBackend("cpu");
 
@@ -87,7 +87,7 @@ Deno.test("RunWriter: an epoch costs the same at epoch 1,000 as at epoch 10", as
   const images = new Float32Array(16).map((_, i) => i / 16);
   const epoch = async (writer: RunWriter, n: number) => {
     const started = performance.now();
-    await writer.onEvent({ type: "epoch", metrics: epochMetrics(n) }, config);
+    await writer.onEvent({ type: "epoch", metrics: epochMetrics({ epoch: n }) }, config);
     await writer.onEvent({ type: "frame", epoch: n, images, shape: [1, 4, 4, 1] }, config);
     return performance.now() - started;
   };
@@ -103,7 +103,7 @@ Deno.test("RunWriter: an epoch costs the same at epoch 1,000 as at epoch 10", as
   for (let i = 0; i < 978; i++) grown.set(chunk, gif.length - 1 + i * chunk.length);
   grown[grown.length - 1] = 0x3b;
   await Deno.writeFile(path, grown);
-  const metrics = Array.from({ length: 990 }, (_, i) => epochMetrics(i + 1));
+  const metrics = Array.from({ length: 990 }, (_, i) => epochMetrics({ epoch: i + 1 }));
   const run = await readRun(w.dir);
   const later = await RunWriter.reopen(w.dir, run.manifest, metrics);
   const late: number[] = [];
@@ -125,17 +125,4 @@ Deno.test("RunWriter: an epoch costs the same at epoch 1,000 as at epoch 10", as
 function lastFrameBytes(gif: Uint8Array): Uint8Array {
   const { lastDelayAt } = gifLayout(gif);
   return gif.slice(lastDelayAt - 4, gif.length - 1);
-}
-
-function epochMetrics(epoch: number): EpochMetrics {
-  return {
-    epoch,
-    level: 0,
-    next_level: 0,
-    loss: { d_real: 1, d_fake: 1, g: 1, total: 3 },
-    eval: { accuracy: 0.5, bit_accuracy: 0.5, called_noise: 0.1 },
-    steps: 1,
-    seconds: 1,
-    steps_per_second: 1,
-  };
 }

@@ -215,6 +215,6 @@ export function messageLength(m: MessageConfig): number {
 }
 
 /** Colour channels of a glyph: 3 for RGB, 1 for grayscale. */
-export function imageChannels(image: Experiment["image"]): number {
+export function imageChannels(image: Experiment["image"]): 1 | 3 {
   return image.color === "rgb" ? 3 : 1;
 }

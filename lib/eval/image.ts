@@ -1,44 +1,10 @@
 /**
- * Reading glyph images back: PNG of any size and colour type (via `pngjs`)
+ * Reading glyph images back: a decoded picture of any size (lib/image/png.ts)
  * to the model's [S, S, C] floats in [0, 1], and nearest-neighbour upscaling
  * for writing glyphs large enough to look at.
  * @module
  */
-// @ts-types="@types/pngjs"
-import { PNG } from "pngjs";
-import { Buffer } from "node:buffer";
-import { InputError } from "../errors.ts";
-
-/** An image as HWC floats in [0, 1]. */
-export interface FloatImage {
-  pixels: Float32Array;
-  width: number;
-  height: number;
-  channels: number;
-}
-
-/**
- * Decodes PNG bytes (gray, RGB, RGBA, palette; 8 or 16 bit) to RGB floats.
- * Transparent pixels are composited over white, the background image
- * tools fill with when they rotate or pad.
- */
-export function decodePng(bytes: Uint8Array, name = "image"): FloatImage {
-  let png: PNG;
-  try {
-    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  } catch (e) {
-    throw new InputError(
-      `Cannot read "${name}": not a PNG pngjs can decode (${(e as Error).message})`,
-    );
-  }
-  const { width, height, data } = png; // always 8-bit RGBA after decoding
-  const pixels = new Float32Array(width * height * 3);
-  for (let i = 0; i < width * height; i++) {
-    const a = data[i * 4 + 3] / 255;
-    for (let c = 0; c < 3; c++) pixels[i * 3 + c] = (data[i * 4 + c] / 255) * a + (1 - a);
-  }
-  return { pixels, width, height, channels: 3 };
-}
+import type { FloatImage } from "../image/png.ts";
 
 /**
  * Weights of a separable resampling from `n` to `m` samples: when

@@ -3,6 +3,7 @@
  * (eval, encode, decode, channel preview).
  * @module
  */
+import { type BackendInfo, initBackend } from "../backend/init.ts";
 import type { Experiment } from "../config/schema.ts";
 import { buildDiscriminator, type Discriminator } from "../model/discriminator.ts";
 import { buildGenerator, type Generator } from "../model/generator.ts";
@@ -44,4 +45,22 @@ export async function loadNetworks(dir: string): Promise<TrainedNetworks> {
       disposeNetwork(d);
     },
   };
+}
+
+/**
+ * What every tool does around a run's networks: starts `backend` (default
+ * "auto"), loads the networks, runs `use`, and frees them however it ends.
+ */
+export async function withNetworks<T>(
+  dir: string,
+  use: (nets: TrainedNetworks, backend: BackendInfo) => Promise<T>,
+  opts: { backend?: string } = {},
+): Promise<T> {
+  const backend = await initBackend(opts.backend ?? "auto");
+  const nets = await loadNetworks(dir);
+  try {
+    return await use(nets, backend);
+  } finally {
+    nets.dispose();
+  }
 }
