@@ -6,6 +6,7 @@
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { UserError } from "./lib/errors.ts";
+import type { StartedRun } from "./lib/runner.ts";
 
 const USAGE = `glyphnet: two networks invent a visual language
 
@@ -71,7 +72,7 @@ async function runCommand(args: string[]): Promise<number> {
   const { runExperiment, resumeRun } = await import("./lib/runner.ts");
   const encoder = new TextEncoder();
   const controller = new AbortController();
-  let started: { markInterrupted(): void } | undefined;
+  let started: StartedRun | undefined;
   let stops = 0;
   // First Ctrl-C: stop after this step (the runner checkpoints). Second: mark and quit.
   const onSigint = () => {
@@ -90,7 +91,7 @@ async function runCommand(args: string[]): Promise<number> {
       terminal: Deno.stdout.isTerminal() && !values.quiet,
       write: (s: string) => Deno.stderr.writeSync(encoder.encode(s)),
     },
-    onStarted: (run: { dir: string; markInterrupted(): void }) => {
+    onStarted: (run: StartedRun) => {
       started = run;
       console.error(`run folder: ${run.dir}`);
     },
