@@ -40,7 +40,7 @@ function resampleWeights(n: number, m: number): { index: number; weight: number 
  * @example
  * ```ts
  * import { toModelImage } from "./image.ts";
- * const img = { pixels: new Float32Array(4 * 4 * 3).fill(1), width: 4, height: 4, channels: 3 };
+ * const img = { pixels: new Float32Array(4 * 4 * 3).fill(1), width: 4, height: 4, channels: 3 as const };
  * const out = toModelImage(img, 2, 1);
  * console.assert(out.length === 4 && out.every((v) => Math.abs(v - 1) < 1e-6));
  * ```
@@ -99,7 +99,7 @@ export function toModelImage(img: FloatImage, size: number, channels: 1 | 3): Fl
  * const pixels = new Float32Array(64).map((_, i) =>
  *   Math.abs((i % 8) + 0.5 - 4) + Math.abs(Math.floor(i / 8) + 0.5 - 4) < 4 ? 0.5 : 1
  * );
- * const img = { pixels, width: 8, height: 8, channels: 1 };
+ * const img = { pixels, width: 8, height: 8, channels: 1 as const };
  * console.assert(blackenFill(img) === 24 && img.pixels[0] === 0 && img.pixels[27] === 0.5);
  * ```
  */
