@@ -82,6 +82,8 @@ interface Loop {
   state: TrainState;
   emit: (e: TrainEvent) => Promise<void>;
   signal?: AbortSignal;
+  /** When the loop last let the event loop run (see {@link letEventsIn}). */
+  lastYield: number;
 }
 
 type Losses = { d_real: number; d_fake: number; g: number };
@@ -100,6 +102,7 @@ export async function train(
     state,
     emit: async (e) => await opts.onEvent?.(e),
     signal: opts.signal,
+    lastYield: performance.now(),
   };
   try {
     let { epoch, skip } = opts.resume ? restoreState(state, opts.resume) : { epoch: 1, skip: 0 };
@@ -142,6 +145,7 @@ async function runEpoch(
       stepsPerSecond: done / seconds,
     });
     await checkLevel(loop);
+    await letEventsIn(loop);
     if (loop.signal?.aborted) {
       await interrupt(loop, epoch, step + 1);
       return "interrupted";
@@ -149,6 +153,18 @@ async function runEpoch(
   }
   await endEpoch(loop, epoch, { sums, done, started });
   return "done";
+}
+
+/**
+ * Lets timers and signal handlers (Ctrl-C aborting the signal) run: a
+ * step's awaits can all be microtasks, which never let them in, so without
+ * this an abort would wait for the epoch's end. At most every 100 ms.
+ */
+async function letEventsIn(loop: Loop): Promise<void> {
+  const now = performance.now();
+  if (now - loop.lastYield < 100) return;
+  loop.lastYield = now;
+  await new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** One training step; returns its losses as numbers. */
