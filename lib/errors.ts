@@ -8,10 +8,12 @@
 
 /** Base class of every error meant for the user as is (exit 2, no stack trace). */
 export class UserError extends Error {
+  /** "UserError", or the subclass's name. */
   override name = "UserError";
 }
 
 /** A value or file the user gave (a message, an image, a path) cannot be used. */
 export class InputError extends UserError {
+  /** Always "InputError". */
   override name = "InputError";
 }

@@ -20,6 +20,7 @@ export interface RunOptions {
   root?: string;
   /** Experiment file path and text, saved in the folder. */
   file?: string;
+  /** The experiment file's text, saved as experiment.yaml. */
   source?: string;
   /** Aborting stops after the current step, with a checkpoint, and marks the run interrupted. */
   signal?: AbortSignal;
@@ -31,17 +32,21 @@ export interface RunOptions {
   onStarted?: (run: StartedRun) => void;
 }
 
-/** A run whose folder exists. */
+/** A run whose folder exists, as {@linkcode RunOptions.onStarted} sees it. */
 export interface StartedRun {
-  dir: string;
+  /** The run folder. */
+  readonly dir: string;
   /** Marks the run interrupted right away (synchronously), for a process about to exit. */
   markInterrupted(): void;
 }
 
 /** How a run ended and where it is. */
 export interface RunResult {
+  /** The run folder. */
   dir: string;
+  /** How the run ended (also in its manifest). */
   status: "completed" | "interrupted" | "failed";
+  /** The backend it ran on. */
   backend: BackendInfo;
 }
 
@@ -49,11 +54,24 @@ export interface RunResult {
  * Trains `config` into a new folder under `opts.root`.
  *
  * @example
- * ```ts ignore
- * import { loadExperiment } from "./config/load.ts";
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { experimentSchema } from "./config/schema.ts";
+ * import { readRun } from "./run/reader.ts";
  * import { runExperiment } from "./runner.ts";
- * const { config, source, path } = await loadExperiment("experiments/quick.yaml");
- * const { dir, status } = await runExperiment(config, { source, file: path });
+ * const config = experimentSchema.parse({
+ *   message: { size: 4 },
+ *   image: { size: 4, color: "grayscale" },
+ *   model: { filters: 1 },
+ *   training: { backend: "cpu", batch_size: 4, epochs: 1, steps_per_epoch: 2 },
+ *   channel: { schedule: { max: 1 } },
+ *   eval: { samples: 4, glyph_samples: 4, matrix_samples: 4 },
+ * });
+ * const root = await Deno.makeTempDir();
+ * const { dir, status } = await runExperiment(config, { root });
+ * assert.equal(status, "completed");
+ * assert.equal((await readRun(dir)).manifest.status, "completed");
+ * await Deno.remove(root, { recursive: true });
  * ```
  */
 export async function runExperiment(config: Experiment, opts: RunOptions = {}): Promise<RunResult> {
@@ -69,7 +87,37 @@ export async function runExperiment(config: Experiment, opts: RunOptions = {}): 
   return await trainInto(writer, config, backend, opts);
 }
 
-/** Continues an interrupted or failed run in its own folder from its last checkpoint. */
+/**
+ * Continues an interrupted or failed run in its own folder from its last checkpoint.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { experimentSchema } from "./config/schema.ts";
+ * import { resumeRun, runExperiment } from "./runner.ts";
+ * const config = experimentSchema.parse({
+ *   message: { size: 4 },
+ *   image: { size: 4, color: "grayscale" },
+ *   model: { filters: 1 },
+ *   training: { backend: "cpu", batch_size: 4, epochs: 1, steps_per_epoch: 2 },
+ *   channel: { schedule: { max: 1 } },
+ *   eval: { samples: 4, glyph_samples: 4, matrix_samples: 4 },
+ * });
+ * const root = await Deno.makeTempDir();
+ * const stop = new AbortController();
+ * const first = await runExperiment(config, {
+ *   root,
+ *   signal: stop.signal,
+ *   onEvent: (e) => {
+ *     if (e.type === "step") stop.abort(); // as Ctrl-C does
+ *   },
+ * });
+ * assert.equal(first.status, "interrupted");
+ * const again = await resumeRun(first.dir);
+ * assert.deepEqual([again.dir, again.status], [first.dir, "completed"]);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export async function resumeRun(dir: string, opts: RunOptions = {}): Promise<RunResult> {
   const run = await readRun(dir);
   if (run.manifest.status === "completed") {

@@ -60,7 +60,7 @@ async function evaluateRun(
   const { config, meta } = nets;
   const max = opts.maxLevel ?? config.eval.matrix_levels ?? config.channel.schedule.max;
   const seed = heldOutSeed(config); // as in training
-  const matrix = await robustnessMatrix(nets.g, nets.d, config, {
+  const matrix = await robustnessMatrix(nets, config, {
     levels: Array.from({ length: max + 1 }, (_, l) => l),
     samples: opts.samples ?? 1024,
     seed,

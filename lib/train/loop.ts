@@ -33,10 +33,13 @@ export { networkSpec, type TrainSnapshot } from "./state.ts";
 
 /** One line of metrics.jsonl. */
 export interface EpochMetrics {
+  /** The epoch, from 1. */
   epoch: number;
   /** Difficulty during the epoch's last step, and after the schedule moved it. */
   level: number;
+  /** The level the next epoch starts at. */
   next_level: number;
+  /** Mean losses over the epoch's steps. */
   loss: { d_real: number; d_fake: number; g: number; total: number };
   /** Held-out decoding at `level` through the whole channel (null when eval is off). */
   eval: MatrixCell | null;
@@ -44,8 +47,11 @@ export interface EpochMetrics {
   glyphs?: GlyphMetrics | null;
   /** Each op alone and the whole channel at every level (eval.matrix_every; last epoch). */
   matrix?: RobustnessMatrix | null;
+  /** Steps done in the run so far. */
   steps: number;
+  /** Seconds the epoch took. */
   seconds: number;
+  /** Training speed over the epoch. */
   steps_per_second: number;
 }
 
@@ -69,6 +75,7 @@ export type TrainEvent =
 
 /** How to run. */
 export interface TrainOptions {
+  /** Called for every event, awaited before training goes on. */
   onEvent?: (e: TrainEvent) => void | Promise<void>;
   /** Aborting stops after the current step, with a checkpoint. */
   signal?: AbortSignal;
@@ -91,6 +98,27 @@ type Losses = { d_real: number; d_fake: number; g: number };
 /**
  * Trains G and D as the experiment says. Resolves when the last epoch ends
  * or the signal aborts; the events carry every result.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend } from "../backend/init.ts";
+ * import { experimentSchema } from "../config/schema.ts";
+ * import { train, type TrainEvent } from "./loop.ts";
+ * const config = experimentSchema.parse({
+ *   message: { size: 4 },
+ *   image: { size: 4, color: "grayscale" },
+ *   model: { filters: 1 },
+ *   training: { backend: "cpu", batch_size: 4, epochs: 1, steps_per_epoch: 2 },
+ *   channel: { schedule: { max: 1 } },
+ *   eval: { samples: 4, glyph_samples: 4, matrix_samples: 4 },
+ * });
+ * await initBackend("cpu");
+ * const events: TrainEvent[] = [];
+ * await train(config, { onEvent: (e) => void events.push(e) });
+ * assert.equal(events.filter((e) => e.type === "step").length, 2);
+ * assert.deepEqual(events.at(-1), { type: "end", status: "completed", epoch: 1 });
+ * ```
  */
 export async function train(
   config: Experiment,
@@ -184,7 +212,7 @@ async function checkLevel({ config, state, emit }: Loop): Promise<void> {
   const schedule = config.channel.schedule;
   if (schedule.kind !== "accuracy" || state.step % schedule.check_every !== 0) return;
   // On the training distribution: with `randomize`, levels 0..current.
-  const check = await evaluate(state.g, state.d, config, {
+  const check = await evaluate({ g: state.g, d: state.d }, config, {
     level: state.level,
     samples: schedule.check_samples,
     seed: state.rng.seed(),
@@ -264,7 +292,7 @@ async function evaluateEpoch(
   const seed = heldOutSeed(config);
   const evalDue = due(ev.every, epoch, epochs);
   const result = evalDue
-    ? await evaluate(state.g, state.d, config, {
+    ? await evaluate({ g: state.g, d: state.d }, config, {
       level: state.level,
       samples: ev.samples,
       seed,
@@ -278,7 +306,7 @@ async function evaluateEpoch(
   const matrixDue = ev.every > 0 && (due(ev.matrix_every, epoch, epochs) || epoch === epochs);
   const top = ev.matrix_levels ?? config.channel.schedule.max;
   const matrix = matrixDue
-    ? await robustnessMatrix(state.g, state.d, config, {
+    ? await robustnessMatrix({ g: state.g, d: state.d }, config, {
       levels: Array.from({ length: top + 1 }, (_, l) => l),
       samples: ev.matrix_samples,
       seed,

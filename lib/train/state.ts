@@ -32,7 +32,9 @@ export interface TrainState {
 
 /** Tensors and counters that are enough to continue a run. */
 export interface TrainSnapshot {
+  /** Every variable of G, D and both optimizers by checkpoint name. */
   tensors: Map<string, { shape: number[]; data: Float32Array }>;
+  /** Counters and the RNG's position. */
   meta: {
     epoch: number;
     /** Steps done within `epoch` (0 when the epoch finished). */
@@ -47,6 +49,7 @@ export interface TrainSnapshot {
 
 /** A checkpoint does not fit the experiment's networks (the experiment was changed). */
 export class CheckpointError extends UserError {
+  /** Always "CheckpointError". */
   override name = "CheckpointError";
 }
 
