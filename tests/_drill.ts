@@ -4,7 +4,7 @@
 // announce itself on stderr and pause halfway and at its end, so a kill can
 // be aimed inside the write of a checkpoint, a frame or the metrics.
 import { parseDocument } from "yaml";
-import { decodePng } from "../lib/eval/image.ts";
+import { decodePng } from "../lib/image/png.ts";
 import { readCheckpoint, readRun } from "../lib/run/reader.ts";
 import { decodeSafetensors } from "../lib/run/safetensors.ts";
 import { ROOT, taskCommand } from "./_cli.ts";

@@ -17,6 +17,7 @@ import {
   YAMLParseError,
 } from "yaml";
 import { z } from "zod";
+import { UserError } from "../errors.ts";
 import { type Experiment, experimentSchema } from "./schema.ts";
 
 /** Largest experiment file we read; anything bigger is not an experiment. */
@@ -25,7 +26,7 @@ const MAX_BYTES = 1 << 20;
 const MAX_DEPTH = 64;
 
 /** An experiment could not be loaded; `message` is meant for the user as is. */
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   /** Always "ConfigError". */
   override name = "ConfigError";
 }

@@ -1,14 +1,16 @@
 /**
- * PNG output for glyph frames and channel sheets: float pixels in, PNG
- * bytes out (via `pngjs`), and a helper that tiles images into a grid.
+ * PNG in and out (via `pngjs`) for glyph frames, channel sheets and images
+ * given to decode: float pixels in [0, 1] on our side, PNG bytes on the
+ * other, and a helper that tiles images into a grid.
  * @module
  */
 // @ts-types="@types/pngjs"
 import { PNG } from "pngjs";
 import { Buffer } from "node:buffer";
+import { InputError } from "../errors.ts";
 
-/** A tiled image: HWC float pixels with its size. */
-export interface GridImage {
+/** An image as HWC float pixels in [0, 1] with its size. */
+export interface FloatImage {
   pixels: Float32Array;
   width: number;
   height: number;
@@ -85,7 +87,7 @@ export function gridImage(
   images: Float32Array,
   shape: [number, number, number, number],
   opts: GridOptions,
-): GridImage {
+): FloatImage {
   const [n, h, w, c] = shape;
   const pad = opts.pad ?? 1;
   if (c !== 1 && c !== 3) {
@@ -111,4 +113,45 @@ export function gridImage(
     }
   }
   return { pixels, width, height, channels: c };
+}
+
+/** Largest image we decode: 32 Mpx (a 6000×4000 photo fits); it costs ~20 bytes a pixel. */
+export const MAX_PNG_PIXELS = 2 ** 25;
+
+/** Refuses a PNG whose header declares more pixels than we are willing to allocate. */
+function checkPngSize(bytes: Uint8Array, name: string): void {
+  // Signature (8 bytes), IHDR length and type (8), then width and height, big-endian.
+  if (bytes.length < 24) return; // pngjs says what is wrong with it
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const width = view.getUint32(16), height = view.getUint32(20);
+  if (width * height > MAX_PNG_PIXELS) {
+    throw new InputError(
+      `Cannot read "${name}": it declares ${width}×${height} pixels, more than the ` +
+        `${MAX_PNG_PIXELS / 2 ** 20} Mpx this tool decodes`,
+    );
+  }
+}
+
+/**
+ * Decodes PNG bytes (gray, RGB, RGBA, palette; 8 or 16 bit) to RGB floats.
+ * Transparent pixels are composited over white, the background image
+ * tools fill with when they rotate or pad.
+ */
+export function decodePng(bytes: Uint8Array, name = "image"): FloatImage {
+  checkPngSize(bytes, name);
+  let png: PNG;
+  try {
+    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch (e) {
+    throw new InputError(
+      `Cannot read "${name}": not a PNG pngjs can decode (${(e as Error).message})`,
+    );
+  }
+  const { width, height, data } = png; // always 8-bit RGBA after decoding
+  const pixels = new Float32Array(width * height * 3);
+  for (let i = 0; i < width * height; i++) {
+    const a = data[i * 4 + 3] / 255;
+    for (let c = 0; c < 3; c++) pixels[i * 3 + c] = (data[i * 4 + c] / 255) * a + (1 - a);
+  }
+  return { pixels, width, height, channels: 3 };
 }
