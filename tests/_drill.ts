@@ -82,14 +82,25 @@ export async function resume(dir: string): Promise<{ code: number; stderr: strin
   return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
 }
 
-/** Runs the experiment to its end with the hook on; returns its folder and ms from setup to end. */
+/**
+ * Runs the experiment to its end; returns its folder and, with the hook on
+ * (`timed`), the milliseconds from setup to its end (else NaN).
+ */
 export async function runWhole(
   experiment: string,
   runs: string,
+  timed: boolean,
 ): Promise<{ dir: string; afterSetupMs: number }> {
-  const whole = await runAndKill(experiment, runs, null);
-  if (!Number.isFinite(whole.afterSetupMs)) throw new Error("the reference run failed");
-  return whole;
+  if (timed) {
+    const whole = await runAndKill(experiment, runs, null);
+    if (!Number.isFinite(whole.afterSetupMs)) throw new Error("the reference run failed");
+    return whole;
+  }
+  const out = await (await taskCommand("run", [experiment, "--runs", runs, "--quiet"])).output();
+  if (!out.success) {
+    throw new Error(`the reference run failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return { dir: await onlyRun(`${ROOT}/${runs}`), afterSetupMs: NaN };
 }
 
 /** The one run folder under `root`. */
