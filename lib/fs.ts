@@ -37,9 +37,9 @@ export async function appendText(path: string, text: string): Promise<void> {
  * kill -9 can land inside it), then says "drill: wrote <path>". Never set in normal runs (the tasks do not even
  * allow reading it).
  */
-const DRILL_PAUSE_MS = drillPause();
+const DRILL_PAUSE_MS = readDrillPause();
 
-function drillPause(): number {
+function readDrillPause(): number {
   const variable = "GLYPHNET_DRILL_WRITE_PAUSE_MS";
   if (Deno.permissions.querySync({ name: "env", variable }).state !== "granted") return 0;
   return Number(Deno.env.get(variable)) || 0;
@@ -76,4 +76,16 @@ export function writeFileAtomicSync(path: string, data: string): void {
 /** JSON with two-space indent and a final newline. */
 export function toJson(value: unknown): string {
   return JSON.stringify(value, null, 2) + "\n";
+}
+
+/**
+ * The drill hook for files written in place (glyphs.gif): call it with
+ * "start" before the first write, "middle" between writes and "end" after
+ * the last. A no-op outside drills.
+ */
+export async function drillMark(path: string, stage: "start" | "middle" | "end"): Promise<void> {
+  if (DRILL_PAUSE_MS <= 0) return;
+  if (stage === "start") console.error(`drill: writing ${path}`);
+  else await new Promise((resolve) => setTimeout(resolve, DRILL_PAUSE_MS));
+  if (stage === "end") console.error(`drill: wrote ${path}`);
 }

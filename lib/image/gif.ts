@@ -8,7 +8,7 @@
  */
 // @ts-types="./gifenc.d.ts"
 import gifenc from "gifenc";
-import { writeFileAtomic } from "../fs.ts";
+import { drillMark, writeFileAtomic } from "../fs.ts";
 
 // gifenc ships CommonJS whose named exports Deno cannot detect.
 const { applyPalette, GIFEncoder, quantize } = gifenc;
@@ -109,19 +109,21 @@ export async function appendGifFrame(
   const existing = layout ?? await readLayout(path);
   const first = existing === null;
   const bytes = encodeFrame(frame, { first, delayMs: DELAY_MS * 4 });
-  const file = await Deno.open(path, { read: true, write: true, create: true });
+  if (first) {
+    // A new file is written whole (temp + rename): a crash must not leave half a first frame.
+    const whole = new Uint8Array(bytes.length + 1);
+    whole.set(bytes);
+    whole[bytes.length] = TRAILER;
+    await writeFileAtomic(path, whole);
+    return gifLayout(whole);
+  }
+  const file = await Deno.open(path, { read: true, write: true });
+  await drillMark(path, "start");
   try {
-    if (first) {
-      await writeAt(file, 0, bytes.length + 1, [bytes, new Uint8Array([TRAILER])]);
-      await file.truncate(bytes.length + 1);
-      const whole = new Uint8Array(bytes.length + 1);
-      whole.set(bytes);
-      whole[bytes.length] = TRAILER;
-      return gifLayout(whole);
-    }
     const start = existing.length - 1; // where the trailer is
     // After the old trailer first: the file stays a valid GIF that ends at that trailer.
     await writeAt(file, start + 1, bytes.length, [bytes.subarray(1), new Uint8Array([TRAILER])]);
+    await drillMark(path, "middle");
     await file.truncate(start + bytes.length + 1);
     // One byte turns the old trailer into the new frame's start.
     await writeAt(file, start, 1, [bytes.subarray(0, 1)]);
@@ -136,6 +138,7 @@ export async function appendGifFrame(
     };
   } finally {
     file.close();
+    await drillMark(path, "end");
   }
 }
 
