@@ -48,7 +48,7 @@ function under(key: string, prefix: string): boolean {
 
 function checkResumable(key: string, where: string): void {
   if (RESUMABLE_KEYS.some((k) => under(key, k))) return;
-  const allowed = `only ${RESUMABLE_KEYS.join(", ")} (and keys under them) can change on resume`;
+  const allowed = `on resume only ${RESUMABLE_KEYS.join(", ")} and the keys under them can change`;
   if (!key) {
     throw new ConfigError(`${where}: --set needs key.path=value, e.g. training.epochs=30`);
   }
