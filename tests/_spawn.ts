@@ -10,12 +10,14 @@ export interface Finished {
 /**
  * Runs `main.ts args` and, each time stderr matches the next pattern of
  * `steps`, sends that step's signal. A child still running after `limitMs`
- * is killed (the test then fails on its exit code instead of hanging).
+ * is killed (the test then fails on its exit code instead of hanging). A
+ * step with `hangUp` then closes the child's stderr, as a terminal that went
+ * away would.
  */
 export async function runMain(
   args: string[],
   opts: {
-    steps?: { after: RegExp; send: Deno.Signal }[];
+    steps?: { after: RegExp; send: Deno.Signal; hangUp?: boolean }[];
     env?: Record<string, string>;
     limitMs?: number;
   } = {},
@@ -30,9 +32,15 @@ export async function runMain(
   const steps = [...(opts.steps ?? [])];
   let stderr = "";
   const killer = setTimeout(() => child.kill("SIGKILL"), opts.limitMs ?? 60_000);
+  let hungUp = false;
   for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
     stderr += text;
-    while (steps.length && steps[0].after.test(stderr)) child.kill(steps.shift()!.send);
+    while (steps.length && steps[0].after.test(stderr)) {
+      const step = steps.shift()!;
+      child.kill(step.send);
+      hungUp ||= step.hangUp === true;
+    }
+    if (hungUp) break; // leaving the loop cancels the stream: the pipe closes
   }
   const { code } = await child.status;
   clearTimeout(killer);
