@@ -74,10 +74,7 @@ export class RunWriter {
     await Deno.mkdir(`${dir}/frames`);
     await Deno.mkdir(`${dir}/checkpoints`);
     await writeFileAtomic(`${dir}/${RUN_FILES.experiment}`, opts.source);
-    await writeFileAtomic(
-      `${dir}/${RUN_FILES.config}`,
-      toJson({ $comment: "fully resolved experiment", ...opts.config }),
-    );
+    await w.writeConfig(opts.config);
     await w.writeManifest();
     return w;
   }
@@ -98,6 +95,7 @@ export class RunWriter {
     manifest.status = "running";
     manifest.ended_at = null;
     manifest.error = null;
+    manifest.signal = null;
     manifest.resumed_from = [...(manifest.resumed_from ?? []), new Date().toISOString()];
     await w.writeManifest();
     return w;
@@ -148,6 +146,14 @@ export class RunWriter {
     );
   }
 
+  /** config.json: the resolved experiment in effect (rewritten when a resume changes it). */
+  async writeConfig(config: Experiment) {
+    await writeFileAtomic(
+      `${this.dir}/${RUN_FILES.config}`,
+      toJson({ $comment: "fully resolved experiment", ...config }),
+    );
+  }
+
   async writeSummary(config: Experiment) {
     await writeFileAtomic(
       `${this.dir}/${RUN_FILES.summary}`,
@@ -159,23 +165,32 @@ export class RunWriter {
     await writeFileAtomic(`${this.dir}/${RUN_FILES.manifest}`, toJson(this.manifest));
   }
 
-  /** Marks the run ended and writes the manifest. */
-  async finish(status: Manifest["status"], error?: string): Promise<void> {
-    this.#end(status, error);
+  /** Marks the run ended (why: an error, or the signal that stopped it) and writes the manifest. */
+  async finish(status: Manifest["status"], why: Ending = {}): Promise<void> {
+    this.#end(status, why);
     await this.writeManifest();
   }
 
   /** Same as {@link finish}, synchronously (for a second Ctrl-C that exits at once). */
-  finishSync(status: Manifest["status"], error?: string): void {
-    this.#end(status, error);
+  finishSync(status: Manifest["status"], why: Ending = {}): void {
+    this.#end(status, why);
     writeFileAtomicSync(`${this.dir}/${RUN_FILES.manifest}`, toJson(this.manifest));
   }
 
-  #end(status: Manifest["status"], error?: string): void {
+  #end(status: Manifest["status"], why: Ending): void {
     this.manifest.status = status;
     this.manifest.ended_at = new Date().toISOString();
-    this.manifest.error = error ?? null;
+    this.manifest.error = why.error ?? null;
+    this.manifest.signal = why.signal ?? null;
   }
+}
+
+/** Why a run ended, for the manifest. */
+interface Ending {
+  /** The failure's message. */
+  error?: string;
+  /** The OS signal that interrupted it. */
+  signal?: string | null;
 }
 
 function jsonLine(m: EpochMetrics): string {
