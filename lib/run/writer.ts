@@ -9,8 +9,9 @@ import type { EpochMetrics, TrainEvent, TrainSnapshot } from "../train/loop.ts";
 import { toJson, writeFileAtomic, writeFileAtomicSync } from "../fs.ts";
 import { encodeGif, type RgbaFrame, toRgba } from "../image/gif.ts";
 import { type Manifest, newManifest } from "./manifest.ts";
-import { decodePng, upscale } from "../eval/image.ts";
-import { encodePng, gridImage } from "../image/png.ts";
+import { decodePng } from "../eval/image.ts";
+import { renderFrame } from "./frame.ts";
+import type { FrameEvent } from "../train/frame.ts";
 import { encodeSafetensors } from "./safetensors.ts";
 import { summarize } from "./summary.ts";
 
@@ -114,7 +115,7 @@ export class RunWriter {
         await this.writeManifest();
         break;
       case "frame":
-        await this.writeFrame(e.epoch, e.images, e.shape, config.output.grid);
+        await this.writeFrame(e);
         break;
       case "checkpoint":
         await this.writeCheckpoint(e.snapshot);
@@ -122,22 +123,12 @@ export class RunWriter {
     }
   }
 
-  async writeFrame(
-    epoch: number,
-    images: Float32Array,
-    shape: [number, number, number, number],
-    cols: number,
-  ) {
-    const grid = gridImage(...enlarge(images, shape), { cols, pad: 2, background: 1 });
-    const name = `epoch-${String(epoch).padStart(4, "0")}.png`;
-    await writeFileAtomic(
-      `${this.dir}/frames/${name}`,
-      encodePng(grid.pixels, grid.width, grid.height, grid.channels),
-    );
-    this.#frames.push({
-      rgba: toRgba(grid.pixels, grid.width, grid.height, grid.channels),
-      ...grid,
-    });
+  /** Writes the labelled frame and extends glyphs.gif with it. */
+  async writeFrame(e: FrameEvent) {
+    const frame = await renderFrame(e, this.#metrics.at(-1));
+    const name = `epoch-${String(e.epoch).padStart(4, "0")}.png`;
+    await writeFileAtomic(`${this.dir}/frames/${name}`, frame.png);
+    this.#frames.push(frame);
     await writeFileAtomic(`${this.dir}/${RUN_FILES.gif}`, encodeGif(this.#frames));
   }
 
@@ -183,24 +174,4 @@ export class RunWriter {
   async log(line: string): Promise<void> {
     await Deno.writeTextFile(`${this.dir}/${RUN_FILES.log}`, line + "\n", { append: true });
   }
-}
-
-/** Glyphs shown at least this many pixels wide in frames. */
-const FRAME_GLYPH_PIXELS = 64;
-
-/** Enlarges small glyphs (nearest neighbour, so pixels stay crisp) for frames. */
-function enlarge(
-  images: Float32Array,
-  [n, h, w, c]: [number, number, number, number],
-): [Float32Array, [number, number, number, number]] {
-  const factor = Math.ceil(FRAME_GLYPH_PIXELS / h);
-  if (factor <= 1 || h !== w) return [images, [n, h, w, c]];
-  const big = h * factor, out = new Float32Array(n * big * big * c);
-  for (let i = 0; i < n; i++) {
-    out.set(
-      upscale(images.subarray(i * h * w * c, (i + 1) * h * w * c), h, c, factor),
-      i * big * big * c,
-    );
-  }
-  return [out, [n, big, big, c]];
 }

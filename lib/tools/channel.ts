@@ -11,7 +11,8 @@ import { renderChannelSheet } from "../channel/preview.ts";
 import { generate } from "../model/generator.ts";
 import { writeFileAtomic } from "../fs.ts";
 import { loadNetworks } from "../run/networks.ts";
-import { fixedMessages, messageTensor } from "../model/messages.ts";
+import { messageTensor } from "../model/messages.ts";
+import { frameMessages } from "../model/frame_messages.ts";
 
 /** Options of {@link channelPreview}. */
 export interface ChannelPreviewOptions {
@@ -39,10 +40,15 @@ export async function channelPreview(
   if (info.isDirectory) {
     const nets = await loadNetworks(target);
     try {
-      const glyphs = tf.tidy(() =>
-        generate(nets.g, messageTensor(fixedMessages(nets.config.message, samples)))
-      );
-      sheet = await renderChannelSheet(nets.config, { glyphs, samples });
+      // The frames' messages, so the sheet's columns match the run's frames.
+      const shown = frameMessages(nets.config.message, nets.config.output.grid);
+      const glyphs = tf.tidy(() => generate(nets.g, messageTensor(shown.batch)));
+      sheet = await renderChannelSheet(nets.config, {
+        glyphs,
+        samples,
+        labels: shown.labels,
+        title: `What each level of the channel does to ${nets.config.name ?? "the run"}'s glyphs`,
+      });
       glyphs.dispose();
     } finally {
       nets.dispose();

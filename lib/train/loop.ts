@@ -8,15 +8,16 @@ import * as tf from "@tensorflow/tfjs-core";
 import { type Experiment, messageLength } from "../config/schema.ts";
 import { initialLevel, levelAfterCheck, levelAfterEpoch } from "../channel/mod.ts";
 import { buildDiscriminator } from "../model/discriminator.ts";
-import { buildGenerator, generate, type GeneratorSpec } from "../model/generator.ts";
+import { buildGenerator, type GeneratorSpec } from "../model/generator.ts";
 import { countParams, disposeNetwork } from "../model/network.ts";
 import { Adam } from "./adam.ts";
 import { type EvalResult, evaluate } from "../eval/evaluate.ts";
 import { type GlyphMetrics, glyphMetrics } from "../eval/glyphs.ts";
 import { type RobustnessMatrix, robustnessMatrix } from "../eval/matrix.ts";
-import { fixedMessages, messageTensor } from "../model/messages.ts";
+import { frameMessages } from "../model/frame_messages.ts";
 import { Rng } from "../rng.ts";
 import { type TrainState, trainStep } from "./step.ts";
+import { type FrameEvent, frameEvent } from "./frame.ts";
 
 /** One line of metrics.jsonl. */
 export interface EpochMetrics {
@@ -65,7 +66,7 @@ export type TrainEvent =
   }
   | { type: "level"; step: number; from: number; to: number; accuracy?: number }
   | { type: "epoch"; metrics: EpochMetrics }
-  | { type: "frame"; epoch: number; images: Float32Array; shape: [number, number, number, number] }
+  | FrameEvent
   | { type: "checkpoint"; epoch: number; snapshot: TrainSnapshot }
   | { type: "end"; status: "completed" | "interrupted"; epoch: number };
 
@@ -117,7 +118,7 @@ export async function train(
   };
   let epoch = 1, skip = 0;
   if (opts.resume) ({ epoch, skip } = restore(state, opts.resume));
-  const frameMessages = fixedMessages(config.message, config.output.grid ** 2);
+  const shown = frameMessages(config.message, config.output.grid);
   const { epochs, steps_per_epoch: stepsPerEpoch } = config.training;
   const schedule = config.channel.schedule;
   await emit({
@@ -242,14 +243,7 @@ export async function train(
       });
       const every = config.output.frame_every;
       if (every > 0 && (epoch % every === 0 || epoch === epochs)) {
-        const images = tf.tidy(() => generate(g, messageTensor(frameMessages)));
-        await emit({
-          type: "frame",
-          epoch,
-          images: await images.data() as Float32Array,
-          shape: images.shape as [number, number, number, number],
-        });
-        images.dispose();
+        await emit(await frameEvent(g, config, { messages: shown, epoch, level }));
       }
       const ck = config.output.checkpoint_every;
       if ((ck > 0 && epoch % ck === 0) || epoch === epochs) {
