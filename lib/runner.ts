@@ -11,6 +11,7 @@ import { train, type TrainEvent, type TrainSnapshot } from "./train/loop.ts";
 import type { Progress } from "./run/progress.ts";
 import { readCheckpoint, readRun } from "./run/reader.ts";
 import { RunWriter } from "./run/writer.ts";
+import { writeRunReport } from "./report/write.ts";
 
 /** How to run. */
 export interface RunOptions {
@@ -87,16 +88,37 @@ async function trainInto(
       resume,
       onEvent: async (e) => {
         await writer.onEvent(e, config);
+        // Once an epoch: after its frame, or after its metrics when no frame is due.
+        if (e.type === "frame" || (e.type === "epoch" && !frameDue(config, e.metrics.epoch))) {
+          await refreshReport(writer);
+        }
         progress?.event(e);
         await opts.onEvent?.(e);
       },
     });
     await writer.finish(status);
+    await refreshReport(writer);
     return { dir: writer.dir, status, backend };
   } catch (e) {
     const message = (e as Error).message ?? String(e);
     await writer.finish("failed", message);
+    await refreshReport(writer);
     progress?.line(`failed: ${message}`);
     throw e;
+  }
+}
+
+/** Whether the loop draws a frame after `epoch` (output.frame_every, and always the last). */
+function frameDue(config: Experiment, epoch: number): boolean {
+  const every = config.output.frame_every;
+  return every > 0 && (epoch % every === 0 || epoch === config.training.epochs);
+}
+
+/** Rewrites the run's report.html; a report that cannot be written is logged, not fatal. */
+async function refreshReport(writer: RunWriter): Promise<void> {
+  try {
+    await writeRunReport(writer.dir);
+  } catch (e) {
+    await writer.log(`report.html not written: ${(e as Error).stack ?? e}`);
   }
 }
