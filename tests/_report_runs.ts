@@ -1,0 +1,38 @@
+/**
+ * Two tiny real runs (3 epochs, seconds each on the cpu backend) shared by
+ * the report tests: made once per test process.
+ * @module
+ */
+import { initBackend } from "../lib/backend/init.ts";
+import { parseExperiment } from "../lib/config/load.ts";
+import { runExperiment } from "../lib/runner.ts";
+
+/** A tiny experiment: 4 symbols, 8×8 grayscale, 3 epochs of 2 steps. */
+export const TINY_REPORT = `
+name: tiny
+seed: 5
+message: { type: one-hot, size: 4 }
+image: { size: 8, color: grayscale }
+model: { filters: 2 }
+training: { backend: cpu, batch_size: 8, epochs: 3, steps_per_epoch: 2, optimizer: { learning_rate: 0.002 } }
+channel: { schedule: { kind: accuracy, check_every: 1, check_samples: 8 } }
+eval: { samples: 16, matrix_samples: 8, matrix_levels: 2, glyph_samples: 8 }
+`;
+
+let made: Promise<{ root: string; runs: string[] }> | undefined;
+
+/** Folders of two tiny runs that differ in seed and learning rate. */
+export function tinyRuns(): Promise<{ root: string; runs: string[] }> {
+  made ??= (async () => {
+    await initBackend("cpu");
+    const root = await Deno.makeTempDir({ prefix: "glyphnet-report-" });
+    const runs: string[] = [];
+    for (const set of [[], ["seed=6", "training.optimizer.learning_rate=0.004"]]) {
+      const config = parseExperiment(TINY_REPORT, "tiny.yaml", { set });
+      const { dir } = await runExperiment(config, { root, source: TINY_REPORT, file: "tiny.yaml" });
+      runs.push(dir);
+    }
+    return { root, runs };
+  })();
+  return made;
+}
