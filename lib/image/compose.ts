@@ -124,7 +124,7 @@ export function tableSvg(layout: TableLayout): string {
   const [n, h] = layout.rows[0]?.glyphs.shape ?? [0, 1];
   const g = displaySize(h, layout.glyphPixels ?? 48);
   const labelW = textWidth(layout.rows.flatMap((r) => r.label.split("\n")), CAPTION - 1) + GAP;
-  const cell = Math.max(g, textWidth(layout.columns, CAPTION));
+  const cell = Math.max(g, textWidth(layout.columns, CAPTION - 1));
   const top = GAP + HEADER + GAP + CAPTION + 4;
   const parts = [text(GAP, GAP + HEADER - 3, layout.title, { size: HEADER - 2, bold: true })];
   layout.columns.forEach((c, j) => {
