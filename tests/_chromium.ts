@@ -28,8 +28,8 @@ export interface BrowserPage {
   requests: string[];
   /** Evaluates an expression in the page and returns its value (awaits promises). */
   evaluate<T>(expression: string): Promise<T>;
-  /** PNG of the whole page (or its first `height` pixels). */
-  screenshot(opts?: { height?: number }): Promise<Uint8Array>;
+  /** PNG of the whole page (or its first `height` pixels), optionally scaled (e.g. 0.5). */
+  screenshot(opts?: { height?: number; scale?: number }): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -114,7 +114,7 @@ export async function openPage(
       errors,
       requests,
       evaluate,
-      async screenshot(o = {}) {
+      async screenshot(o: { height?: number; scale?: number } = {}) {
         const size = await evaluate<{ w: number; h: number }>(
           "({ w: document.documentElement.scrollWidth, h: document.documentElement.scrollHeight })",
         );
@@ -126,7 +126,7 @@ export async function openPage(
             y: 0,
             width: size.w,
             height: Math.min(size.h, o.height ?? size.h),
-            scale: 1,
+            scale: o.scale ?? 1,
           },
         });
         return Uint8Array.from(atob(data), (c) => c.charCodeAt(0));

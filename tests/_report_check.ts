@@ -43,17 +43,20 @@ const MOVE = `(() => {
   return JSON.parse(input.dataset.epochs).length;
 })()`;
 
-/** Opens `file` and gathers {@link PageFacts}; the screenshot is cut at `shotHeight` pixels. */
+/**
+ * Opens `file` and gathers {@link PageFacts}; the screenshot is cut at
+ * `shotHeight` CSS pixels and scaled by `shotScale`.
+ */
 export async function inspectReport(
   chromium: string,
   file: string,
-  opts: { width?: number; shotHeight?: number } = {},
+  opts: { width?: number; shotHeight?: number; shotScale?: number } = {},
 ): Promise<PageFacts> {
   const page = await openPage(chromium, file, { width: opts.width ?? 1280, height: 900 });
   try {
     const { plots, images } = await page.evaluate<Pick<PageFacts, "plots" | "images">>(GATHER);
     // The screenshot shows the page as it opened (latest epoch).
-    const screenshot = await page.screenshot({ height: opts.shotHeight });
+    const screenshot = await page.screenshot({ height: opts.shotHeight, scale: opts.shotScale });
     let slider: PageFacts["slider"] = null;
     if (await page.evaluate<boolean>(`!!document.querySelector("[data-slider] input")`)) {
       const before = await page.evaluate<string[]>(VISIBLE);

@@ -35,7 +35,7 @@ tr.changed td { background: #fff6d6; } tr.changed td:first-child { font-weight: 
 .slider { display: flex; align-items: center; gap: 12px; margin: 8px 0; }
 .slider input { width: min(600px, 70vw); }
 .stacks { display: flex; flex-wrap: wrap; gap: 16px; }
-.stack { background: #fff; border: 1px solid #e3e3e3; border-radius: 6px; padding: 8px; }
+.stack { background: #fff; border: 1px solid #e3e3e3; border-radius: 6px; padding: 8px; flex: 1 1 380px; min-width: 0; max-width: max-content; }
 .stack img { display: block; max-width: 100%; height: auto; }
 .stack img[hidden] { display: none; }
 .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; }
