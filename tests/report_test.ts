@@ -194,6 +194,10 @@ Deno.test("describeLevel() names what each op does at a level", () => {
     "invert 10 %",
     "kernel 0.12",
   ]);
+  assert(
+    !describeLevel(channel, 3, { grayscale: false }).includes("invert 10 %"),
+    "RGB: no inversion",
+  );
 });
 
 Deno.test("rasterizeSvg() sets a frame's labels in a real font", async () => {

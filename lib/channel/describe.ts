@@ -7,7 +7,8 @@ import type { ChannelConfig, OpName } from "../config/schema.ts";
 import { EXTRAS_TABLES, resolveTables, tableEntry } from "./tables.ts";
 
 /**
- * One short phrase per op of the channel at `level` (extras last, when on).
+ * One short phrase per op of the channel at `level` (extras last, when on;
+ * inversion only for grayscale images, the only ones it applies to).
  *
  * @example
  * ```ts
@@ -17,7 +18,11 @@ import { EXTRAS_TABLES, resolveTables, tableEntry } from "./tables.ts";
  * console.assert(describeLevel(channel, 3).join() === "±18°");
  * ```
  */
-export function describeLevel(channel: ChannelConfig, level: number): string[] {
+export function describeLevel(
+  channel: ChannelConfig,
+  level: number,
+  opts: { grayscale?: boolean } = {},
+): string[] {
   const t = resolveTables(channel);
   const words: Record<OpName, () => string> = {
     static: () => `noise σ ${fmt(tableEntry(t.static, level))}`,
@@ -34,11 +39,9 @@ export function describeLevel(channel: ChannelConfig, level: number): string[] {
     const slope = tableEntry(EXTRAS_TABLES.slope, level);
     const invert = tableEntry(EXTRAS_TABLES.invert, level);
     const kernel = tableEntry(EXTRAS_TABLES.kernel, level);
-    out.push(
-      `slope ${fmt(slope)}`,
-      `invert ${Math.round(invert * 100)} %`,
-      `kernel ${fmt(kernel)}`,
-    );
+    out.push(`slope ${fmt(slope)}`);
+    if (opts.grayscale !== false) out.push(`invert ${Math.round(invert * 100)} %`);
+    out.push(`kernel ${fmt(kernel)}`);
   }
   return out;
 }

@@ -67,7 +67,9 @@ export async function renderChannelSheet(
     glyphs.dispose();
   }
   const rows = Array.from({ length: levels }, (_, level) => {
-    const ops = describeLevel(config.channel, level);
+    const ops = describeLevel(config.channel, level, {
+      grayscale: config.image.color === "grayscale",
+    });
     const half = Math.ceil(ops.length / 2);
     return {
       label: `level ${level}: ${ops.slice(0, half).join(" · ")}\n${ops.slice(half).join(" · ")}`,
