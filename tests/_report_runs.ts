@@ -19,20 +19,40 @@ channel: { schedule: { kind: accuracy, check_every: 1, check_samples: 8 } }
 eval: { samples: 16, matrix_samples: 8, matrix_levels: 2, glyph_samples: 8 }
 `;
 
-let made: Promise<{ root: string; runs: string[] }> | undefined;
+/** The tiny runs, and the first run's report.html as it was after epoch 1. */
+export interface TinyRuns {
+  root: string;
+  runs: string[];
+  midRun: string;
+}
+
+let made: Promise<TinyRuns> | undefined;
 
 /** Folders of two tiny runs that differ in seed and learning rate. */
-export function tinyRuns(): Promise<{ root: string; runs: string[] }> {
+export function tinyRuns(): Promise<TinyRuns> {
   made ??= (async () => {
     await initBackend("cpu");
     const root = await Deno.makeTempDir({ prefix: "glyphnet-report-" });
     const runs: string[] = [];
+    let midRun = "";
     for (const set of [[], ["seed=6", "training.optimizer.learning_rate=0.004"]]) {
       const config = parseExperiment(TINY_REPORT, "tiny.yaml", { set });
-      const { dir } = await runExperiment(config, { root, source: TINY_REPORT, file: "tiny.yaml" });
-      runs.push(dir);
+      let dir = "";
+      const result = await runExperiment(config, {
+        root,
+        source: TINY_REPORT,
+        file: "tiny.yaml",
+        onStarted: (w) => dir = w.dir,
+        // Subscribers hear an event after the writer (and the report) handled it.
+        onEvent: async (e) => {
+          if (e.type === "frame" && e.epoch === 1 && !midRun) {
+            midRun = await Deno.readTextFile(`${dir}/report.html`);
+          }
+        },
+      });
+      runs.push(result.dir);
     }
-    return { root, runs };
+    return { root, runs, midRun };
   })();
   return made;
 }

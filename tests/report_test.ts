@@ -84,6 +84,16 @@ Deno.test("runExperiment() leaves a self-contained report.html with plots, heat 
   assertEquals(doc.body.getAttribute("data-running"), "false", "a finished run does not reload");
 });
 
+Deno.test("runExperiment() rewrites report.html each epoch; mid-run it reloads itself", async () => {
+  const { midRun } = await tinyRuns();
+  assertSelfContained(midRun, "mid-run report");
+  const doc = parse(midRun);
+  assertEquals(doc.body.getAttribute("data-running"), "true");
+  assertMatch(midRun, /location\.reload\(\)/);
+  const slider = doc.querySelector("[data-slider] input[type=range]");
+  assertEquals(JSON.parse(slider.getAttribute("data-epochs")), [1], "the frame of epoch 1 is in");
+});
+
 Deno.test("writeRunReport() renders the same bytes twice", async () => {
   const { runs } = await tinyRuns();
   const out = await Deno.makeTempFile({ suffix: ".html" });
