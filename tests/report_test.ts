@@ -177,6 +177,8 @@ Deno.test("inlineFrames() stays within its budget by thumbnails, then every k-th
   assertEquals(small.at(-1)?.epoch, 40);
   assert(small.reduce((a, f) => a + f.uri.length, 0) <= budget * 1.1);
   assertEquals(small[0].width, all[0].width, "thumbnails show at the frame's size");
+  assertEquals(small.at(-1)?.uri, all.at(-1)?.uri, "the newest frame stays whole");
+  assert(small[0].uri.length < all[0].uri.length, "older frames are thumbnails");
 });
 
 Deno.test("frameMessages() shows every message up to 64, else a fixed sample, labelled", () => {

@@ -1,7 +1,8 @@
 /**
  * Frames for a report's slider, inline: the PNGs as they are while they fit
- * the byte budget, else half-size thumbnails, else every k-th thumbnail
- * (always with the last), so a long run's report stays a few megabytes.
+ * the byte budget, else half-size thumbnails (the newest frame kept whole),
+ * else every k-th thumbnail (always with the newest), so a long run's
+ * report stays a few megabytes.
  * @module
  */
 import { decodePng } from "../eval/image.ts";
@@ -37,7 +38,11 @@ export async function inlineFrames(
   const sizes = files.map((f) => pngSize(f.bytes));
   let chosen = files.map((f, i) => ({ ...f, ...sizes[i] }));
   if (total(chosen) > budget) {
-    chosen = chosen.map((f) => ({ ...f, bytes: halfSize(f.bytes, String(f.epoch)) }));
+    // The newest frame stays full size: it is the one a reader opens the page to see.
+    const last = chosen.length - 1;
+    chosen = chosen.map((f, i) =>
+      i === last ? f : { ...f, bytes: halfSize(f.bytes, `${f.epoch}`) }
+    );
     const k = Math.ceil(total(chosen) / budget);
     if (k > 1) chosen = chosen.filter((_, i) => i % k === 0 || i === chosen.length - 1);
   }

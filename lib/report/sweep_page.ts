@@ -62,7 +62,7 @@ export async function loadSweep(dir: string): Promise<{ name: string; points: Sw
 /** The sweep page as one self-contained HTML page. */
 export function sweepPage(sweep: { name: string; points: SweepPoint[] }): string {
   const keys = [...new Set(sweep.points.flatMap((p) => Object.keys(p.values)))];
-  const heads = HEADLINES.filter((h) => h.better !== 0 || h.name === "epochs");
+  const heads = HEADLINES;
   const rows = sweep.points.map((p) => ({
     cells: [
       ...keys.map((k) => escapeHtml(show(p.values[k]))),
