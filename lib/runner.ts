@@ -82,6 +82,7 @@ async function trainInto(
 ): Promise<RunResult> {
   opts.onStarted?.(writer);
   const progress = opts.progress?.(backend, writer, config.training.epochs);
+  const thumbnails = new Map<string, Uint8Array>();
   try {
     const status = await train(config, {
       signal: opts.signal,
@@ -90,19 +91,19 @@ async function trainInto(
         await writer.onEvent(e, config);
         // Once an epoch: after its frame, or after its metrics when no frame is due.
         if (e.type === "frame" || (e.type === "epoch" && !frameDue(config, e.metrics.epoch))) {
-          await refreshReport(writer);
+          await refreshReport(writer, thumbnails);
         }
         progress?.event(e);
         await opts.onEvent?.(e);
       },
     });
     await writer.finish(status);
-    await refreshReport(writer);
+    await refreshReport(writer, thumbnails);
     return { dir: writer.dir, status, backend };
   } catch (e) {
     const message = (e as Error).message ?? String(e);
     await writer.finish("failed", message);
-    await refreshReport(writer);
+    await refreshReport(writer, thumbnails);
     progress?.line(`failed: ${message}`);
     throw e;
   }
@@ -115,9 +116,9 @@ function frameDue(config: Experiment, epoch: number): boolean {
 }
 
 /** Rewrites the run's report.html; a report that cannot be written is logged, not fatal. */
-async function refreshReport(writer: RunWriter): Promise<void> {
+async function refreshReport(writer: RunWriter, thumbnails: Map<string, Uint8Array>) {
   try {
-    await writeRunReport(writer.dir);
+    await writeRunReport(writer.dir, { thumbnails });
   } catch (e) {
     await writer.log(`report.html not written: ${(e as Error).stack ?? e}`);
   }

@@ -22,27 +22,33 @@ export interface InlineFrame {
 /** Inline bytes the slider of one run may use by default. */
 export const FRAME_BUDGET = 3_000_000;
 
-/** Reads the frames and makes them fit `budget` bytes of base64 (see the module doc). */
+/** Thumbnails already made, by frame path (frames never change once written). */
+export type ThumbnailCache = Map<string, Uint8Array>;
+
+/**
+ * Reads the frames and makes them fit `budget` bytes of base64 (see the
+ * module doc); `cache` keeps thumbnails between rewrites of the same report.
+ */
 export async function inlineFrames(
   frames: { epoch: number; path: string }[],
   budget = FRAME_BUDGET,
+  cache?: ThumbnailCache,
 ): Promise<InlineFrame[]> {
   const files = await Promise.all(
-    frames.map(async (f) => ({
-      epoch: f.epoch,
-      bytes: await Deno.readFile(f.path) as Uint8Array,
-    })),
+    frames.map(async (f) => ({ ...f, bytes: await Deno.readFile(f.path) as Uint8Array })),
   );
   const base64 = (n: number) => Math.ceil(n / 3) * 4;
   const total = (xs: { bytes: Uint8Array }[]) => xs.reduce((a, x) => a + base64(x.bytes.length), 0);
-  const sizes = files.map((f) => pngSize(f.bytes));
-  let chosen = files.map((f, i) => ({ ...f, ...sizes[i] }));
+  let chosen = files.map((f) => ({ ...f, ...pngSize(f.bytes) }));
   if (total(chosen) > budget) {
     // The newest frame stays full size: it is the one a reader opens the page to see.
     const last = chosen.length - 1;
-    chosen = chosen.map((f, i) =>
-      i === last ? f : { ...f, bytes: halfSize(f.bytes, `${f.epoch}`) }
-    );
+    chosen = chosen.map((f, i) => {
+      if (i === last) return f;
+      const thumb = cache?.get(f.path) ?? halfSize(f.bytes, f.path);
+      cache?.set(f.path, thumb);
+      return { ...f, bytes: thumb };
+    });
     const k = Math.ceil(total(chosen) / budget);
     if (k > 1) chosen = chosen.filter((_, i) => i % k === 0 || i === chosen.length - 1);
   }

@@ -6,12 +6,15 @@
  */
 import { matrixRows } from "../eval/matrix.ts";
 import { defaultConfig, flatten, HEADLINES, type ReportRun, SERIES, show } from "./data.ts";
-import { inlineFrames } from "./frames.ts";
+import { inlineFrames, type ThumbnailCache } from "./frames.ts";
 import { cards, escapeHtml, fmt, frameSlider, page, table } from "./html.ts";
 import { heatMap, linePlot, type Point } from "./plots.ts";
 
-/** The run report as one self-contained HTML page. */
-export async function runPage(run: ReportRun): Promise<string> {
+/** The run report as one self-contained HTML page (`thumbnails` carries frame thumbnails between rewrites). */
+export async function runPage(
+  run: ReportRun,
+  opts: { thumbnails?: ThumbnailCache } = {},
+): Promise<string> {
   const m = run.manifest;
   const head = `<h1>${
     escapeHtml(run.label)
@@ -26,7 +29,7 @@ export async function runPage(run: ReportRun): Promise<string> {
   const headline = cards(
     HEADLINES.map((h) => [h.name, fmt(h.value(run), h.kind)] as [string, string]),
   );
-  const frames = await inlineFrames(run.frames);
+  const frames = await inlineFrames(run.frames, undefined, opts.thumbnails);
   const body = [
     head,
     headline,

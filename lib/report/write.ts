@@ -6,12 +6,15 @@
 import { writeFileAtomic } from "../fs.ts";
 import { loadReportRun } from "./data.ts";
 import { runPage } from "./run_page.ts";
+import type { ThumbnailCache } from "./frames.ts";
 
 /** Name of the report inside a run folder. */
 export const REPORT_FILE = "report.html";
 
 /**
- * (Re)writes `<run>/report.html` from the run folder as it is now; returns its path.
+ * (Re)writes `<run>/report.html` from the run folder as it is now; returns
+ * its path. A writer that rewrites it every epoch passes the same
+ * `thumbnails` map each time, so old frames are shrunk once.
  *
  * @example
  * ```ts ignore
@@ -19,9 +22,12 @@ export const REPORT_FILE = "report.html";
  * const path = await writeRunReport("runs/2026-11-25T02-02-52.062Z_quick");
  * ```
  */
-export async function writeRunReport(dir: string, opts: { out?: string } = {}): Promise<string> {
+export async function writeRunReport(
+  dir: string,
+  opts: { out?: string; thumbnails?: ThumbnailCache } = {},
+): Promise<string> {
   const run = await loadReportRun(dir);
   const out = opts.out ?? `${run.dir}/${REPORT_FILE}`;
-  await writeFileAtomic(out, await runPage(run));
+  await writeFileAtomic(out, await runPage(run, { thumbnails: opts.thumbnails }));
   return out;
 }
