@@ -12,10 +12,11 @@ import { EXTRAS_TABLES, resolveTables, tableEntry } from "./tables.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { experimentSchema } from "../config/schema.ts";
  * import { describeLevel } from "./describe.ts";
  * const channel = experimentSchema.parse({ channel: { ops: ["rotate"], extras: false } }).channel;
- * console.assert(describeLevel(channel, 3).join() === "±18°");
+ * assert(describeLevel(channel, 3).join() === "±18°");
  * ```
  */
 export function describeLevel(

@@ -55,13 +55,14 @@ const SANS_BOLD_EM = 0.68;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { frameSvg } from "./compose.ts";
  * const svg = frameSvg({
  *   header: "epoch 1",
  *   panels: [{ title: "clean", images: new Float32Array(2 * 4 * 4), shape: [2, 4, 4, 1] }],
  *   labels: ["a", "b"],
  * });
- * console.assert(svg.startsWith("<svg") && svg.includes(">b</text>"));
+ * assert(svg.startsWith("<svg") && svg.includes(">b</text>"));
  * ```
  */
 export function frameSvg(layout: FrameLayout): string {
@@ -114,10 +115,11 @@ export function frameSvg(layout: FrameLayout): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tableSvg } from "./compose.ts";
  * const glyphs = { images: new Float32Array(2 * 4 * 4), shape: [2, 4, 4, 1] as [number, number, number, number] };
  * const svg = tableSvg({ title: "t", columns: ["a", "b"], rows: [{ label: "level 0", glyphs }] });
- * console.assert(svg.includes(">level 0</text>"));
+ * assert(svg.includes(">level 0</text>"));
  * ```
  */
 export function tableSvg(layout: TableLayout): string {

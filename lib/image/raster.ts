@@ -41,10 +41,11 @@ function setup(): Promise<Uint8Array[]> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rasterizeSvg } from "./raster.ts";
  * const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><text y="15">a</text></svg>';
  * const r = await rasterizeSvg(svg);
- * console.assert(r.width === 40 && r.rgba.length === 40 * 20 * 4);
+ * assert(r.width === 40 && r.rgba.length === 40 * 20 * 4);
  * ```
  */
 export async function rasterizeSvg(svg: string): Promise<Raster> {

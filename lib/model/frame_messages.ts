@@ -26,9 +26,10 @@ export interface FrameMessages {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { frameMessages } from "./frame_messages.ts";
  * const { labels } = frameMessages({ type: "one-hot", size: 26 }, 4);
- * console.assert(labels.length === 26 && labels[25] === "z");
+ * assert(labels.length === 26 && labels[25] === "z");
  * ```
  */
 export function frameMessages(m: MessageConfig, grid: number): FrameMessages {

@@ -49,11 +49,12 @@ function markup(title: string, plot: { outerHTML: string }): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { linePlot } from "./plots.ts";
  * const svg = linePlot([{ x: 1, y: 0.5, series: "a" }, { x: 2, y: 0.7, series: "a" }], {
  *   title: "accuracy", x: "epoch", y: "accuracy",
  * });
- * console.assert(svg.includes("<svg"));
+ * assert(svg.includes("<svg"));
  * ```
  */
 export function linePlot(points: Point[], opts: LineOptions): string {
@@ -99,9 +100,10 @@ export interface Cell {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { heatMap } from "./plots.ts";
  * const svg = heatMap([{ x: 0, y: "channel", value: 1 }], { title: "m", x: "level", rows: ["channel"] });
- * console.assert(svg.includes("<svg"));
+ * assert(svg.includes("<svg"));
  * ```
  */
 export function heatMap(

@@ -14,14 +14,17 @@ import { Rng } from "../rng.ts";
 
 /** What the loop reports when a frame is due. */
 export interface FrameEvent {
+  /** The event's kind. */
   type: "frame";
+  /** The epoch that just ended. */
   epoch: number;
   /** The level the channel view was drawn at (the epoch's level). */
   level: number;
-  /** Clean glyphs, NHWC in [0, 1]. */
+  /** G's glyphs of the frame's messages, NHWC in [0, 1]. */
   images: Float32Array;
   /** The same glyphs through the channel at `level` (values may leave [0, 1]). */
   channel: Float32Array;
+  /** Shape [N, H, W, C] of `images` and `channel`. */
   shape: [number, number, number, number];
   /** One label per glyph: its message. */
   labels: string[];
@@ -37,7 +40,10 @@ export async function frameEvent(
   const channel = { ...config.channel, randomize: false };
   const [clean, seen] = tf.tidy(() => {
     const glyphs = generate(g, messageTensor(opts.messages.batch));
-    return [glyphs, applyChannel(glyphs, opts.level, channel, new Rng(config.seed + 2))];
+    return [
+      glyphs,
+      applyChannel(glyphs, channel, { level: opts.level, rng: new Rng(config.seed + 2) }),
+    ];
   });
   try {
     return {
