@@ -5,9 +5,8 @@
  * report stays a few megabytes.
  * @module
  */
-import { decodePng } from "../eval/image.ts";
 import { pngDataUri } from "../image/compose.ts";
-import { encodePng } from "../image/png.ts";
+import { decodePng, encodePng } from "../image/png.ts";
 
 /** One frame ready to inline. */
 export interface InlineFrame {

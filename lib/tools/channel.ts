@@ -10,9 +10,10 @@ import { loadExperiment } from "../config/load.ts";
 import { renderChannelSheet } from "../channel/preview.ts";
 import { generate } from "../model/generator.ts";
 import { writeFileAtomic } from "../fs.ts";
-import { loadNetworks } from "../run/networks.ts";
+import { withNetworks } from "../run/networks.ts";
 import { messageTensor } from "../model/messages.ts";
 import { frameMessages } from "../model/frame_messages.ts";
+import { InputError } from "../errors.ts";
 
 /** Options of {@link channelPreview}. */
 export interface ChannelPreviewOptions {
@@ -33,28 +34,29 @@ export async function channelPreview(
 ): Promise<string> {
   const samples = opts.samples ?? 6;
   const info = await Deno.stat(target).catch(() => null);
-  if (!info) throw new RangeError(`Cannot preview the channel: "${target}" does not exist`);
-  await initBackend(opts.backend ?? "cpu");
+  if (!info) throw new InputError(`Cannot preview the channel: "${target}" does not exist`);
+  const backend = opts.backend ?? "cpu";
   let sheet;
   let out = opts.out;
   if (info.isDirectory) {
-    const nets = await loadNetworks(target);
-    try {
+    sheet = await withNetworks(target, async ({ config, g }) => {
       // The frames' messages, so the sheet's columns match the run's frames.
-      const shown = frameMessages(nets.config.message, nets.config.output.grid);
-      const glyphs = tf.tidy(() => generate(nets.g, messageTensor(shown.batch)));
-      sheet = await renderChannelSheet(nets.config, {
-        glyphs,
-        samples,
-        labels: shown.labels,
-        title: `What each level of the channel does to ${nets.config.name ?? "the run"}'s glyphs`,
-      });
-      glyphs.dispose();
-    } finally {
-      nets.dispose();
-    }
+      const shown = frameMessages(config.message, config.output.grid);
+      const glyphs = tf.tidy(() => generate(g, messageTensor(shown.batch)));
+      try {
+        return await renderChannelSheet(config, {
+          glyphs,
+          samples,
+          labels: shown.labels,
+          title: `What each level of the channel does to ${config.name ?? "the run"}'s glyphs`,
+        });
+      } finally {
+        glyphs.dispose();
+      }
+    }, { backend });
     out ??= `${target.replace(/\/+$/, "")}/channel.png`;
   } else {
+    await initBackend(backend);
     const { config } = await loadExperiment(target, { set: opts.set });
     sheet = await renderChannelSheet(config, { samples });
     out ??= target.replace(/\.(ya?ml)$/i, "") + "-channel.png";
