@@ -127,16 +127,20 @@ Deno.test("report() of a sweep folder plots the headline metric against each swe
   const { runs, root } = await tinyRuns();
   const sweep = `${root}/sweeps/lr`;
   await Deno.mkdir(sweep, { recursive: true });
+  // The layout `deno task sweep` writes: one row per setting, its points (seeds) inside.
   await Deno.writeTextFile(
     `${sweep}/summary.json`,
     JSON.stringify({
       name: "lr",
-      points: runs.map((run, i) => ({
-        id: `p${i}`,
-        overrides: { "training.optimizer.learning_rate": [0.002, 0.004][i], seed: 5 + i },
-        status: "completed",
-        run,
+      keys: ["training.optimizer.learning_rate"],
+      settings: runs.map((run, i) => ({
+        setting: i,
+        values: { "training.optimizer.learning_rate": [0.002, 0.004][i] },
+        points: [{ id: `p${i}`, seed: 5 + i, status: "completed", run }],
+        completed: 1,
+        best: i === 0,
       })),
+      best: 0,
     }),
   );
   const out = await report([sweep]);
@@ -144,8 +148,16 @@ Deno.test("report() of a sweep folder plots the headline metric against each swe
   const html = await Deno.readTextFile(out);
   assertSelfContained(html, "sweep page");
   const doc = parse(html);
-  assertEquals(doc.querySelectorAll(".plot svg").length >= 2, true);
-  assertEquals(doc.querySelectorAll("table tr").length, 3);
+  const plots = [...doc.querySelectorAll(".plot")];
+  assertEquals(plots.length, 1, "one plot per swept key");
+  assertMatch(
+    plots[0].querySelector("h3").textContent,
+    /against training\.optimizer\.learning_rate/,
+  );
+  assertEquals(plots[0].querySelectorAll("svg circle").length, 2, "a dot per completed point");
+  const table = doc.querySelector("table");
+  assertEquals(table.querySelectorAll("tr").length, 3, "a header and a row per point");
+  assert([...table.querySelectorAll("th")].some((th) => th.textContent === "seed"));
 });
 
 Deno.test("changedKeys() and headlineDeltas() compare against the first run", async () => {

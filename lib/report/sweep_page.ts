@@ -1,8 +1,9 @@
 /**
  * A sweep's page: its summary table (one row per point: the swept values,
- * status, headline numbers) and the headline metric plotted against each
- * swept key. Reads runs/sweeps/<name>/summary.json (else plan.json) and
- * each point's run folder.
+ * seed, status, headline numbers) and the headline metric plotted against
+ * each swept key. Reads runs/sweeps/<name>/summary.json (its `settings`,
+ * each with `values` and `points`; else plan.json's `points`) and each
+ * point's run folder.
  * @module
  */
 import { escapeHtml, fmt, page, table } from "./html.ts";
@@ -13,6 +14,7 @@ import { dotPlot } from "./plots.ts";
 export interface SweepPoint {
   /** Swept key → value. */
   values: Record<string, unknown>;
+  seed: number | null;
   status: string;
   run: ReportRun | null;
 }
@@ -51,6 +53,7 @@ export async function loadSweep(dir: string): Promise<{ name: string; points: Sw
     }
     points.push({
       values: sweptValues(pick(row, ["overrides", "params", "set", "values", "point"])),
+      seed: typeof row.seed === "number" ? row.seed : null,
       status: String(pick(row, ["status"]) ?? run?.manifest.status ?? "pending"),
       run,
     });
@@ -66,11 +69,12 @@ export function sweepPage(sweep: { name: string; points: SweepPoint[] }): string
   const rows = sweep.points.map((p) => ({
     cells: [
       ...keys.map((k) => escapeHtml(show(p.values[k]))),
+      escapeHtml(show(p.seed ?? undefined)),
       `<span class="status ${escapeHtml(p.status)}">${escapeHtml(p.status)}</span>`,
       escapeHtml(p.run ? p.run.dir.split("/").at(-1) ?? "" : "–"),
       ...heads.map((h) => (p.run ? fmt(h.value(p.run), h.kind) : "–")),
     ],
-    numeric: [...keys.map(() => false), false, false, ...heads.map(() => true)],
+    numeric: [...keys.map(() => false), true, false, false, ...heads.map(() => true)],
   }));
   const metric = headlineMetric(sweep.points);
   const plots = keys.map((k) =>
@@ -95,7 +99,7 @@ export function sweepPage(sweep: { name: string; points: SweepPoint[] }): string
     }</div>`,
     `<h2>Summary</h2>`,
     table(
-      [...keys.map(escapeHtml), "status", "run", ...heads.map((h) => escapeHtml(h.name))],
+      [...keys.map(escapeHtml), "seed", "status", "run", ...heads.map((h) => escapeHtml(h.name))],
       rows,
     ),
   ].join("\n");
@@ -103,15 +107,26 @@ export function sweepPage(sweep: { name: string; points: SweepPoint[] }): string
   return page(`Sweep ${sweep.name}`, body, { running });
 }
 
-/** level at 95 % when any run has it (the robustness headline), else final accuracy. */
+/** level at 95 % when every run has it (the robustness headline), else final accuracy. */
 function headlineMetric(points: SweepPoint[]) {
   const at95 = HEADLINES.find((h) => h.name === "level at 95 %")!;
   const acc = HEADLINES.find((h) => h.name === "final accuracy")!;
-  return points.some((p) => p.run && typeof at95.value(p.run) === "number") ? at95 : acc;
+  const runs = points.flatMap((p) => p.run ? [p.run] : []);
+  return runs.length > 0 && runs.every((r) => typeof at95.value(r) === "number") ? at95 : acc;
 }
 
 function entries(doc: unknown): Record<string, unknown>[] | null {
   if (Array.isArray(doc)) return doc;
+  const settings = (doc as { settings?: unknown } | null)?.settings;
+  if (Array.isArray(settings)) {
+    // summary.json: one row per setting (its swept values), each with its points (seeds).
+    return settings.flatMap((row: Record<string, unknown>) =>
+      (Array.isArray(row.points) ? row.points : []).map((p: Record<string, unknown>) => ({
+        ...p,
+        overrides: row.values,
+      }))
+    );
+  }
   if (doc && typeof doc === "object") {
     const v = pick(doc as Record<string, unknown>, ["points", "runs", "rows", "results"]);
     if (Array.isArray(v)) return v;
