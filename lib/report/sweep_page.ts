@@ -9,6 +9,7 @@
 import { escapeHtml, fmt, page, table } from "./html.ts";
 import { HEADLINES, loadReportRun, type ReportRun, show } from "./data.ts";
 import { dotPlot } from "./plots.ts";
+import { InputError } from "../errors.ts";
 
 /** One point of a sweep as the page shows it. */
 export interface SweepPoint {
@@ -35,12 +36,12 @@ export async function loadSweep(dir: string): Promise<{ name: string; points: Sw
       break;
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) {
-        throw new RangeError(`Cannot read sweep "${dir}/${f}": ${(e as Error).message}`);
+        throw new InputError(`Cannot read sweep "${dir}/${f}": ${(e as Error).message}`);
       }
     }
   }
   const rows = entries(doc);
-  if (!rows) throw new RangeError(`Cannot read sweep "${dir}": no list of points in it`);
+  if (!rows) throw new InputError(`Cannot read sweep "${dir}": no list of points in it`);
   const points: SweepPoint[] = [];
   for (const row of rows) {
     const folder = pick(row, ["run", "run_dir", "dir", "folder", "path"]);

@@ -4,6 +4,7 @@
  * self-contained HTML file.
  * @module
  */
+import { InputError } from "../errors.ts";
 import { writeFileAtomic } from "../fs.ts";
 import { loadReportRun, type ReportRun, uniqueLabels } from "../report/data.ts";
 import { comparePage } from "../report/compare_page.ts";
@@ -30,7 +31,7 @@ export interface ReportOptions {
  */
 export async function report(targets: string[], opts: ReportOptions = {}): Promise<string> {
   if (targets.length === 0) {
-    throw new RangeError("Cannot write a report: name at least one run or sweep folder");
+    throw new InputError("Cannot write a report: name at least one run or sweep folder");
   }
   const clean = targets.map((t) => t.replace(/\/+$/, ""));
   if (clean.length === 1 && await isSweepDir(clean[0])) {
