@@ -19,6 +19,7 @@ usage:
   deno task eval <run folder> [--samples N] [--levels MAX] [--backend NAME]
   deno task encode <run folder> <message> [--out FILE.png] [--scale N] [--backend NAME]
   deno task decode <run folder> <image.png> [--level N] [--keep-fill] [--backend NAME]
+  deno task report <run | sweep folder>... [--out FILE.html]
 `;
 
 /** A mistake in how the program was called: exit 2, no stack trace. */
@@ -41,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
       return await encodeCommand(rest);
     case "decode":
       return await decodeCommand(rest);
+    case "report":
+      return await reportCommand(rest);
     case undefined:
     case "help":
     case "--help":
@@ -240,6 +243,16 @@ async function channelCommand(args: string[]): Promise<number> {
     set: values.set as string[] | undefined,
   });
   console.error(`wrote ${out}`);
+  return 0;
+}
+
+async function reportCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { out: { type: "string" } });
+  if (positionals.length === 0) {
+    throw new UsageError(`report takes one or more run or sweep folders\n\n${USAGE}`);
+  }
+  const { report } = await import("./lib/tools/report.ts");
+  console.error(`wrote ${await report(positionals, { out: values.out as string | undefined })}`);
   return 0;
 }
 

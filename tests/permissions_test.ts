@@ -16,11 +16,17 @@ output: { grid: 2 }
 
 /** Tasks that run main.ts: their flags are scoped. */
 const PROGRAM_TASKS = ["run", "eval", "encode", "decode", "channel"];
+/** Tasks that run main.ts without a backend: env by name, nothing else beyond files. */
+const READING_TASKS = ["report"];
 
-Deno.test("deno.json: no task has --allow-all or the network; program tasks scope env, FFI and subprocesses", async () => {
+Deno.test("deno.json: no task has --allow-all or the network beyond loopback; program tasks scope env, FFI and subprocesses", async () => {
   const { tasks } = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));
   for (const [name, task] of Object.entries(tasks) as [string, { command: string }][]) {
-    assert(!/--allow-all|(^|\s)-A(\s|$)|--allow-net|--allow-import/.test(task.command), name);
+    assert(!/--allow-all|(^|\s)-A(\s|$)|--allow-import/.test(task.command), name);
+    // The network only as loopback, for the DevTools connection to a local Chromium.
+    for (const net of task.command.match(/--allow-net\S*/g) ?? []) {
+      assertEquals(net, "--allow-net=127.0.0.1", name);
+    }
   }
   for (const name of PROGRAM_TASKS) {
     const { flags } = await taskFlags(name);
@@ -31,12 +37,17 @@ Deno.test("deno.json: no task has --allow-all or the network; program tasks scop
     assertMatch(flag("--allow-run")[0], /^--allow-run=(git,)?cc$/, `${name}: git and cc only`);
     assertEquals(flag("--allow-sys"), [], `${name}: no system information`);
   }
+  for (const name of READING_TASKS) {
+    const { flags } = await taskFlags(name);
+    assert(flags.every((f) => !/^--allow-(run|ffi|sys|net)/.test(f)), `${name}: ${flags}`);
+    assertMatch(flags.find((f) => f.startsWith("--allow-env")) ?? "", /^--allow-env=/, name);
+  }
   assertEquals((await taskFlags("run")).flags.filter((f) => f.startsWith("--allow-write")), [
     "--allow-write=runs,build",
   ]);
 });
 
-Deno.test("run, eval, encode, decode and channel work under exactly their tasks' flags", async () => {
+Deno.test("run, eval, encode, decode, channel and report work under exactly their tasks' flags", async () => {
   const scratch = await scratchRuns("permissions");
   try {
     await Deno.writeTextFile(`${ROOT}/${scratch}/tiny.yaml`, TINY);
@@ -55,6 +66,7 @@ Deno.test("run, eval, encode, decode and channel work under exactly their tasks'
         ["encode", [dir, "a", "--out", png]],
         ["decode", [dir, png]],
         ["channel", [dir, "--out", `${scratch}/sheet.png`, "--samples", "2"]],
+        ["report", [dir, "--out", `${scratch}/report.html`]],
       ] as [string, string[]][]
     ) {
       const r = await runTask(task, args);
