@@ -1,7 +1,7 @@
 /**
  * glyphnet's command line. Parses arguments, forwards to lib/, and owns the
- * exit codes: 0 done, 1 failed while running, 2 usage or experiment error,
- * 130 interrupted.
+ * exit codes: 0 done, 1 failed while running (diff: a gate tripped), 2 usage
+ * or experiment error, 75 sweep interrupted (try again), 130 run interrupted.
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
@@ -16,6 +16,10 @@ usage:
   deno task eval <run folder> [--samples N] [--levels MAX] [--backend NAME]
   deno task encode <run folder> <message> [--out FILE.png] [--scale N] [--backend NAME]
   deno task decode <run folder> <image.png> [--level N] [--keep-fill] [--backend NAME]
+  deno task runs [DIR] [--json] [--status S] [--name GLOB] [--since DATE] [--sort KEY]
+  deno task diff <run> <run> [more...] [--json | --md] [--all] [--gate "METRIC OP VALUE"]...
+  deno task sweep <sweep.yaml> [--dry-run] [--json] [--jobs N] [--shard i/n | --shard-count N]
+                  [--exclusive] [--retry-failed] [--runs DIR]
 `;
 
 /** A mistake in how the program was called: exit 2, no stack trace. */
@@ -23,7 +27,14 @@ class UsageError extends Error {
   override name = "UsageError";
 }
 
-const USER_ERRORS = new Set(["ConfigError", "UsageError", "BackendError", "RunReadError"]);
+const USER_ERRORS = new Set([
+  "ConfigError",
+  "UsageError",
+  "BackendError",
+  "RunReadError",
+  "ShardError",
+  "GateError",
+]);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -40,6 +51,12 @@ async function main(argv: string[]): Promise<number> {
       return await encodeCommand(rest);
     case "decode":
       return await decodeCommand(rest);
+    case "runs":
+      return await runsCommand(rest);
+    case "diff":
+      return await diffCommand(rest);
+    case "sweep":
+      return await sweepCommand(rest);
     case undefined:
     case "help":
     case "--help":
@@ -67,6 +84,8 @@ async function runCommand(args: string[]): Promise<number> {
     runs: { type: "string", default: "runs" },
     resume: { type: "string" },
     quiet: { type: "boolean", default: false },
+    sweep: { type: "string" },
+    point: { type: "string" },
   });
   const { loadExperiment } = await import("./lib/config/load.ts");
   const { makeProgress } = await import("./lib/run/progress.ts");
@@ -86,7 +105,10 @@ async function runCommand(args: string[]): Promise<number> {
       Deno.exit(130);
     }
   };
+  // SIGTERM (scancel, preemption, a sweep stopping its points) always stops gracefully.
+  const onSigterm = () => controller.abort();
   Deno.addSignalListener("SIGINT", onSigint);
+  Deno.addSignalListener("SIGTERM", onSigterm);
   const common = {
     signal: controller.signal,
     onStarted: (w: { dir: string; finishSync(status: "interrupted"): void }) => {
@@ -130,12 +152,16 @@ async function runCommand(args: string[]): Promise<number> {
         root: values.runs as string,
         file: loaded.path,
         source: loaded.source,
+        sweep: values.sweep && values.point
+          ? { name: values.sweep as string, point: values.point as string }
+          : undefined,
       });
     }
     console.error(`${result.status}: ${result.dir}`);
     return result.status === "interrupted" ? 130 : 0;
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);
+    Deno.removeSignalListener("SIGTERM", onSigterm);
   }
 }
 
@@ -235,6 +261,99 @@ async function decodeCommand(args: string[]): Promise<number> {
   });
   console.log(formatDecoded(result));
   return 0;
+}
+
+async function runsCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    json: { type: "boolean", default: false },
+    status: { type: "string" },
+    name: { type: "string" },
+    since: { type: "string" },
+    sort: { type: "string", default: "started" },
+  });
+  if (positionals.length > 1) throw new UsageError(`runs takes at most one folder\n\n${USAGE}`);
+  const { listRuns, formatRunList, parseListFilter } = await import("./lib/tools/runs.ts");
+  const filter = parseListFilter(values as unknown as Record<string, string | undefined>);
+  const rows = await listRuns(positionals[0] ?? "runs", filter);
+  console.log(values.json ? JSON.stringify(rows, null, 2) : formatRunList(rows));
+  return 0;
+}
+
+async function diffCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    json: { type: "boolean", default: false },
+    md: { type: "boolean", default: false },
+    all: { type: "boolean", default: false },
+    gate: { type: "string", multiple: true },
+  });
+  if (positionals.length < 2) throw new UsageError(`diff takes two or more runs\n\n${USAGE}`);
+  if (values.json && values.md) throw new UsageError("diff: --json and --md exclude each other");
+  const { diffRuns, formatDiff, parseGate, checkGates } = await import("./lib/tools/diff.ts");
+  const gates = ((values.gate ?? []) as string[]).map(parseGate);
+  const diff = await diffRuns(positionals, { all: values.all as boolean });
+  const verdicts = checkGates(diff, gates);
+  const format = values.json ? "json" : values.md ? "md" : "text";
+  console.log(formatDiff(diff, verdicts, format));
+  return verdicts.some((v) => !v.ok) ? 1 : 0;
+}
+
+async function sweepCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    "dry-run": { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+    jobs: { type: "string", default: "1" },
+    shard: { type: "string" },
+    "shard-count": { type: "string" },
+    exclusive: { type: "boolean", default: false },
+    "retry-failed": { type: "boolean", default: false },
+    runs: { type: "string", default: "runs" },
+  });
+  if (positionals.length !== 1) throw new UsageError(`sweep takes one sweep file\n\n${USAGE}`);
+  const jobs = wholeNumber("--jobs", values.jobs as string, 1, 256)!;
+  const { loadSweep } = await import("./lib/config/sweep.ts");
+  const { resolveShard } = await import("./lib/tools/sweep/shard.ts");
+  const shard = resolveShard(
+    { shard: values.shard as string | undefined, shardCount: values["shard-count"] as string },
+    Deno.env.toObject(),
+  );
+  const sweep = await loadSweep(positionals[0]);
+  if (values["dry-run"]) {
+    const { dryRun } = await import("./lib/tools/sweep/dry_run.ts");
+    console.log(
+      await dryRun(sweep, { root: values.runs as string, shard, json: values.json as boolean }),
+    );
+    return 0;
+  }
+  const { runSweep } = await import("./lib/tools/sweep/run.ts");
+  const controller = new AbortController();
+  const stop = () => {
+    if (!controller.signal.aborted) {
+      console.error("sweep: stopping the running points (they checkpoint)");
+    }
+    controller.abort();
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  try {
+    const r = await runSweep(sweep, {
+      root: values.runs as string,
+      jobs,
+      shard,
+      exclusive: values.exclusive as boolean,
+      retryFailed: values["retry-failed"] as boolean,
+      signal: controller.signal,
+    });
+    const line =
+      `sweep ${r.plan.name}: ran ${r.ran.completed} completed, ${r.ran.failed} failed, ` +
+      `${r.ran.interrupted} interrupted; ${r.elsewhere} left to other invocations, ` +
+      `${r.skippedFailed} failed before (--retry-failed); summary ${r.summaryPath}`;
+    if (values.json) console.log(JSON.stringify({ ...r, plan: undefined }, null, 2));
+    console.error(line);
+    return r.code;
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
+  }
 }
 
 if (import.meta.main) {

@@ -25,6 +25,8 @@ export interface RunOptions {
   onEvent?: (e: TrainEvent) => void | Promise<void>;
   /** Progress display; default none. */
   progress?: (backend: BackendInfo, writer: RunWriter, epochs: number) => Progress;
+  /** The sweep and point this run belongs to (recorded in the manifest). */
+  sweep?: { name: string; point: string };
   /** Called once the folder exists (e.g. to mark it on a second Ctrl-C). */
   onStarted?: (writer: RunWriter) => void;
 }
@@ -56,6 +58,7 @@ export async function runExperiment(config: Experiment, opts: RunOptions = {}): 
     source: opts.source ?? "",
     file: opts.file ?? "",
     backend,
+    sweep: opts.sweep,
   });
   return await trainInto(writer, config, backend, opts);
 }
@@ -86,6 +89,9 @@ async function trainInto(
       signal: opts.signal,
       resume,
       onEvent: async (e) => {
+        // Backends whose data() resolves at once (wasm) never leave the microtask queue:
+        // yield each step so signals and the manifest's heartbeat timer get their turn.
+        if (e.type === "step") await new Promise((r) => setTimeout(r, 0));
         await writer.onEvent(e, config);
         progress?.event(e);
         await opts.onEvent?.(e);

@@ -5,6 +5,7 @@
 import { version_core as tfjsVersion } from "@tensorflow/tfjs-core";
 import type { BackendInfo } from "../backend/init.ts";
 import type { Experiment } from "../config/schema.ts";
+import { hostName } from "../fs.ts";
 
 /** Program version, recorded in every manifest. */
 export const GLYPHNET_VERSION = "0.1.0";
@@ -22,7 +23,12 @@ export interface Manifest {
   backend: BackendInfo;
   versions: { glyphnet: string; deno: string; v8: string; typescript: string; tfjs: string };
   command: string[];
-  host: { os: string; arch: string; cpus: number };
+  host: { os: string; arch: string; cpus: number; name?: string };
+  /** The training process and its heartbeat (ISO time, refreshed while running). */
+  pid?: number;
+  heartbeat?: string;
+  /** Set when the run is a point of a sweep. */
+  sweep?: { name: string; point: string };
   epochs_done: number;
   error: string | null;
   resumed_from?: string[];
@@ -68,7 +74,14 @@ export async function gitState(cwd: string): Promise<{ commit: string; dirty: bo
 
 /** A fresh manifest for a run that is starting. */
 export async function newManifest(
-  opts: { name: string; config: Experiment; file: string; backend: BackendInfo; cwd: string },
+  opts: {
+    name: string;
+    config: Experiment;
+    file: string;
+    backend: BackendInfo;
+    cwd: string;
+    sweep?: { name: string; point: string };
+  },
 ): Promise<Manifest> {
   return {
     status: "running",
@@ -88,7 +101,15 @@ export async function newManifest(
       tfjs: tfjsVersion,
     },
     command: ["deno", "task", ...Deno.args],
-    host: { os: Deno.build.os, arch: Deno.build.arch, cpus: navigator.hardwareConcurrency },
+    host: {
+      os: Deno.build.os,
+      arch: Deno.build.arch,
+      cpus: navigator.hardwareConcurrency,
+      name: hostName(),
+    },
+    pid: Deno.pid,
+    heartbeat: new Date().toISOString(),
+    ...(opts.sweep ? { sweep: opts.sweep } : {}),
     epochs_done: 0,
     error: null,
   };

@@ -6,7 +6,7 @@
 import type { BackendInfo } from "../backend/init.ts";
 import type { Experiment } from "../config/schema.ts";
 import type { EpochMetrics, TrainEvent, TrainSnapshot } from "../train/loop.ts";
-import { toJson, writeFileAtomic, writeFileAtomicSync } from "../fs.ts";
+import { hostName, toJson, writeFileAtomic, writeFileAtomicSync } from "../fs.ts";
 import { encodeGif, type RgbaFrame, toRgba } from "../image/gif.ts";
 import { type Manifest, newManifest } from "./manifest.ts";
 import { decodePng, upscale } from "../eval/image.ts";
@@ -61,6 +61,7 @@ export class RunWriter {
     source: string;
     file: string;
     backend: BackendInfo;
+    sweep?: { name: string; point: string };
   }): Promise<RunWriter> {
     const dir = await createRunDir(opts.root, opts.name);
     const manifest = await newManifest({ ...opts, cwd: Deno.cwd() });
@@ -73,6 +74,7 @@ export class RunWriter {
       toJson({ $comment: "fully resolved experiment", ...opts.config }),
     );
     await w.writeManifest();
+    w.#startHeartbeat();
     return w;
   }
 
@@ -96,7 +98,10 @@ export class RunWriter {
     manifest.ended_at = null;
     manifest.error = null;
     manifest.resumed_from = [...(manifest.resumed_from ?? []), new Date().toISOString()];
+    manifest.pid = Deno.pid;
+    manifest.host = { ...manifest.host, name: hostName() };
     await w.writeManifest();
+    w.#startHeartbeat();
     return w;
   }
 
@@ -157,8 +162,25 @@ export class RunWriter {
     );
   }
 
-  async writeManifest() {
-    await writeFileAtomic(`${this.dir}/${RUN_FILES.manifest}`, toJson(this.manifest));
+  /** Writes the manifest; writes are queued so a heartbeat never lands after the end. */
+  writeManifest(): Promise<void> {
+    if (this.manifest.status === "running") this.manifest.heartbeat = new Date().toISOString();
+    const text = toJson(this.manifest);
+    const write = () => writeFileAtomic(`${this.dir}/${RUN_FILES.manifest}`, text);
+    this.#manifestWrites = this.#manifestWrites.then(write, write);
+    return this.#manifestWrites;
+  }
+
+  #manifestWrites: Promise<void> = Promise.resolve();
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+
+  /** Refreshes the manifest's heartbeat while the run lives, so readers can tell a dead one. */
+  #startHeartbeat(): void {
+    const timer = setInterval(() => {
+      if (this.manifest.status === "running") this.writeManifest().catch(() => {});
+    }, HEARTBEAT_MS);
+    Deno.unrefTimer(timer);
+    this.#heartbeat = timer;
   }
 
   /** Marks the run ended and writes the manifest. */
@@ -174,6 +196,7 @@ export class RunWriter {
   }
 
   #end(status: Manifest["status"], error?: string): void {
+    clearInterval(this.#heartbeat);
     this.manifest.status = status;
     this.manifest.ended_at = new Date().toISOString();
     this.manifest.error = error ?? null;
@@ -184,6 +207,9 @@ export class RunWriter {
     await Deno.writeTextFile(`${this.dir}/${RUN_FILES.log}`, line + "\n", { append: true });
   }
 }
+
+/** How often a running run refreshes its manifest's heartbeat (readers allow several minutes). */
+const HEARTBEAT_MS = 30_000;
 
 /** Glyphs shown at least this many pixels wide in frames. */
 const FRAME_GLYPH_PIXELS = 64;
