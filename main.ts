@@ -11,7 +11,7 @@ const USAGE = `glyphnet: two networks invent a visual language
 usage:
   deno task run <experiment.yaml> [--set key=value]... [--backend NAME] [--name NAME] [--runs DIR]
   deno task run --resume <run folder>
-  deno task schema [--out FILE]
+  deno task schema [--out FILE]   (the sweep format's schema goes beside it: sweep.schema.json)
   deno task channel <experiment.yaml | run folder> [--out FILE.png] [--samples N]
   deno task eval <run folder> [--samples N] [--levels MAX] [--backend NAME]
   deno task encode <run folder> <message> [--out FILE.png] [--scale N] [--backend NAME]
@@ -167,9 +167,14 @@ async function runCommand(args: string[]): Promise<number> {
 
 async function schemaCommand(args: string[]): Promise<number> {
   const { values } = parse(args, { out: { type: "string", default: "experiments/schema.json" } });
-  const { writeSchema } = await import("./lib/config/json_schema.ts");
-  await writeSchema(values.out as string);
-  console.error(`wrote ${values.out}`);
+  const { writeSchema, writeSweepSchema } = await import("./lib/config/json_schema.ts");
+  const out = values.out as string;
+  await writeSchema(out);
+  const sweepOut = `${
+    out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : "."
+  }/sweep.schema.json`;
+  await writeSweepSchema(sweepOut);
+  console.error(`wrote ${out} and ${sweepOut}`);
   return 0;
 }
 

@@ -34,7 +34,7 @@ export async function readRunBrief(
     opts.config === false ? null : readObject(`${dir}/${RUN_FILES.config}`),
   ]);
   if (config) delete config.$comment;
-  const status = liveStatus(manifest as Pick<Manifest, "status">, opts.now);
+  const status = liveStatus(manifest as Pick<Manifest, "status">, { dir, now: opts.now });
   return { dir, status, manifest, summary, config };
 }
 

@@ -1,6 +1,7 @@
 /**
  * Tells a dead "running" run: its manifest says running, but the process
- * that trained it is gone (same host) or its heartbeat stopped (other host).
+ * that trained it is gone (same host: its lock on `running.lock` is gone) or
+ * its heartbeat stopped (other host, or no lock file).
  * @module
  */
 import { ownerGone } from "../fs.ts";
@@ -28,11 +29,20 @@ export function liveStatus(
     heartbeat?: string;
     host?: { name?: string } | string;
   },
-  now = Date.now(),
+  opts: { dir?: string; now?: number } = {},
 ): LiveStatus {
   if (manifest.status !== "running") return manifest.status;
   if (manifest.pid === undefined && manifest.heartbeat === undefined) return "running";
   const host = typeof manifest.host === "string" ? manifest.host : manifest.host?.name;
-  const gone = ownerGone({ pid: manifest.pid, host, heartbeat: manifest.heartbeat }, now);
+  const gone = ownerGone({ pid: manifest.pid, host, heartbeat: manifest.heartbeat }, {
+    lock: opts.dir ? `${opts.dir}/${RUNNING_LOCK}` : undefined,
+    now: opts.now,
+  });
   return gone ? "interrupted (stale)" : "running";
 }
+
+/**
+ * The file a training process keeps locked while it runs (removed when it
+ * ends): on the same host, a lock that is no longer held means the process died.
+ */
+export const RUNNING_LOCK = "running.lock";

@@ -6,7 +6,8 @@
 import type { BackendInfo } from "../backend/init.ts";
 import type { Experiment } from "../config/schema.ts";
 import type { EpochMetrics, TrainEvent, TrainSnapshot } from "../train/loop.ts";
-import { hostName, toJson, writeFileAtomic, writeFileAtomicSync } from "../fs.ts";
+import { holdLock, hostName, toJson, writeFileAtomic, writeFileAtomicSync } from "../fs.ts";
+import { RUNNING_LOCK } from "./liveness.ts";
 import { encodeGif, type RgbaFrame, toRgba } from "../image/gif.ts";
 import { type Manifest, newManifest } from "./manifest.ts";
 import { decodePng, upscale } from "../eval/image.ts";
@@ -73,8 +74,8 @@ export class RunWriter {
       `${dir}/${RUN_FILES.config}`,
       toJson({ $comment: "fully resolved experiment", ...opts.config }),
     );
+    await w.#startHeartbeat();
     await w.writeManifest();
-    w.#startHeartbeat();
     return w;
   }
 
@@ -100,8 +101,8 @@ export class RunWriter {
     manifest.resumed_from = [...(manifest.resumed_from ?? []), new Date().toISOString()];
     manifest.pid = Deno.pid;
     manifest.host = { ...manifest.host, name: hostName() };
+    await w.#startHeartbeat();
     await w.writeManifest();
-    w.#startHeartbeat();
     return w;
   }
 
@@ -173,9 +174,14 @@ export class RunWriter {
 
   #manifestWrites: Promise<void> = Promise.resolve();
   #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #lock: Deno.FsFile | null = null;
 
-  /** Refreshes the manifest's heartbeat while the run lives, so readers can tell a dead one. */
-  #startHeartbeat(): void {
+  /**
+   * Locks running.lock and refreshes the manifest's heartbeat while the run
+   * lives, so readers can tell a dead one (see liveness.ts).
+   */
+  async #startHeartbeat(): Promise<void> {
+    this.#lock = await holdLock(`${this.dir}/${RUNNING_LOCK}`).catch(() => null);
     const timer = setInterval(() => {
       if (this.manifest.status === "running") this.writeManifest().catch(() => {});
     }, HEARTBEAT_MS);
@@ -197,6 +203,13 @@ export class RunWriter {
 
   #end(status: Manifest["status"], error?: string): void {
     clearInterval(this.#heartbeat);
+    if (this.#lock) {
+      try {
+        Deno.removeSync(`${this.dir}/${RUNNING_LOCK}`);
+        this.#lock.close();
+      } catch { /* gone already */ }
+      this.#lock = null;
+    }
     this.manifest.status = status;
     this.manifest.ended_at = new Date().toISOString();
     this.manifest.error = error ?? null;

@@ -7,7 +7,15 @@
  * @module
  */
 import type { LoadedSweep } from "../../config/sweep.ts";
-import { type Claim, claim, ownerGone, readClaim, release, touchClaim } from "../../fs.ts";
+import {
+  type Claim,
+  claim,
+  claimGone,
+  type HeldClaim,
+  readClaim,
+  release,
+  touchClaim,
+} from "../../fs.ts";
 import { makePlan, type Plan, type PlanPoint, shardOf, sweepDir, writePlan } from "./plan.ts";
 import { latestRuns, pointState } from "./state.ts";
 import { summarizeSweep, writeSweepSummary } from "./summary.ts";
@@ -71,7 +79,7 @@ export async function runSweep(sweep: LoadedSweep, opts: SweepOptions = {}): Pro
     skippedFailed: 0,
     summaryPath: `${dir}/summary.md`,
   };
-  let lock: Claim | null = null;
+  let lock: HeldClaim | null = null;
   if (opts.exclusive) {
     lock = await claim(`${dir}/lock`);
     const busy = lock ? await liveClaim(`${dir}/claims`) : await readClaim(`${dir}/lock`);
@@ -87,7 +95,7 @@ export async function runSweep(sweep: LoadedSweep, opts: SweepOptions = {}): Pro
     : plan.points;
   const jobs = Math.max(1, opts.jobs ?? 1);
   const threads = Math.max(1, Math.floor(navigator.hardwareConcurrency / jobs));
-  const held = new Map<string, Claim>();
+  const held = new Map<string, HeldClaim>();
   if (lock) held.set(`${dir}/lock`, lock);
   const beat = setInterval(() => {
     for (const [path, c] of held) touchClaim(path, c).catch(() => {});
@@ -159,7 +167,7 @@ async function takePoint(
     dir: string;
     plan: Plan;
     opts: SweepOptions;
-    held: Map<string, Claim>;
+    held: Map<string, HeldClaim>;
     log: (s: string) => void;
   },
 ): Promise<Outcome> {
@@ -196,7 +204,7 @@ async function runPoint(
     threads: number;
     children: Set<Deno.ChildProcess>;
     log: (s: string) => void;
-    held: Map<string, Claim>;
+    held: Map<string, HeldClaim>;
   },
 ): Promise<number> {
   const s = await pointState(point, (await latestRuns(ctx.root, [point])).get(point.id));
@@ -214,7 +222,7 @@ async function runPoint(
   ];
   const tag = `[${point.id.slice(0, 8)} #${point.index + 1}]`;
   ctx.log(`${tag} ${s.dir && s.resumable ? `resuming ${s.dir}` : "starting"}`);
-  const child = new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(await denoCommand(), {
     args: ["run", ...RUN_FLAGS, main, ...args],
     env: { GLYPHNET_THREADS: String(ctx.threads) },
     stdin: "null",
@@ -241,13 +249,22 @@ async function runPoint(
   return status.code;
 }
 
+/**
+ * This deno binary where the permissions allow running it by path, else
+ * `deno` from PATH (what `--allow-run=deno` grants).
+ */
+async function denoCommand(): Promise<string> {
+  const exact = await Deno.permissions.query({ name: "run", command: Deno.execPath() });
+  return exact.state === "granted" ? Deno.execPath() : "deno";
+}
+
 /** A claim in `dir` whose owner is alive, if any. */
 async function liveClaim(dir: string): Promise<Claim | null> {
   try {
     for await (const e of Deno.readDir(dir)) {
       if (!e.name.endsWith(".claim")) continue;
       const c = await readClaim(`${dir}/${e.name}`);
-      if (c && !ownerGone(c)) return c;
+      if (c && !(await claimGone(`${dir}/${e.name}`, c))) return c;
     }
   } catch { /* no claims yet */ }
   return null;
