@@ -94,7 +94,9 @@ export async function runSweep(sweep: LoadedSweep, opts: SweepOptions = {}): Pro
     ? shardOf(plan.points, opts.shard.index, opts.shard.count)
     : plan.points;
   const jobs = Math.max(1, opts.jobs ?? 1);
-  const threads = Math.max(1, Math.floor(navigator.hardwareConcurrency / jobs));
+  // Inside a Slurm job, the cores it was given; elsewhere, the machine's.
+  const cores = Number(Deno.env.get("SLURM_CPUS_PER_TASK")) || navigator.hardwareConcurrency;
+  const threads = Math.max(1, Math.floor(cores / jobs));
   const held = new Map<string, HeldClaim>();
   if (lock) held.set(`${dir}/lock`, lock);
   const beat = setInterval(() => {
