@@ -5,7 +5,7 @@
  * Simon's "Dimensions of Dialogue").
  *
  * The scripting API: load and validate an experiment, run it with an event
- * callback, read a run folder.
+ * callback, read a run folder; list, compare and sweep runs.
  *
  * @example
  * ```ts ignore
@@ -57,3 +57,8 @@ export { type EvalOptions, type EvalResult, evaluate } from "./lib/eval/evaluate
 export { resumeRun, runExperiment, type RunOptions, type RunResult } from "./lib/runner.ts";
 export { listRunDirs, readCheckpoint, readRun, type Run } from "./lib/run/reader.ts";
 export { loadNetworks, type TrainedNetworks } from "./lib/run/networks.ts";
+export { type LoadedSweep, loadSweep, type SweepPoint, sweepSchema } from "./lib/config/sweep.ts";
+export { type LiveStatus, liveStatus } from "./lib/run/liveness.ts";
+export { listRuns, type RunRow } from "./lib/tools/runs.ts";
+export { checkGates, diffRuns, parseGate, type RunDiff } from "./lib/tools/diff.ts";
+export { runSweep, type SweepOptions, type SweepResult } from "./lib/tools/sweep/run.ts";

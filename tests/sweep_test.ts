@@ -1,5 +1,6 @@
 import { loadSweep } from "../lib/config/sweep.ts";
 import { ConfigError } from "../lib/config/load.ts";
+import { claim, release } from "../lib/fs.ts";
 import { readRunBrief } from "../lib/run/brief.ts";
 import { makePlan, shardOf } from "../lib/tools/sweep/plan.ts";
 import { resolveShard } from "../lib/tools/sweep/shard.ts";
@@ -152,6 +153,16 @@ Deno.test("main.ts sweep: two concurrent invocations run every point exactly onc
   const again = await finish(sweep(dir, ["--exclusive"]));
   assertEquals(again.code, 0, again.stderr);
   assertMatch(again.stderr, /ran 0 completed/);
+  // While a live process holds a point's claim, --exclusive leaves at once with one line.
+  const held = await claim(`${dir}/runs/sweeps/s/claims/other.claim`);
+  assert(held);
+  const busy = await finish(sweep(dir, ["--exclusive"]));
+  assertEquals(busy.code, 0, busy.stderr);
+  assertMatch(
+    busy.stderr,
+    new RegExp(`another invocation \\(pid ${Deno.pid} on .*\\) is working on it`),
+  );
+  await release(`${dir}/runs/sweeps/s/claims/other.claim`, held);
   await Deno.remove(dir, { recursive: true });
 });
 

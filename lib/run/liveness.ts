@@ -18,7 +18,7 @@ export type LiveStatus = Manifest["status"] | "interrupted (stale)";
  * @example
  * ```ts
  * import { liveStatus } from "./liveness.ts";
- * const dead = { status: "running", pid: 1, host: { name: "elsewhere" }, heartbeat: "2020-01-01T00:00:00Z" };
+ * const dead = { status: "running" as const, pid: 1, host: { name: "elsewhere" }, heartbeat: "2020-01-01T00:00:00Z" };
  * console.assert(liveStatus(dead) === "interrupted (stale)");
  * ```
  */
