@@ -168,7 +168,7 @@ Deno.test("main.ts sweep: two concurrent invocations run every point exactly onc
 
 Deno.test("main.ts sweep killed with -9 and started again finishes the rest and resumes the interrupted point", async () => {
   const dir = await sweepDir(
-    "base: tiny.yaml\nset: { training.epochs: 3 }\nseeds: [1, 2]\n",
+    "base: tiny.yaml\nset: { training.epochs: 2 }\nseeds: [1, 2]\n",
   );
   const first = sweep(dir);
   // Wait until the first point has a checkpoint but has not finished.
@@ -190,7 +190,7 @@ Deno.test("main.ts sweep killed with -9 and started again finishes the rest and 
     status = (await readRunBrief(killed))?.status;
   }
   assertEquals(status, "interrupted (stale)");
-  const second = await finish(sweep(dir));
+  const second = await finish(sweep(dir, ["--jobs", "2"]));
   assertEquals(second.code, 0, second.stderr);
   assertMatch(second.stderr, new RegExp(`resuming ${killed}`));
   const folders = await foldersByPoint(dir);
@@ -198,7 +198,7 @@ Deno.test("main.ts sweep killed with -9 and started again finishes the rest and 
   for (const [, dirs] of folders) {
     assertEquals(dirs.length, 1);
     const brief = await readRunBrief(dirs[0]);
-    assertEquals([brief?.status, brief?.manifest.epochs_done], ["completed", 3]);
+    assertEquals([brief?.status, brief?.manifest.epochs_done], ["completed", 2]);
   }
   const resumed = await readRunBrief(killed);
   assertEquals(resumed?.manifest.resumed_from?.length, 1);

@@ -116,7 +116,12 @@ export async function listRuns(
 function toRow(b: RunBrief, now: number): RunRow {
   const m = b.manifest, s = b.summary;
   const start = Date.parse(String(m.started_at ?? ""));
-  const end = m.ended_at ? Date.parse(String(m.ended_at)) : b.status === "running" ? now : NaN;
+  // Ended: its end; running: until now; dead while running: until its last heartbeat.
+  const end = m.ended_at
+    ? Date.parse(String(m.ended_at))
+    : b.status === "running"
+    ? now
+    : Date.parse(String(m.heartbeat ?? ""));
   const training = b.config?.training as { epochs?: number } | undefined;
   const backend = m.backend as { name?: string } | string | undefined;
   return {

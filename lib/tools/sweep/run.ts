@@ -130,15 +130,20 @@ export async function runSweep(sweep: LoadedSweep, opts: SweepOptions = {}): Pro
       if (outcome === "elsewhere") result.elsewhere++;
       else if (outcome === "skipped-failed") result.skippedFailed++;
       if (outcome !== "run") continue;
-      const code = await runPoint(point, {
-        name: plan.name,
-        root,
-        dir,
-        threads,
-        children,
-        log,
-        held,
-      });
+      let code: number;
+      try {
+        code = await runPoint(point, { name: plan.name, root, dir, threads, children, log, held });
+      } catch (e) {
+        // The point's process could not start (e.g. a missing permission): count it as failed.
+        log(
+          `[${point.id.slice(0, 8)} #${point.index + 1}] could not start: ${(e as Error).message}`,
+        );
+        const path = `${dir}/claims/${point.id}.claim`;
+        const mine = held.get(path);
+        if (mine) await release(path, mine);
+        held.delete(path);
+        code = 1;
+      }
       if (code === 0) result.ran.completed++;
       else if (code === 130) result.ran.interrupted++;
       else result.ran.failed++;
