@@ -69,7 +69,7 @@ function timeIt(fn: () => void, n: number, warmup: number): number {
   return median(times) / 1000;
 }
 
-/** Block [64, 32, 32, 16] → 16, 3×3 stride 1, swish: the block DESIGN.md measured. */
+/** Block [64, 32, 32, 16] → 16, 3×3 stride 1, swish: the block of docs/ARCHITECTURE.md's BN figures. */
 function benchBlock(): () => void {
   const rng = new Rng(1);
   const p = makeBlockParams("bench", { size: 3, inChannels: 16, outChannels: 16 }, rng);

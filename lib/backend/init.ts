@@ -124,6 +124,14 @@ let current: BackendInfo | undefined;
 /**
  * Starts the named backend (or the fastest that works, for `auto`) and
  * returns what it got. Calling it again with the same name is free.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend } from "./init.ts";
+ * const info = await initBackend("cpu");
+ * assert.equal(info.name, "cpu");
+ * ```
  */
 export async function initBackend(name: BackendName | string): Promise<BackendInfo> {
   if (current && (name === "auto" || current.name === name)) return current;

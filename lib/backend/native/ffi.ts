@@ -112,7 +112,7 @@ export function requestedThreads(): number {
 async function open(): Promise<NativeLib> {
   const threads = requestedThreads();
   // OpenBLAS reads these when it loads: start no more threads than asked,
-  // and let idle ones sleep quickly instead of spinning (shared/DESIGN.md).
+  // and let idle ones sleep quickly instead of spinning (docs/ARCHITECTURE.md, "Backends").
   if (!Deno.env.get("OPENBLAS_NUM_THREADS")) Deno.env.set("OPENBLAS_NUM_THREADS", String(threads));
   if (!Deno.env.get("OPENBLAS_THREAD_TIMEOUT")) Deno.env.set("OPENBLAS_THREAD_TIMEOUT", "4");
   const path = await buildNative();
