@@ -131,10 +131,11 @@ export async function loadSweep(path: string): Promise<LoadedSweep> {
   const file = parsed.data;
   checkKeys(file, (p, msg) => new ConfigError(`${where}: ${at(p)}: ${msg}`));
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
-  const basePath = file.base.startsWith("/") ? file.base : `${dir}/${file.base}`;
+  const rawBase = file.base.startsWith("/") ? file.base : `${dir}/${file.base}`;
+  const basePath = normalize(rawBase);
   let baseText: string;
   try {
-    baseText = await Deno.readTextFile(basePath);
+    baseText = await Deno.readTextFile(rawBase);
   } catch (e) {
     throw new ConfigError(
       `${where}: ${at(["base"])}: cannot read "${basePath}": ${(e as Error).message}`,
@@ -246,6 +247,18 @@ function draw(rng: Rng, d: z.output<typeof distribution>): unknown {
   }
   if ("int" in d) return rng.int(d.int[0], d.int[1]);
   return d.choice[rng.int(0, d.choice.length - 1)];
+}
+
+/** `a/b/../c` → `a/c`, for messages and the plan (the file is read by the path as written). */
+function normalize(path: string): string {
+  const out: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "..") {
+      if (out.length && out.at(-1) !== ".." && out.at(-1) !== "") out.pop();
+      else out.push(part);
+    } else if (part !== ".") out.push(part);
+  }
+  return out.join("/") || ".";
 }
 
 /** Four significant digits: readable in file names and tables, same on every machine. */
