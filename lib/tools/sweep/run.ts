@@ -132,7 +132,16 @@ export async function runSweep(sweep: LoadedSweep, opts: SweepOptions = {}): Pro
       if (outcome !== "run") continue;
       let code: number;
       try {
-        code = await runPoint(point, { name: plan.name, root, dir, threads, children, log, held });
+        code = await runPoint(point, {
+          name: plan.name,
+          root,
+          dir,
+          threads,
+          children,
+          log,
+          held,
+          onFolder: () => summarize().catch(() => {}), // the summary shows the point running
+        });
       } catch (e) {
         // The point's process could not start (e.g. a missing permission): count it as failed.
         log(
@@ -212,6 +221,7 @@ async function runPoint(
     children: Set<Deno.ChildProcess>;
     log: (s: string) => void;
     held: Map<string, HeldClaim>;
+    onFolder: () => void;
   },
 ): Promise<number> {
   const s = await pointState(point, (await latestRuns(ctx.root, [point])).get(point.id));
@@ -242,7 +252,11 @@ async function runPoint(
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
       const lines = (rest + chunk).split(/\r?\n|\r/);
       rest = lines.pop() ?? "";
-      for (const line of lines) if (line.trim()) ctx.log(`${tag} ${line}`);
+      for (const line of lines) {
+        if (!line.trim()) continue;
+        ctx.log(`${tag} ${line}`);
+        if (line.startsWith("run folder: ")) ctx.onFolder();
+      }
     }
     if (rest.trim()) ctx.log(`${tag} ${rest}`);
   };
