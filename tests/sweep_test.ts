@@ -144,7 +144,13 @@ Deno.test("main.ts sweep: two concurrent invocations run every point exactly onc
   assertEquals(folders.size, 4);
   for (const [, dirs] of folders) {
     assertEquals(dirs.length, 1, `one run per point: ${dirs}`);
-    assertEquals((await readRunBrief(dirs[0]))?.status, "completed");
+    const m = (await readRunBrief(dirs[0]))!.manifest;
+    assertEquals(m.status, "completed");
+    assert(m.pid && m.heartbeat && m.host?.name, "the manifest records pid, host and heartbeat");
+    assert(
+      !(await Deno.stat(`${dirs[0]}/running.lock`).catch(() => null)),
+      "lock removed at the end",
+    );
   }
   const summary = JSON.parse(await Deno.readTextFile(`${dir}/runs/sweeps/s/summary.json`));
   assertEquals(summary.counts.completed, 4);
