@@ -96,3 +96,28 @@ Deno.test("main.ts diff gates exit 0 when all hold, 1 when one trips, 2 on a bad
   assertEquals((await cli(["diff", a])).code, 2);
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("diffRuns() compares runs of other experiments and older formats", async () => {
+  const root = await Deno.makeTempDir();
+  const a = await fakeRun(root, "new");
+  // An older run: camelCase keys, no matrix, no level_at_95, a backend named by a string.
+  const old = await fakeRun(root, "old", {
+    manifest: { backend: "wasm", git: null, versions: undefined },
+    summary: {
+      final: { level: 3, loss_total: 1.5, accuracy: 0.9, bitAccuracy: 0.8 },
+      level_at_95: undefined,
+      matrix: undefined,
+    },
+    config: { image: { size: 32 } },
+  });
+  const d = await diffRuns([a, old]);
+  assertEquals(d.runs.map((r) => r.status), ["completed", "completed"]);
+  assert(d.config.some((r) => r.key === "image.size"));
+  assert(d.meta.some((r) => r.key === "backend.name" && r.values[1] === "wasm"));
+  const row = (k: string) => d.metrics.find((r) => r.key === k)!;
+  assertEquals(row("final.bit_accuracy").values, [0.97, 0.8]);
+  assertEquals(row("level_at_95").values, [7, null]);
+  assertEquals(d.matrix[0].compared, 0);
+  assertMatch(formatDiff(d, [], "text"), /no matrix to compare/);
+  await Deno.remove(root, { recursive: true });
+});
