@@ -1,4 +1,6 @@
 import { holdLock, hostName } from "../lib/fs.ts";
+import { BRIEF_FILES } from "../lib/run/brief.ts";
+import { RUN_FILES } from "../lib/run/writer.ts";
 import { liveStatus, RUNNING_LOCK } from "../lib/run/liveness.ts";
 import { formatRunList, listRuns, parseListFilter } from "../lib/tools/runs.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
@@ -83,4 +85,10 @@ Deno.test("listRuns() filters by name glob and start time and sorts best first",
   }
   assertMatch(refused, /--sort must be one of started, name/);
   await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("readRunBrief() reads the files the writer writes", () => {
+  assertEquals(BRIEF_FILES.manifest, RUN_FILES.manifest);
+  assertEquals(BRIEF_FILES.summary, RUN_FILES.summary);
+  assertEquals(BRIEF_FILES.config, RUN_FILES.config);
 });

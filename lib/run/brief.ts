@@ -7,7 +7,16 @@
 import { type LiveStatus, liveStatus } from "./liveness.ts";
 import type { Manifest } from "./manifest.ts";
 import type { RunSummary } from "./summary.ts";
-import { RUN_FILES } from "./writer.ts";
+
+/**
+ * The small files' names: the same as `RUN_FILES` in writer.ts (a test checks), kept here because
+ * importing the writer would load tfjs and make a listing start seconds slower.
+ */
+export const BRIEF_FILES = {
+  manifest: "manifest.json",
+  summary: "metrics.json",
+  config: "config.json",
+} as const;
 
 /** A run's small files, parsed but not validated (older runs may lack fields). */
 export interface RunBrief {
@@ -27,11 +36,11 @@ export async function readRunBrief(
   opts: { config?: boolean; now?: number } = {},
 ): Promise<RunBrief | null> {
   dir = dir.replace(/\/+$/, "");
-  const manifest = await readObject(`${dir}/${RUN_FILES.manifest}`);
+  const manifest = await readObject(`${dir}/${BRIEF_FILES.manifest}`);
   if (!manifest || typeof manifest.status !== "string") return null;
   const [summary, config] = await Promise.all([
-    readObject(`${dir}/${RUN_FILES.summary}`),
-    opts.config === false ? null : readObject(`${dir}/${RUN_FILES.config}`),
+    readObject(`${dir}/${BRIEF_FILES.summary}`),
+    opts.config === false ? null : readObject(`${dir}/${BRIEF_FILES.config}`),
   ]);
   if (config) delete config.$comment;
   const status = liveStatus(manifest as Pick<Manifest, "status">, { dir, now: opts.now });

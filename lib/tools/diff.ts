@@ -7,7 +7,6 @@
  */
 import { nearest } from "../config/load.ts";
 import { readRunBrief, type RunBrief } from "../run/brief.ts";
-import { RunReadError } from "../run/reader.ts";
 
 /** Whether a metric is better higher ("up") or lower ("down"): declared once, here. */
 export const METRIC_DIRECTIONS: Record<string, "up" | "down"> = {
@@ -74,7 +73,7 @@ export async function diffRuns(dirs: string[], opts: { all?: boolean } = {}): Pr
   for (const dir of dirs) {
     const b = await readRunBrief(dir);
     if (!b) {
-      throw new RunReadError(
+      throw new RangeError(
         `Cannot diff "${dir}": it has no readable manifest.json (not a run folder?)`,
       );
     }
