@@ -6,6 +6,7 @@
  * @module
  */
 import { nearest } from "../config/load.ts";
+import { InputError, UserError } from "../errors.ts";
 import { readRunBrief, type RunBrief } from "../run/brief.ts";
 
 /** Whether a metric is better higher ("up") or lower ("down"): declared once, here. */
@@ -73,7 +74,7 @@ export async function diffRuns(dirs: string[], opts: { all?: boolean } = {}): Pr
   for (const dir of dirs) {
     const b = await readRunBrief(dir);
     if (!b) {
-      throw new RangeError(
+      throw new InputError(
         `Cannot diff "${dir}": it has no readable manifest.json (not a run folder?)`,
       );
     }
@@ -197,7 +198,7 @@ function matrixDiff(a: RunBrief, b: RunBrief, run: number): MatrixDiff {
 }
 
 /** A gate could not be understood; exit 2. */
-export class GateError extends Error {
+export class GateError extends UserError {
   override name = "GateError";
 }
 

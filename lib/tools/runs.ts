@@ -5,6 +5,7 @@
  * second. A dead `running` run shows as `interrupted (stale)`.
  * @module
  */
+import { InputError } from "../errors.ts";
 import { readRunBrief, type RunBrief } from "../run/brief.ts";
 
 /** One listed run. */
@@ -41,17 +42,17 @@ export const SORT_KEYS = ["started", "name", "status", "duration", "level", "acc
 type SortKey = typeof SORT_KEYS[number];
 const STATUSES = ["running", "completed", "failed", "interrupted", "stale"];
 
-/** Checks `--status`, `--name`, `--since`, `--sort`; throws RangeError (exit 2) on bad values. */
+/** Checks `--status`, `--name`, `--since`, `--sort`; throws InputError (exit 2) on bad values. */
 export function parseListFilter(
   values: { status?: string; name?: string; since?: string; sort?: string },
   now = Date.now(),
 ): ListFilter {
   const sort = (values.sort ?? "started") as SortKey;
   if (!SORT_KEYS.includes(sort)) {
-    throw new RangeError(`--sort must be one of ${SORT_KEYS.join(", ")}, got "${values.sort}"`);
+    throw new InputError(`--sort must be one of ${SORT_KEYS.join(", ")}, got "${values.sort}"`);
   }
   if (values.status !== undefined && !STATUSES.includes(values.status)) {
-    throw new RangeError(`--status must be one of ${STATUSES.join(", ")}, got "${values.status}"`);
+    throw new InputError(`--status must be one of ${STATUSES.join(", ")}, got "${values.status}"`);
   }
   return {
     status: values.status,
@@ -67,7 +68,7 @@ function parseSince(text: string, now: number): number {
   if (age) return now - Number(age[1]) * { m: 60e3, h: 3600e3, d: 86400e3 }[age[2] as "m"];
   const t = Date.parse(text);
   if (!Number.isFinite(t)) {
-    throw new RangeError(
+    throw new InputError(
       `--since must be a date (2026-11-30), a time or an age (12h, 3d), got "${text}"`,
     );
   }
@@ -99,7 +100,7 @@ export async function listRuns(
     for await (const e of Deno.readDir(root)) if (e.isDirectory) dirs.push(`${root}/${e.name}`);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      throw new RangeError(`Cannot list runs in "${root}": no such folder`);
+      throw new InputError(`Cannot list runs in "${root}": no such folder`);
     }
     throw e;
   }

@@ -5,6 +5,7 @@
  * `--shard-count n`).
  * @module
  */
+import { UserError } from "../../errors.ts";
 
 /** A shard: 0-based index of count. */
 export interface Shard {
@@ -15,7 +16,7 @@ export interface Shard {
 }
 
 /** A shard setting could not be understood; exit 2. */
-export class ShardError extends Error {
+export class ShardError extends UserError {
   override name = "ShardError";
 }
 
