@@ -17,3 +17,13 @@ export class InputError extends UserError {
   /** Always "InputError". */
   override name = "InputError";
 }
+
+/**
+ * A run or command failed because of its surroundings or its numbers, not a
+ * bug and not a mistake in what was asked: a full or read-only disk, a loss
+ * that became NaN. The command line prints the message alone and exits 1.
+ */
+export class OperationalError extends Error {
+  /** "OperationalError", or the subclass's name. */
+  override name = "OperationalError";
+}

@@ -140,6 +140,31 @@ export function parseExperiment(text: string, path: string, opts: LoadOptions = 
   return result.data;
 }
 
+/**
+ * Applies `key.path=value` overrides to a resolved experiment and validates
+ * the result, as {@link parseExperiment} does for a file (used when a run
+ * resumes with `--set`). `where` starts every error message.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { overrideExperiment, parseExperiment } from "./load.ts";
+ * const config = parseExperiment("training: { epochs: 3 }\n", "mine.yaml");
+ * const changed = overrideExperiment(config, ["training.epochs=5"], "Cannot resume");
+ * assert.deepEqual([config.training.epochs, changed.training.epochs], [3, 5]);
+ * ```
+ */
+export function overrideExperiment(config: Experiment, set: string[], where: string): Experiment {
+  const record = structuredClone(config) as Record<string, unknown>;
+  for (const item of set) applyOverride(record, item, where);
+  const result = experimentSchema.safeParse(record);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new ConfigError(`${where}: --set: ${explain(issue, record)}`);
+  }
+  return result.data;
+}
+
 /** Run names keep to letters, digits, dot, dash and underscore, so no path escapes runs/. */
 export function sanitizeName(name: string): string {
   const clean = name.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[.-]+/, "").slice(0, 80);

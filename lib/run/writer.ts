@@ -10,7 +10,14 @@
 import type { BackendInfo } from "../backend/init.ts";
 import type { Experiment } from "../config/schema.ts";
 import type { EpochMetrics, TrainEvent, TrainSnapshot } from "../train/loop.ts";
-import { holdLock, hostName, toJson, writeFileAtomic, writeFileAtomicSync } from "../fs.ts";
+import {
+  appendText,
+  holdLock,
+  hostName,
+  toJson,
+  writeFileAtomic,
+  writeFileAtomicSync,
+} from "../fs.ts";
 import { RUNNING_LOCK } from "./liveness.ts";
 import { appendGifFrame, type GifLayout, toRgba } from "../image/gif.ts";
 import { type Manifest, newManifest } from "./manifest.ts";
@@ -75,10 +82,7 @@ export class RunWriter {
     await Deno.mkdir(`${dir}/frames`);
     await Deno.mkdir(`${dir}/checkpoints`);
     await writeFileAtomic(`${dir}/${RUN_FILES.experiment}`, opts.source);
-    await writeFileAtomic(
-      `${dir}/${RUN_FILES.config}`,
-      toJson({ $comment: "fully resolved experiment", ...opts.config }),
-    );
+    await w.writeConfig(opts.config);
     await w.#startHeartbeat();
     await w.writeManifest();
     return w;
@@ -100,6 +104,7 @@ export class RunWriter {
     manifest.status = "running";
     manifest.ended_at = null;
     manifest.error = null;
+    manifest.signal = null;
     manifest.resumed_from = [...(manifest.resumed_from ?? []), new Date().toISOString()];
     manifest.pid = Deno.pid;
     manifest.host = { ...manifest.host, name: hostName() };
@@ -115,9 +120,7 @@ export class RunWriter {
         this.#metrics.push(e.metrics);
         this.manifest.epochs_done = e.metrics.epoch;
         // One whole line in one write; Deno keeps no buffer, so it is in the file on return.
-        await Deno.writeTextFile(`${this.dir}/${RUN_FILES.metrics}`, jsonLine(e.metrics), {
-          append: true,
-        });
+        await appendText(`${this.dir}/${RUN_FILES.metrics}`, jsonLine(e.metrics));
         await this.writeSummary(config);
         await this.writeManifest();
         break;
@@ -155,6 +158,14 @@ export class RunWriter {
     );
   }
 
+  /** config.json: the resolved experiment in effect (rewritten when a resume changes it). */
+  async writeConfig(config: Experiment) {
+    await writeFileAtomic(
+      `${this.dir}/${RUN_FILES.config}`,
+      toJson({ $comment: "fully resolved experiment", ...config }),
+    );
+  }
+
   async writeSummary(config: Experiment) {
     await writeFileAtomic(
       `${this.dir}/${RUN_FILES.summary}`,
@@ -188,19 +199,19 @@ export class RunWriter {
     this.#heartbeat = timer;
   }
 
-  /** Marks the run ended and writes the manifest. */
-  async finish(status: Manifest["status"], error?: string): Promise<void> {
-    this.#end(status, error);
+  /** Marks the run ended (why: an error, or the signal that stopped it) and writes the manifest. */
+  async finish(status: Manifest["status"], why: Ending = {}): Promise<void> {
+    this.#end(status, why);
     await this.writeManifest();
   }
 
   /** Same as {@link finish}, synchronously (for a second Ctrl-C that exits at once). */
-  finishSync(status: Manifest["status"], error?: string): void {
-    this.#end(status, error);
+  finishSync(status: Manifest["status"], why: Ending = {}): void {
+    this.#end(status, why);
     writeFileAtomicSync(`${this.dir}/${RUN_FILES.manifest}`, toJson(this.manifest));
   }
 
-  #end(status: Manifest["status"], error?: string): void {
+  #end(status: Manifest["status"], why: Ending): void {
     clearInterval(this.#heartbeat);
     if (this.#lock) {
       try {
@@ -211,8 +222,17 @@ export class RunWriter {
     }
     this.manifest.status = status;
     this.manifest.ended_at = new Date().toISOString();
-    this.manifest.error = error ?? null;
+    this.manifest.error = why.error ?? null;
+    this.manifest.signal = why.signal ?? null;
   }
+}
+
+/** Why a run ended, for the manifest. */
+interface Ending {
+  /** The failure's message. */
+  error?: string;
+  /** The OS signal that interrupted it. */
+  signal?: string | null;
 }
 
 function jsonLine(m: EpochMetrics): string {

@@ -19,8 +19,10 @@ import {
 } from "../eval/matrix.ts";
 import { fixedMessages, messageTensor } from "../model/messages.ts";
 import {
+  checkWeights,
   createTrainState,
   disposeTrainState,
+  NonFiniteError,
   renewRandomGenerator,
   restoreState,
   snapshotState,
@@ -29,7 +31,7 @@ import {
 } from "./state.ts";
 import { trainStep } from "./step.ts";
 
-export { networkSpec, type TrainSnapshot } from "./state.ts";
+export { networkSpec, NonFiniteError, type TrainSnapshot } from "./state.ts";
 
 /** One line of metrics.jsonl. */
 export interface EpochMetrics {
@@ -70,7 +72,13 @@ export type TrainEvent =
   | { type: "level"; step: number; from: number; to: number; accuracy?: number }
   | { type: "epoch"; metrics: EpochMetrics }
   | { type: "frame"; epoch: number; images: Float32Array; shape: [number, number, number, number] }
-  | { type: "checkpoint"; epoch: number; snapshot: TrainSnapshot }
+  | {
+    type: "checkpoint";
+    epoch: number;
+    snapshot: TrainSnapshot;
+    /** True for a checkpoint asked for mid-epoch ({@link TrainOptions.checkpointWanted}). */
+    requested?: boolean;
+  }
   | { type: "end"; status: "completed" | "interrupted"; epoch: number };
 
 /** How to run. */
@@ -79,6 +87,11 @@ export interface TrainOptions {
   onEvent?: (e: TrainEvent) => void | Promise<void>;
   /** Aborting stops after the current step, with a checkpoint. */
   signal?: AbortSignal;
+  /**
+   * Asked after every step; true writes a checkpoint (a `checkpoint` event
+   * with `requested`) and training goes on. E.g. Slurm's early warning.
+   */
+  checkpointWanted?: () => boolean;
   /** Continue from a snapshot instead of starting fresh. */
   resume?: TrainSnapshot;
 }
@@ -89,8 +102,11 @@ interface Loop {
   state: TrainState;
   emit: (e: TrainEvent) => Promise<void>;
   signal?: AbortSignal;
+  checkpointWanted?: () => boolean;
   /** When the loop last let the event loop run (see {@link letEventsIn}). */
   lastYield: number;
+  /** Drills only: the run step before which a weight is poisoned ({@link drillNanStep}). */
+  nanAt?: number;
 }
 
 type Losses = { d_real: number; d_fake: number; g: number };
@@ -130,7 +146,9 @@ export async function train(
     state,
     emit: async (e) => await opts.onEvent?.(e),
     signal: opts.signal,
+    checkpointWanted: opts.checkpointWanted,
     lastYield: performance.now(),
+    nanAt: drillNanStep(),
   };
   try {
     let { epoch, skip } = opts.resume ? restoreState(state, opts.resume) : { epoch: 1, skip: 0 };
@@ -159,7 +177,7 @@ async function runEpoch(
   const stepsPerEpoch = loop.config.training.steps_per_epoch;
   let done = 0;
   for (let step = skip; step < stepsPerEpoch; step++) {
-    const losses = await runStep(loop);
+    const losses = await runStep(loop, epoch, step + 1);
     for (const k of ["d_real", "d_fake", "g"] as const) sums[k] += losses[k];
     done++;
     const seconds = (performance.now() - started) / 1000;
@@ -178,6 +196,10 @@ async function runEpoch(
       await interrupt(loop, epoch, step + 1);
       return "interrupted";
     }
+    if (loop.checkpointWanted?.()) {
+      const snapshot = await snapshotState(loop.state, { epoch, stepInEpoch: step + 1 });
+      await loop.emit({ type: "checkpoint", epoch, snapshot, requested: true });
+    }
   }
   await endEpoch(loop, epoch, { sums, done, started });
   return "done";
@@ -195,8 +217,13 @@ async function letEventsIn(loop: Loop): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 0));
 }
 
-/** One training step; returns its losses as numbers. */
-async function runStep(loop: Loop): Promise<Losses> {
+/**
+ * One training step; returns its losses as numbers. They are read on the host
+ * every step on every backend, so a NaN or Inf stops the run at the step it
+ * appears (a {@link NonFiniteError}), before anything is checkpointed.
+ */
+async function runStep(loop: Loop, epoch: number, step: number): Promise<Losses> {
+  if (loop.nanAt === loop.state.step + 1) poisonWeight(loop.state);
   const losses = trainStep(loop.state);
   const values = {
     d_real: (await losses.dReal.data())[0],
@@ -204,7 +231,30 @@ async function runStep(loop: Loop): Promise<Losses> {
     g: (await losses.g.data())[0],
   };
   tf.dispose([losses.dReal, losses.dFake, losses.g]);
+  for (const [name, value] of Object.entries(values)) {
+    if (!Number.isFinite(value)) {
+      const what = Number.isNaN(value) ? "NaN" : "Inf";
+      throw new NonFiniteError(`${name} loss is ${what} at epoch ${epoch}, step ${step}`);
+    }
+  }
   return values;
+}
+
+/**
+ * Drills only (tests/drill_numbers_test.ts): GLYPHNET_DRILL_NAN=N, when the
+ * process may read it, poisons a weight of G before the run's N-th step, as
+ * an update that blew up would. Never set in normal runs.
+ */
+function drillNanStep(): number | undefined {
+  const variable = "GLYPHNET_DRILL_NAN";
+  if (Deno.permissions.querySync({ name: "env", variable }).state !== "granted") return undefined;
+  const n = Number(Deno.env.get(variable));
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+function poisonWeight(state: TrainState): void {
+  const [, w] = state.g.variables.entries().next().value!;
+  tf.tidy(() => w.assign(tf.fill(w.shape, NaN)));
 }
 
 /** The accuracy schedule's check: every `check_every` steps, maybe move the level. */
@@ -250,6 +300,8 @@ async function endEpoch(
 ): Promise<void> {
   const { config, state, emit } = loop;
   const { sums, done, started } = run;
+  // The last step's update may have poisoned a weight its loss did not show yet.
+  await checkWeights(state, { epoch, step: config.training.steps_per_epoch });
   const mean = (x: number) => done ? x / done : NaN;
   const loss = { d_real: mean(sums.d_real), d_fake: mean(sums.d_fake), g: mean(sums.g), total: 0 };
   loss.total = loss.d_real + loss.d_fake + loss.g;

@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { type Experiment, imageChannels, messageLength } from "../config/schema.ts";
 import { initialLevel } from "../channel/mod.ts";
-import { UserError } from "../errors.ts";
+import { OperationalError, UserError } from "../errors.ts";
 import { buildDiscriminator, type Discriminator } from "../model/discriminator.ts";
 import { buildGenerator, type Generator, type GeneratorSpec } from "../model/generator.ts";
 import { disposeNetwork } from "../model/network.ts";
@@ -51,6 +51,39 @@ export interface TrainSnapshot {
 export class CheckpointError extends UserError {
   /** Always "CheckpointError". */
   override name = "CheckpointError";
+}
+
+/**
+ * A loss or weight stopped being a finite number. The run stops at once and
+ * keeps its last good checkpoint; the message names the value and when.
+ */
+export class NonFiniteError extends OperationalError {
+  /** Always "NonFiniteError". */
+  override name = "NonFiniteError";
+}
+
+/** "NaN" or "Inf" for the first non-finite number in `data`, or null when all are finite. */
+export function nonFinite(data: ArrayLike<number>): "NaN" | "Inf" | null {
+  for (let i = 0; i < data.length; i++) {
+    const x = data[i];
+    if (x - x !== 0) return Number.isNaN(x) ? "NaN" : "Inf";
+  }
+  return null;
+}
+
+/** Throws a {@link NonFiniteError} when a saved tensor holds NaN or Inf. */
+export function checkFinite(
+  tensors: TrainSnapshot["tensors"],
+  at: { epoch: number; step: number },
+): void {
+  for (const [name, t] of tensors) {
+    const bad = nonFinite(t.data);
+    if (!bad) continue;
+    const what = name.startsWith("adam/") ? "Adam state" : "weight";
+    throw new NonFiniteError(
+      `${what} ${name} has ${bad} at epoch ${at.epoch}, step ${at.step}`,
+    );
+  }
 }
 
 /** Shape of G and D for an experiment. */
@@ -108,15 +141,18 @@ function savedVariables(s: TrainState): Map<string, tf.Variable> {
   return new Map([...s.g.variables, ...s.d.variables, ...adam(s.gOpt), ...adam(s.dOpt)]);
 }
 
-/** Everything needed to continue: weights, Adam moments, counters, RNG. */
+/**
+ * Everything needed to continue: weights, Adam moments, counters, RNG.
+ * Throws a {@link NonFiniteError} instead of returning a poisoned snapshot,
+ * so a NaN never overwrites the last good checkpoint.
+ */
 export async function snapshotState(
   s: TrainState,
   at: { epoch: number; stepInEpoch: number },
 ): Promise<TrainSnapshot> {
-  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, v] of savedVariables(s)) {
-    tensors.set(name, { shape: v.shape, data: (await v.data()) as Float32Array });
-  }
+  const tensors = await readTensors(savedVariables(s));
+  const stepsPerEpoch = s.config.training.steps_per_epoch;
+  checkFinite(tensors, { epoch: at.epoch, step: at.stepInEpoch || stepsPerEpoch });
   return {
     tensors,
     meta: {
@@ -129,6 +165,25 @@ export async function snapshotState(
       d_iterations: s.dOpt.iterations,
     },
   };
+}
+
+/** Reads variables to host memory by name. */
+async function readTensors(
+  vars: Iterable<[string, tf.Variable]>,
+): Promise<TrainSnapshot["tensors"]> {
+  const tensors: TrainSnapshot["tensors"] = new Map();
+  for (const [name, v] of vars) {
+    tensors.set(name, { shape: v.shape, data: (await v.data()) as Float32Array });
+  }
+  return tensors;
+}
+
+/** Throws a {@link NonFiniteError} when a weight of G or D holds NaN or Inf. */
+export async function checkWeights(
+  s: TrainState,
+  at: { epoch: number; step: number },
+): Promise<void> {
+  checkFinite(await readTensors([...s.g.variables, ...s.d.variables]), at);
 }
 
 /**

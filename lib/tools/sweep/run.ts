@@ -23,6 +23,12 @@ import { summarizeSweep, writeSweepSummary } from "./summary.ts";
 /** Exit code of a sweep stopped by a signal: try again later (BSD's EX_TEMPFAIL). */
 export const EXIT_TRY_AGAIN = 75;
 
+/** Exit codes of a point stopped by a signal (128 + SIGHUP, SIGINT, SIGTERM). */
+const INTERRUPTED = new Set([129, 130, 143]);
+
+/** How long a point may take to say it heard a signal itself before the sweep passes one on. */
+const FORWARD_AFTER_MS = 1500;
+
 /** Permissions of a point's `deno run` (what a training run needs). */
 export const RUN_FLAGS = [
   "--allow-read",
@@ -102,13 +108,19 @@ export async function runSweep(sweep: LoadedSweep, opts: SweepOptions = {}): Pro
   const beat = setInterval(() => {
     for (const [path, c] of held) touchClaim(path, c).catch(() => {});
   }, 30_000);
-  const children = new Set<Deno.ChildProcess>();
+  // Each running point's process, and whether it said it is stopping already.
+  const children = new Map<Deno.ChildProcess, { stopping: boolean }>();
   const stop = () => {
-    for (const c of children) {
-      try {
-        c.kill("SIGTERM");
-      } catch { /* already gone */ }
-    }
+    // A signal sent to the whole group or job (Ctrl-C, scancel) reached the points too, and a
+    // second signal would make them quit without a checkpoint: tell only those that did not hear.
+    setTimeout(() => {
+      for (const [c, state] of children) {
+        if (state.stopping) continue;
+        try {
+          c.kill("SIGTERM");
+        } catch { /* already gone */ }
+      }
+    }, FORWARD_AFTER_MS);
   };
   opts.signal?.addEventListener("abort", stop);
   let summaries = Promise.resolve();
@@ -154,7 +166,7 @@ export async function runSweep(sweep: LoadedSweep, opts: SweepOptions = {}): Pro
         code = 1;
       }
       if (code === 0) result.ran.completed++;
-      else if (code === 130) result.ran.interrupted++;
+      else if (INTERRUPTED.has(code)) result.ran.interrupted++;
       else result.ran.failed++;
       await summarize();
     }
@@ -218,7 +230,7 @@ async function runPoint(
     root: string;
     dir: string;
     threads: number;
-    children: Set<Deno.ChildProcess>;
+    children: Map<Deno.ChildProcess, { stopping: boolean }>;
     log: (s: string) => void;
     held: Map<string, HeldClaim>;
     onFolder: () => void;
@@ -246,7 +258,8 @@ async function runPoint(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  ctx.children.add(child);
+  const state = { stopping: false };
+  ctx.children.set(child, state);
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     let rest = "";
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
@@ -256,6 +269,7 @@ async function runPoint(
         if (!line.trim()) continue;
         ctx.log(`${tag} ${line}`);
         if (line.startsWith("run folder: ")) ctx.onFolder();
+        if (/: stopping after this step/.test(line)) state.stopping = true;
       }
     }
     if (rest.trim()) ctx.log(`${tag} ${rest}`);
