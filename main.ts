@@ -24,6 +24,7 @@ usage:
   deno task diff <run> <run> [more...] [--json | --md] [--all] [--gate "METRIC OP VALUE"]...
   deno task sweep <sweep.yaml> [--dry-run] [--json] [--jobs N] [--shard i/n | --shard-count N]
                   [--exclusive] [--retry-failed] [--runs DIR]
+  deno task report <run | sweep folder>... [--out FILE.html]
 `;
 
 /** A mistake in how the program was called: exit 2, no stack trace. */
@@ -52,6 +53,8 @@ async function main(argv: string[]): Promise<number> {
       return await diffCommand(rest);
     case "sweep":
       return await sweepCommand(rest);
+    case "report":
+      return await reportCommand(rest);
     case undefined:
     case "help":
     case "--help":
@@ -246,6 +249,16 @@ async function channelCommand(args: string[]): Promise<number> {
     set: values.set as string[] | undefined,
   });
   console.error(`wrote ${out}`);
+  return 0;
+}
+
+async function reportCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { out: { type: "string" } });
+  if (positionals.length === 0) {
+    throw new UsageError(`report takes one or more run or sweep folders\n\n${USAGE}`);
+  }
+  const { report } = await import("./lib/tools/report.ts");
+  console.error(`wrote ${await report(positionals, { out: values.out as string | undefined })}`);
   return 0;
 }
 

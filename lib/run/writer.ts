@@ -19,10 +19,10 @@ import {
   writeFileAtomicSync,
 } from "../fs.ts";
 import { RUNNING_LOCK } from "./liveness.ts";
-import { appendGifFrame, type GifLayout, toRgba } from "../image/gif.ts";
+import { appendGifFrame, type GifLayout } from "../image/gif.ts";
 import { type Manifest, newManifest } from "./manifest.ts";
-import { upscale } from "../eval/image.ts";
-import { encodePng, gridImage } from "../image/png.ts";
+import { renderFrame } from "./frame.ts";
+import type { FrameEvent } from "../train/frame.ts";
 import { encodeSafetensors } from "./safetensors.ts";
 import { summarize } from "./summary.ts";
 
@@ -125,7 +125,7 @@ export class RunWriter {
         await this.writeManifest();
         break;
       case "frame":
-        await this.writeFrame(e.epoch, e.images, e.shape, config.output.grid);
+        await this.writeFrame(e);
         break;
       case "checkpoint":
         await this.writeCheckpoint(e.snapshot);
@@ -133,20 +133,12 @@ export class RunWriter {
     }
   }
 
-  async writeFrame(
-    epoch: number,
-    images: Float32Array,
-    shape: [number, number, number, number],
-    cols: number,
-  ) {
-    const grid = gridImage(...enlarge(images, shape), { cols, pad: 2, background: 1 });
-    const name = `epoch-${String(epoch).padStart(4, "0")}.png`;
-    await writeFileAtomic(
-      `${this.dir}/frames/${name}`,
-      encodePng(grid.pixels, grid.width, grid.height, grid.channels),
-    );
-    const rgba = toRgba(grid.pixels, grid.width, grid.height, grid.channels);
-    this.#gif = await appendGifFrame(`${this.dir}/${RUN_FILES.gif}`, { ...grid, rgba }, this.#gif);
+  /** Writes the labelled frame and appends it to glyphs.gif. */
+  async writeFrame(e: FrameEvent) {
+    const frame = await renderFrame(e, this.#metrics.at(-1));
+    const name = `epoch-${String(e.epoch).padStart(4, "0")}.png`;
+    await writeFileAtomic(`${this.dir}/frames/${name}`, frame.png);
+    this.#gif = await appendGifFrame(`${this.dir}/${RUN_FILES.gif}`, frame, this.#gif);
   }
 
   async writeCheckpoint(s: TrainSnapshot) {
@@ -241,23 +233,3 @@ function jsonLine(m: EpochMetrics): string {
 
 /** How often a running run refreshes its manifest's heartbeat (readers allow several minutes). */
 const HEARTBEAT_MS = 30_000;
-
-/** Glyphs shown at least this many pixels wide in frames. */
-const FRAME_GLYPH_PIXELS = 64;
-
-/** Enlarges small glyphs (nearest neighbour, so pixels stay crisp) for frames. */
-function enlarge(
-  images: Float32Array,
-  [n, h, w, c]: [number, number, number, number],
-): [Float32Array, [number, number, number, number]] {
-  const factor = Math.ceil(FRAME_GLYPH_PIXELS / h);
-  if (factor <= 1 || h !== w) return [images, [n, h, w, c]];
-  const big = h * factor, out = new Float32Array(n * big * big * c);
-  for (let i = 0; i < n; i++) {
-    out.set(
-      upscale(images.subarray(i * h * w * c, (i + 1) * h * w * c), h, c, factor),
-      i * big * big * c,
-    );
-  }
-  return [out, [n, big, big, c]];
-}
