@@ -37,6 +37,8 @@ export interface RunOptions {
   onEvent?: (e: TrainEvent) => void | Promise<void>;
   /** Where to show progress (e.g. stderr); train.log is written either way. */
   display?: { write: (s: string) => void; terminal: boolean };
+  /** The sweep and point this run belongs to (recorded in the manifest). */
+  sweep?: { name: string; point: string };
   /** Called once the folder exists (e.g. to print it, or to stop at once on a second Ctrl-C). */
   onStarted?: (run: StartedRun) => void;
 }
@@ -110,6 +112,7 @@ export async function runExperiment(config: Experiment, opts: RunOptions = {}): 
     source: opts.source ?? "",
     file: opts.file ?? "",
     backend,
+    sweep: opts.sweep,
   });
   return await trainInto(writer, config, backend, opts);
 }

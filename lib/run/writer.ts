@@ -10,7 +10,15 @@
 import type { BackendInfo } from "../backend/init.ts";
 import type { Experiment } from "../config/schema.ts";
 import type { EpochMetrics, TrainEvent, TrainSnapshot } from "../train/loop.ts";
-import { appendText, toJson, writeFileAtomic, writeFileAtomicSync } from "../fs.ts";
+import {
+  appendText,
+  holdLock,
+  hostName,
+  toJson,
+  writeFileAtomic,
+  writeFileAtomicSync,
+} from "../fs.ts";
+import { RUNNING_LOCK } from "./liveness.ts";
 import { appendGifFrame, type GifLayout } from "../image/gif.ts";
 import { type Manifest, newManifest } from "./manifest.ts";
 import { renderFrame } from "./frame.ts";
@@ -66,6 +74,7 @@ export class RunWriter {
     source: string;
     file: string;
     backend: BackendInfo;
+    sweep?: { name: string; point: string };
   }): Promise<RunWriter> {
     // The manifest first (it asks git), so the folder is set up in moments.
     const manifest = await newManifest({ ...opts, cwd: Deno.cwd() });
@@ -75,6 +84,7 @@ export class RunWriter {
     await Deno.mkdir(`${dir}/checkpoints`);
     await writeFileAtomic(`${dir}/${RUN_FILES.experiment}`, opts.source);
     await w.writeConfig(opts.config);
+    await w.#startHeartbeat();
     await w.writeManifest();
     return w;
   }
@@ -97,6 +107,9 @@ export class RunWriter {
     manifest.error = null;
     manifest.signal = null;
     manifest.resumed_from = [...(manifest.resumed_from ?? []), new Date().toISOString()];
+    manifest.pid = Deno.pid;
+    manifest.host = { ...manifest.host, name: hostName() };
+    await w.#startHeartbeat();
     await w.writeManifest();
     return w;
   }
@@ -153,8 +166,30 @@ export class RunWriter {
     );
   }
 
-  async writeManifest() {
-    await writeFileAtomic(`${this.dir}/${RUN_FILES.manifest}`, toJson(this.manifest));
+  /** Writes the manifest; writes are queued so a heartbeat never lands after the end. */
+  writeManifest(): Promise<void> {
+    if (this.manifest.status === "running") this.manifest.heartbeat = new Date().toISOString();
+    const text = toJson(this.manifest);
+    const write = () => writeFileAtomic(`${this.dir}/${RUN_FILES.manifest}`, text);
+    this.#manifestWrites = this.#manifestWrites.then(write, write);
+    return this.#manifestWrites;
+  }
+
+  #manifestWrites: Promise<void> = Promise.resolve();
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #lock: Deno.FsFile | null = null;
+
+  /**
+   * Locks running.lock and refreshes the manifest's heartbeat while the run
+   * lives, so readers can tell a dead one (see liveness.ts).
+   */
+  async #startHeartbeat(): Promise<void> {
+    this.#lock = await holdLock(`${this.dir}/${RUNNING_LOCK}`).catch(() => null);
+    const timer = setInterval(() => {
+      if (this.manifest.status === "running") this.writeManifest().catch(() => {});
+    }, HEARTBEAT_MS);
+    Deno.unrefTimer(timer);
+    this.#heartbeat = timer;
   }
 
   /** Marks the run ended (why: an error, or the signal that stopped it) and writes the manifest. */
@@ -170,6 +205,14 @@ export class RunWriter {
   }
 
   #end(status: Manifest["status"], why: Ending): void {
+    clearInterval(this.#heartbeat);
+    if (this.#lock) {
+      try {
+        Deno.removeSync(`${this.dir}/${RUNNING_LOCK}`);
+        this.#lock.close();
+      } catch { /* gone already */ }
+      this.#lock = null;
+    }
     this.manifest.status = status;
     this.manifest.ended_at = new Date().toISOString();
     this.manifest.error = why.error ?? null;
@@ -188,3 +231,6 @@ interface Ending {
 function jsonLine(m: EpochMetrics): string {
   return JSON.stringify(m) + "\n";
 }
+
+/** How often a running run refreshes its manifest's heartbeat (readers allow several minutes). */
+const HEARTBEAT_MS = 30_000;
