@@ -3,7 +3,7 @@
  * G through the channel and D) per backend and config, against PyTorch.
  *
  *   deno task bench [--config tiny|small|default|all] [--backend NAME|all]
- *                   [--steps N] [--threads N] [--level L] [--timeout S] [--force]
+ *                   [--steps N] [--threads N] [--level L] [--timeout S] [--force] [--profile]
  *   deno task bench --config tiny --backend wasm --json   # one run, in this process
  *
  * Without `--json`, each (config, backend) runs in its own subprocess (so
@@ -17,7 +17,7 @@ import { orchestrate } from "./_orchestrate.ts";
 import { BENCH_CONFIGS, BENCH_LEVEL, type BenchConfigName, measure } from "./_measure.ts";
 
 const USAGE = "usage: deno task bench [--config tiny|small|default|all] [--backend NAME|all] " +
-  "[--steps N] [--threads N] [--level L] [--timeout S] [--force] [--json]";
+  "[--steps N] [--threads N] [--level L] [--timeout S] [--force] [--profile] [--json]";
 
 /** Parses the command line; exits with a message on a mistake. */
 function parse(args: string[]) {
@@ -36,6 +36,7 @@ function parse(args: string[]) {
         batch: { type: "string" },
         "torch-device": { type: "string", default: "cpu" },
         force: { type: "boolean", default: false },
+        profile: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         help: { type: "boolean", default: false },
       },
@@ -74,6 +75,7 @@ function parse(args: string[]) {
     batch: int("batch", values.batch, 1),
     torchDevice: values["torch-device"],
     force: values.force,
+    profile: values.profile,
     json: values.json,
   };
 }
@@ -106,6 +108,7 @@ async function main(): Promise<void> {
     level: opts.level,
     budgetSeconds: opts.budget,
     batch: opts.batch,
+    profile: opts.profile,
   });
   console.log(JSON.stringify(result));
 }

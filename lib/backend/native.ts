@@ -1,6 +1,7 @@
 /**
  * Starter for the `native` backend: tfjs's cpu backend with convolutions,
- * matmul and the conv→BN→activation block computed in C on OpenBLAS through
+ * matmul, elementwise ops and glyphnet's fused kernels (the conv→BN→activation
+ * block and Adam, lib/backend/fused_kernels.ts) computed in C on OpenBLAS through
  * Deno FFI (needs `--allow-ffi`, `--allow-run` and `--allow-write` the first
  * time, to compile into `build/`). Threads: env `GLYPHNET_THREADS` (default 1).
  * @module
@@ -11,15 +12,6 @@ import { NativeBuildError } from "./native/build.ts";
 import { type NativeLib, startNative as loadAndStart } from "./native/ffi.ts";
 import { NATIVE, registerNativeBackend } from "./native/kernels.ts";
 import { NativeBackend } from "./native/backend.ts";
-
-export { fusedConvBnAct } from "./native/fused.ts";
-export {
-  type AdamStep,
-  createNativeAdamState,
-  nativeAdamApply,
-  type NativeAdamState,
-  nativeAdamUpdate,
-} from "./native/adam.ts";
 
 /**
  * A float32 array of `n` values to wrap with `tf.tensor` as a tensor's
