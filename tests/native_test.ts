@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
 import { startNative, takeBuffer } from "../lib/backend/native.ts";
+import { nativeSync, setNativeThreads } from "../lib/backend/native/ffi.ts";
 import { buildNative, NativeBuildError } from "../lib/backend/native/build.ts";
 import { NATIVE_KERNELS } from "../lib/backend/native/kernels.ts";
 import {
@@ -78,8 +79,51 @@ async function compare(
 ) {
   const r = random(outShape, rng);
   const want = await on("cpu", inputs, valueAndGrads(f, r));
-  const got = await on("native", inputs, valueAndGrads(f, r));
+  const got = await onNative(inputs, valueAndGrads(f, r), what);
   got.forEach((g, i) => assertClose(g, want[i], `${what} ${i === 0 ? "value" : `grad ${i - 1}`}`));
+}
+
+/** Thread counts every native kernel is checked at; 3 splits the test shapes unevenly. */
+const THREADS = [1, 2, 3];
+
+/**
+ * Runs `n` threads of native kernels, splitting even the tiny test shapes
+ * over the team, then restores the defaults.
+ */
+async function withThreads<T>(n: number, fn: () => Promise<T>): Promise<T> {
+  setNativeThreads(n);
+  nativeSync().symbols.gn_set_min_work(0);
+  try {
+    return await fn();
+  } finally {
+    nativeSync().symbols.gn_set_min_work(-1);
+    setNativeThreads(info.threads);
+  }
+}
+
+/**
+ * fn's outputs on native at each of THREADS (each run twice: the same
+ * thread count must give bit-identical results); returns the first.
+ */
+async function onNative(
+  inputs: Shaped[],
+  fn: (...xs: tf.Tensor[]) => tf.Tensor[],
+  what: string,
+): Promise<Float32Array[]> {
+  return await sameAtEveryThreadCount(() => on("native", inputs, fn), what);
+}
+
+async function sameAtEveryThreadCount(
+  run: () => Promise<Float32Array[]>,
+  what: string,
+): Promise<Float32Array[]> {
+  let first: Float32Array[] | undefined;
+  for (const n of THREADS) {
+    const [got, again] = await withThreads(n, async () => [await run(), await run()]);
+    again.forEach((g, i) => assert.deepEqual(g, got[i], `${what}: output ${i} at ${n} threads`));
+    first ??= got;
+  }
+  return first!;
 }
 
 Deno.test("startNative() reports its BLAS and threads", () => {
@@ -298,7 +342,7 @@ Deno.test("convBnAct() as a native kernel matches its tfjs ops for every shape G
     const r = random([b, s, sw, out], rng);
     const what = `block x[${xs}] → ${out} ${JSON.stringify(o)}`;
     const want = await on("cpu", inputs, valueAndGrads(block(o), r));
-    const got = await on("native", inputs, valueAndGrads(block(o), r));
+    const got = await onNative(inputs, valueAndGrads(block(o), r), what);
     const names = ["value", "dx", "dkernel", "dbias", "dgamma", "dbeta"];
     got.forEach((g, i) => {
       // The bias gradient is zero up to rounding under batch norm: scale by dbeta's.
@@ -325,7 +369,7 @@ Deno.test("convBnAct() pushes the same batch mean and variance on native and cpu
     return [stats[0].mean, stats[0].variance];
   };
   const want = await on("cpu", inputs, statsOf);
-  const got = await on("native", inputs, statsOf);
+  const got = await onNative(inputs, statsOf, "stats");
   assertClose(got[0], want[0], "mean");
   assertClose(got[1], want[1], "variance");
 });
@@ -387,7 +431,7 @@ Deno.test("native G and D forward and gradients match cpu", async () => {
     return values;
   };
   const want = await run("cpu");
-  const got = await run("native");
+  const got = await sameAtEveryThreadCount(() => run("native"), "G+D");
   assertClose(got[0], want[0], "G+D loss");
   names.forEach((name, i) => {
     // A conv bias gets no gradient through batch norm, only rounding: scale by its beta's.
@@ -421,6 +465,6 @@ Deno.test("Adam.apply() through the native GlyphnetAdam kernel matches its tfjs 
     return out;
   };
   const want = await run("cpu");
-  const got = await run("native");
+  const got = await sameAtEveryThreadCount(() => run("native"), "adam");
   got.forEach((g, i) => assertClose(g, want[i], `adam tensor ${i}`));
 });
