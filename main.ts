@@ -1,16 +1,19 @@
 /**
  * glyphnet's command line. Parses arguments, forwards to lib/, and owns the
  * exit codes: 0 done, 1 failed while running, 2 usage or experiment error,
- * 130 interrupted.
+ * 128 + the signal's number when a signal interrupted a run (130 SIGINT,
+ * 129 SIGHUP, 143 SIGTERM).
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { OperationalError, UserError } from "./lib/errors.ts";
+import type { StartedRun } from "./lib/runner.ts";
 
 const USAGE = `glyphnet: two networks invent a visual language
 
 usage:
   deno task run <experiment.yaml> [--set key=value]... [--backend NAME] [--threads N] [--name NAME] [--runs DIR]
-  deno task run --resume <run folder>
+  deno task run --resume <run folder> [--set key=value]... [--threads N]   (optimizer, schedule, epochs, threads)
   deno task schema [--out FILE]
   deno task channel <experiment.yaml | run folder> [--out FILE.png] [--samples N]
   deno task eval <run folder> [--samples N] [--levels MAX] [--backend NAME]
@@ -19,11 +22,9 @@ usage:
 `;
 
 /** A mistake in how the program was called: exit 2, no stack trace. */
-class UsageError extends Error {
+class UsageError extends UserError {
   override name = "UsageError";
 }
-
-const USER_ERRORS = new Set(["ConfigError", "UsageError", "BackendError", "RunReadError"]);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -70,45 +71,20 @@ async function runCommand(args: string[]): Promise<number> {
     quiet: { type: "boolean", default: false },
   });
   const { loadExperiment } = await import("./lib/config/load.ts");
-  const { makeProgress } = await import("./lib/run/progress.ts");
   const { runExperiment, resumeRun } = await import("./lib/runner.ts");
   const encoder = new TextEncoder();
-  const terminal = Deno.stdout.isTerminal() && !values.quiet;
   const controller = new AbortController();
-  let writerRef: { finishSync(status: "interrupted"): void } | undefined;
-  let stops = 0;
-  const onSigint = () => {
-    stops++;
-    if (stops === 1) {
-      console.error("\nstopping after this step (Ctrl-C again to quit at once)");
-      controller.abort();
-    } else {
-      writerRef?.finishSync("interrupted");
-      Deno.exit(130);
-    }
-  };
-  Deno.addSignalListener("SIGINT", onSigint);
+  let started: StartedRun | undefined;
+  const stopListening = listenForSignals(onSignal(controller, () => started));
   const common = {
     signal: controller.signal,
-    onStarted: (w: { dir: string; finishSync(status: "interrupted"): void }) => {
-      writerRef = w;
-      console.error(`run folder: ${w.dir}`);
+    display: {
+      terminal: Deno.stdout.isTerminal() && !values.quiet,
+      write: (s: string) => say(s, encoder),
     },
-    progress: (
-      backend: Parameters<typeof makeProgress>[0]["backend"],
-      w: { log(s: string): Promise<void> },
-      epochs: number,
-    ) => {
-      let chain = Promise.resolve();
-      return makeProgress({
-        epochs,
-        backend,
-        terminal,
-        write: (s) => Deno.stderr.writeSync(encoder.encode(s)),
-        log: (s) => {
-          chain = chain.then(() => w.log(`${new Date().toISOString()} ${s}`));
-        },
-      });
+    onStarted: (run: StartedRun) => {
+      started = run;
+      console.error(`run folder: ${run.dir}`);
     },
   };
   try {
@@ -117,7 +93,9 @@ async function runCommand(args: string[]): Promise<number> {
       if (positionals.length) {
         throw new UsageError("--resume takes a run folder and no experiment file");
       }
-      result = await resumeRun(values.resume, common);
+      const set = [...(values.set ?? [])];
+      if (values.threads) set.push(`training.threads=${values.threads}`);
+      result = await resumeRun(values.resume, { ...common, set });
     } else {
       if (positionals.length !== 1) {
         throw new UsageError(`run takes one experiment file\n\n${USAGE}`);
@@ -135,10 +113,90 @@ async function runCommand(args: string[]): Promise<number> {
       });
     }
     console.error(`${result.status}: ${result.dir}`);
-    return result.status === "interrupted" ? 130 : 0;
+    return result.status === "interrupted" ? exitCode(controller.signal.reason) : 0;
+  } catch (e) {
+    if (e instanceof OperationalError && started) e.message += resumeHint(e, started.dir);
+    throw e;
   } finally {
-    Deno.removeSignalListener("SIGINT", onSigint);
+    stopListening();
   }
+}
+
+/** What to run next after a run failed for a reason that can be fixed. */
+function resumeHint(e: Error, dir: string): string {
+  const resume = `deno task run --resume ${dir}`;
+  return e.name === "NonFiniteError"
+    ? `\nThe last good checkpoint is kept; go on with a lower learning rate: ${resume} ` +
+      `--set training.optimizer.learning_rate=<lower>`
+    : `\nThe last checkpoint is kept; once that is fixed: ${resume}`;
+}
+
+/** Signals that stop a run (after the current step, with a checkpoint) and their exit codes. */
+const STOP_SIGNALS: Partial<Record<Deno.Signal, number>> = {
+  SIGINT: 130,
+  SIGHUP: 129,
+  SIGTERM: 143,
+};
+
+/** 128 + the signal's number for a signal's name; 130 (as Ctrl-C) for any other abort. */
+function exitCode(reason: unknown): number {
+  return STOP_SIGNALS[reason as Deno.Signal] ?? 130;
+}
+
+/** Writes to stderr; a terminal that hung up (SIGHUP) must not fail the run. */
+function say(s: string, encoder = new TextEncoder()): void {
+  try {
+    Deno.stderr.writeSync(encoder.encode(s));
+  } catch { /* nobody is listening any more */ }
+}
+
+/**
+ * What each signal does to a run. The first stopping signal (SIGINT, SIGHUP,
+ * SIGTERM) aborts with its name as the reason: the run stops after this step,
+ * checkpoints and records the signal. A second one of any of them marks the
+ * run interrupted and exits at once. SIGUSR1 or SIGUSR2 (Slurm's early
+ * warning, `--signal=B:USR2@120`) asks for a checkpoint after this step;
+ * training goes on. (Deno 2.9.2 and later also open their debugger on
+ * 127.0.0.1:9229 on SIGUSR1; SIGUSR2 does not.)
+ */
+export function onSignal(
+  controller: AbortController,
+  run: () => StartedRun | undefined,
+  exit: (code: number) => void = Deno.exit,
+): (signal: Deno.Signal) => void {
+  return (signal) => {
+    if (signal === "SIGUSR1" || signal === "SIGUSR2") {
+      const started = run();
+      started?.checkpointNow();
+      say(
+        `\n${signal}: ${started ? "checkpoint after this step" : "no run yet, nothing to save"}\n`,
+      );
+    } else if (!controller.signal.aborted) {
+      say(`\n${signal}: stopping after this step (a second signal quits at once)\n`);
+      controller.abort(signal);
+    } else {
+      run()?.markInterrupted();
+      exit(exitCode(signal));
+    }
+  };
+}
+
+/**
+ * Listens for the signals {@link onSignal} handles; a signal this OS does not
+ * have (Windows has only SIGINT and SIGBREAK) is skipped. Returns the undo.
+ */
+function listenForSignals(handle: (signal: Deno.Signal) => void): () => void {
+  const listeners: [Deno.Signal, () => void][] = [];
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2"] as const) {
+    const listener = () => handle(signal);
+    try {
+      Deno.addSignalListener(signal, listener);
+      listeners.push([signal, listener]);
+    } catch { /* not a signal on this OS */ }
+  }
+  return () => {
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+  };
 }
 
 async function schemaCommand(args: string[]): Promise<number> {
@@ -244,9 +302,13 @@ if (import.meta.main) {
     Deno.exit(await main(Deno.args));
   } catch (e) {
     const err = e as Error;
-    if (USER_ERRORS.has(err.name) || err instanceof RangeError) {
+    if (err instanceof UserError) {
       console.error(`error: ${err.message}`);
       Deno.exit(2);
+    }
+    if (err instanceof OperationalError) {
+      console.error(`error: ${err.message}`);
+      Deno.exit(1);
     }
     console.error(`error: ${err.message}`);
     if (Deno.env.get("GLYPHNET_DEBUG")) console.error(err.stack);

@@ -41,6 +41,7 @@
  * @module
  */
 export { Rng } from "./lib/rng.ts";
+export { InputError, OperationalError, UserError } from "./lib/errors.ts";
 export {
   ConfigError,
   type LoadedExperiment,
@@ -82,20 +83,22 @@ export type { MatrixCell, MatrixRow, RobustnessMatrix } from "./lib/eval/matrix.
 export { type EvalOptions, type EvalResult, evaluate } from "./lib/eval/evaluate.ts";
 export {
   type EpochMetrics,
+  NonFiniteError,
   train,
   type TrainEvent,
   type TrainOptions,
   type TrainSnapshot,
 } from "./lib/train/loop.ts";
-export type { Manifest } from "./lib/run/manifest.ts";
+export type { Manifest, ResumeOverride } from "./lib/run/manifest.ts";
 export type { RunSummary } from "./lib/run/summary.ts";
 export type { Progress } from "./lib/run/progress.ts";
 export {
+  type ResumeOptions,
   resumeRun,
   runExperiment,
-  type RunFolder,
   type RunOptions,
   type RunResult,
+  type StartedRun,
 } from "./lib/runner.ts";
 export { listRunDirs, readCheckpoint, readRun, type Run, RunReadError } from "./lib/run/reader.ts";
 export { loadNetworks, type TrainedNetworks } from "./lib/run/networks.ts";

@@ -1,27 +1,21 @@
 /**
  * Runs an experiment into a run folder: starts the backend, creates the
- * folder, trains with the writer and the progress display subscribed, and
- * records how it ended. Also continues an interrupted run.
+ * folder, trains with the writer, train.log and the progress display
+ * subscribed, and records how it ended. Also continues an interrupted run.
+ * The command line is a thin layer over this module: a run started here gets
+ * the same files and statuses.
  * @module
  */
 import { type BackendInfo, initBackend } from "./backend/init.ts";
 import { sanitizeName } from "./config/load.ts";
 import type { Experiment } from "./config/schema.ts";
+import { InputError, OperationalError } from "./errors.ts";
+import { osReason, probeWritable, WriteError } from "./fs.ts";
 import { train, type TrainEvent, type TrainSnapshot } from "./train/loop.ts";
-import type { Manifest } from "./run/manifest.ts";
-import type { Progress } from "./run/progress.ts";
-import { readCheckpoint, readRun } from "./run/reader.ts";
-import { RunWriter } from "./run/writer.ts";
-
-/** The run folder being written, as the callbacks of {@linkcode RunOptions} see it. */
-export interface RunFolder {
-  /** The folder's path. */
-  readonly dir: string;
-  /** Appends a line to the run's train.log. */
-  log(line: string): Promise<void>;
-  /** Marks the run ended and writes its manifest at once (for a second Ctrl-C). */
-  finishSync(status: Manifest["status"], error?: string): void;
-}
+import { resumeOverrides } from "./run/overrides.ts";
+import { makeProgress, type Progress } from "./run/progress.ts";
+import { readCheckpoint, readRun, RunReadError } from "./run/reader.ts";
+import { RUN_FILES, RunWriter } from "./run/writer.ts";
 
 /** How to run. */
 export interface RunOptions {
@@ -31,14 +25,42 @@ export interface RunOptions {
   file?: string;
   /** The experiment file's text, saved as experiment.yaml. */
   source?: string;
-  /** Aborting stops after the current step and marks the run interrupted. */
+  /**
+   * Aborting stops after the current step, with a checkpoint, and marks the
+   * run interrupted. A reason that is a signal's name (`abort("SIGTERM")`) is
+   * recorded as the manifest's `signal`.
+   */
   signal?: AbortSignal;
   /** Extra subscriber for training events. */
   onEvent?: (e: TrainEvent) => void | Promise<void>;
-  /** Progress display; default none. */
-  progress?: (backend: BackendInfo, folder: RunFolder, epochs: number) => Progress;
-  /** Called once the folder exists (e.g. to mark it on a second Ctrl-C). */
-  onStarted?: (folder: RunFolder) => void;
+  /** Where to show progress (e.g. stderr); train.log is written either way. */
+  display?: { write: (s: string) => void; terminal: boolean };
+  /** Called once the folder exists (e.g. to print it, or to stop at once on a second Ctrl-C). */
+  onStarted?: (run: StartedRun) => void;
+}
+
+/** How to continue a run. */
+export interface ResumeOptions extends RunOptions {
+  /**
+   * `key.path=value` changes for the rest of the run, e.g. a lower learning
+   * rate after a NaN: only optimizer, channel schedule and epoch keys
+   * (changing the networks' shapes is refused). Recorded in the manifest's
+   * `resume_overrides`; config.json gets the new values.
+   */
+  set?: string[];
+}
+
+/** A run whose folder exists, as {@linkcode RunOptions.onStarted} sees it. */
+export interface StartedRun {
+  /** The run folder. */
+  readonly dir: string;
+  /**
+   * Marks the run interrupted right away (synchronously, with the abort
+   * reason's signal name), for a process about to exit.
+   */
+  markInterrupted(): void;
+  /** Writes a checkpoint after the current step; training goes on (e.g. on SIGUSR1). */
+  checkpointNow(): void;
 }
 
 /** How a run ended and where it is. */
@@ -76,11 +98,13 @@ export interface RunResult {
  * ```
  */
 export async function runExperiment(config: Experiment, opts: RunOptions = {}): Promise<RunResult> {
+  const root = opts.root ?? "runs";
+  await checkWritable(root, `Cannot start a run in "${root}"`);
   const backend = await initBackend(config.training.backend, {
     threads: config.training.threads,
   });
   const writer = await RunWriter.create({
-    root: opts.root ?? "runs",
+    root,
     name: sanitizeName(config.name ?? "run"),
     config,
     source: opts.source ?? "",
@@ -91,7 +115,8 @@ export async function runExperiment(config: Experiment, opts: RunOptions = {}): 
 }
 
 /**
- * Continues an interrupted or failed run in its own folder from its last checkpoint.
+ * Continues an interrupted or failed run in its own folder from its last
+ * checkpoint, optionally with some settings changed (`opts.set`).
  *
  * @example
  * ```ts
@@ -116,23 +141,57 @@ export async function runExperiment(config: Experiment, opts: RunOptions = {}): 
  *   },
  * });
  * assert.equal(first.status, "interrupted");
- * const again = await resumeRun(first.dir);
+ * const again = await resumeRun(first.dir, { set: ["training.optimizer.learning_rate=0.001"] });
  * assert.deepEqual([again.dir, again.status], [first.dir, "completed"]);
  * await Deno.remove(root, { recursive: true });
  * ```
  */
-export async function resumeRun(dir: string, opts: RunOptions = {}): Promise<RunResult> {
+export async function resumeRun(dir: string, opts: ResumeOptions = {}): Promise<RunResult> {
   const run = await readRun(dir);
   if (run.manifest.status === "completed") {
-    throw new RangeError(`Cannot resume "${dir}": the run already completed`);
+    throw new RunReadError(`Cannot resume "${dir}": the run already completed`);
   }
   const snapshot = await readCheckpoint(dir);
+  const meta = snapshot.meta;
+  const { config, changes } = resumeOverrides(run.config, opts.set ?? [], {
+    dir,
+    continuesAt: meta.step_in_epoch === 0 ? meta.epoch + 1 : meta.epoch,
+  });
+  await checkWritable(dir, `Cannot resume "${dir}"`);
   // Older runs' configs have no threads: auto.
-  const backend = await initBackend(run.config.training.backend, {
-    threads: run.config.training.threads ?? "auto",
+  const backend = await initBackend(config.training.backend, {
+    threads: config.training.threads ?? "auto",
   });
   const writer = await RunWriter.reopen(dir, run.manifest, run.metrics);
-  return await trainInto(writer, run.config, backend, opts, snapshot);
+  if (Object.keys(changes).length) {
+    const at = writer.manifest.resumed_from?.at(-1) ?? new Date().toISOString();
+    writer.manifest.resume_overrides = [...(writer.manifest.resume_overrides ?? []), {
+      at,
+      changes,
+    }];
+    await writer.writeConfig(config);
+    await writer.writeManifest();
+  }
+  return await trainInto(writer, config, backend, opts, snapshot);
+}
+
+/**
+ * Refuses to start when `dir` cannot take files (read-only, full, not
+ * allowed), before the backend starts or anything is written.
+ */
+async function checkWritable(dir: string, what: string): Promise<void> {
+  try {
+    await probeWritable(dir);
+  } catch (e) {
+    const cause = e instanceof WriteError ? e.cause : e;
+    throw new InputError(`${what}: cannot write files there: ${osReason(cause)}`);
+  }
+}
+
+/** The signal name an abort reason carries ("SIGTERM"), or null. */
+function signalName(signal: AbortSignal | undefined): string | null {
+  const reason = signal?.reason;
+  return typeof reason === "string" && /^SIG[A-Z0-9]+$/.test(reason) ? reason : null;
 }
 
 async function trainInto(
@@ -142,24 +201,74 @@ async function trainInto(
   opts: RunOptions,
   resume?: TrainSnapshot,
 ): Promise<RunResult> {
-  opts.onStarted?.(writer);
-  const progress = opts.progress?.(backend, writer, config.training.epochs);
+  let checkpointWanted = false;
+  opts.onStarted?.({
+    dir: writer.dir,
+    markInterrupted: () => writer.finishSync("interrupted", { signal: signalName(opts.signal) }),
+    checkpointNow: () => void (checkpointWanted = true),
+  });
+  const epochs = config.training.epochs;
+  // train.log gets the plain lines whatever the display is, so it reads the same everywhere.
+  const logged = makeProgress({ epochs, backend, terminal: false, write: logWriter(writer.dir) });
+  const shown: Progress | undefined = opts.display &&
+    makeProgress({ epochs, backend, ...opts.display });
   try {
     const status = await train(config, {
       signal: opts.signal,
+      checkpointWanted: () => checkpointWanted && !(checkpointWanted = false),
       resume,
       onEvent: async (e) => {
         await writer.onEvent(e, config);
-        progress?.event(e);
+        logged.event(e);
+        shown?.event(e);
         await opts.onEvent?.(e);
       },
     });
-    await writer.finish(status);
+    const signal = status === "interrupted" ? signalName(opts.signal) : null;
+    await writer.finish(status, { signal });
     return { dir: writer.dir, status, backend };
   } catch (e) {
-    const message = (e as Error).message ?? String(e);
-    await writer.finish("failed", message);
-    progress?.line(`failed: ${message}`);
-    throw e;
+    const err = operational(e);
+    // A full disk may refuse the manifest too: say so, and keep the first error.
+    const marked = await writer.finish("failed", { error: err.message }).then(
+      () => true,
+      () => false,
+    );
+    if (!marked) err.message += "; the manifest could not be marked failed either";
+    for (const show of [logged, shown]) {
+      try {
+        show?.line(`failed: ${err.message}`);
+      } catch { /* the log may sit on the same full disk */ }
+    }
+    throw err;
   }
+}
+
+/**
+ * An OS error that escaped without naming its file (e.g. from a GIF append)
+ * becomes an {@link OperationalError} with the OS's own message; anything
+ * else stays as it is.
+ */
+function operational(e: unknown): Error {
+  if (e instanceof OperationalError || !(e instanceof Error)) return e as Error;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code !== "string" || !/^E[A-Z]+$/.test(code)) return e;
+  return new OperationalError(`Cannot write: ${e.message}`, { cause: e });
+}
+
+/**
+ * Writes train.log lines, each whole with the time in front. Synchronous, so
+ * the lines land in order and none is still pending when the run ends.
+ */
+function logWriter(dir: string): (s: string) => void {
+  const path = `${dir}/${RUN_FILES.log}`;
+  return (s) => {
+    const stamp = new Date().toISOString();
+    const lines = s.split("\n").filter((l) => l).map((l) => `${stamp} ${l}\n`).join("");
+    try {
+      Deno.writeTextFileSync(path, lines, { append: true });
+    } catch (e) {
+      throw new WriteError(path, e);
+    }
+  };
 }

@@ -13,13 +13,14 @@ import {
   YAMLParseError,
 } from "yaml";
 import { z } from "zod";
+import { UserError } from "../errors.ts";
 import { type Experiment, experimentSchema } from "./schema.ts";
 
 /** Largest experiment file we read; anything bigger is not an experiment. */
 const MAX_BYTES = 1 << 20;
 
 /** An experiment could not be loaded; `message` is meant for the user as is. */
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   /** Always "ConfigError". */
   override name = "ConfigError";
 }
@@ -135,6 +136,31 @@ export function parseExperiment(text: string, path: string, opts: LoadOptions = 
       ? ` (and ${result.error.issues.length - 1} more)`
       : "";
     throw new ConfigError(`${where}: ${at}: ${explain(issue, record)}${more}`);
+  }
+  return result.data;
+}
+
+/**
+ * Applies `key.path=value` overrides to a resolved experiment and validates
+ * the result, as {@link parseExperiment} does for a file (used when a run
+ * resumes with `--set`). `where` starts every error message.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { overrideExperiment, parseExperiment } from "./load.ts";
+ * const config = parseExperiment("training: { epochs: 3 }\n", "mine.yaml");
+ * const changed = overrideExperiment(config, ["training.epochs=5"], "Cannot resume");
+ * assert.deepEqual([config.training.epochs, changed.training.epochs], [3, 5]);
+ * ```
+ */
+export function overrideExperiment(config: Experiment, set: string[], where: string): Experiment {
+  const record = structuredClone(config) as Record<string, unknown>;
+  for (const item of set) applyOverride(record, item, where);
+  const result = experimentSchema.safeParse(record);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new ConfigError(`${where}: --set: ${explain(issue, record)}`);
   }
   return result.data;
 }

@@ -41,6 +41,18 @@ export interface Manifest {
   error: string | null;
   /** Start times of each `--resume`, oldest first. */
   resumed_from?: string[];
+  /** The OS signal that stopped an interrupted run ("SIGTERM", "SIGINT", "SIGHUP"); null otherwise. */
+  signal?: string | null;
+  /** Settings changed with `--set` when resuming (config.json holds the values in effect). */
+  resume_overrides?: ResumeOverride[];
+}
+
+/** One resume's `--set` changes. */
+export interface ResumeOverride {
+  /** When the resume started (also in `resumed_from`). */
+  at: string;
+  /** Each changed key path with its value before and after. */
+  changes: Record<string, { from: unknown; to: unknown }>;
 }
 
 /** SHA-256 of the resolved config, so runs of the same experiment group together. */

@@ -98,6 +98,9 @@ export function makeProgress(
       } else if (e.type === "epoch") {
         lastAcc = e.metrics.eval?.accuracy;
         plain(epochLine(e, opts.epochs));
+      } else if (e.type === "checkpoint" && e.requested) {
+        const m = e.snapshot.meta;
+        plain(`checkpoint written at epoch ${m.epoch}, step ${m.step_in_epoch} (requested)`);
       } else if (e.type === "end") {
         plain(
           `${e.status} after epoch ${e.epoch}, ${stepsDone} steps in ${
