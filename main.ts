@@ -1,8 +1,9 @@
 /**
  * glyphnet's command line. Parses arguments, forwards to lib/, and owns the
- * exit codes: 0 done, 1 failed while running, 2 usage or experiment error,
- * 128 + the signal's number when a signal interrupted a run (130 SIGINT,
- * 129 SIGHUP, 143 SIGTERM).
+ * exit codes: 0 done, 1 failed while running (diff: a gate tripped; sweep: a
+ * point failed), 2 usage or experiment error, 75 sweep interrupted (try
+ * again), 128 + the signal's number when a signal interrupted a run (130
+ * SIGINT, 129 SIGHUP, 143 SIGTERM).
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
@@ -14,11 +15,16 @@ const USAGE = `glyphnet: two networks invent a visual language
 usage:
   deno task run <experiment.yaml> [--set key=value]... [--backend NAME] [--threads N] [--name NAME] [--runs DIR]
   deno task run --resume <run folder> [--set key=value]... [--threads N]   (optimizer, schedule, epochs, threads)
-  deno task schema [--out FILE]
+  deno task schema [--out FILE]   (the sweep format's schema goes beside it: sweep.schema.json)
   deno task channel <experiment.yaml | run folder> [--out FILE.png] [--samples N]
   deno task eval <run folder> [--samples N] [--levels MAX] [--backend NAME]
   deno task encode <run folder> <message> [--out FILE.png] [--scale N] [--backend NAME]
   deno task decode <run folder> <image.png> [--level N] [--keep-fill] [--backend NAME]
+  deno task runs [DIR] [--json] [--status S] [--name GLOB] [--since DATE] [--sort KEY]
+  deno task diff <run> <run> [more...] [--json | --md] [--all] [--gate "METRIC OP VALUE"]...
+  deno task sweep <sweep.yaml> [--dry-run] [--json] [--jobs N] [--shard i/n | --shard-count N]
+                  [--exclusive] [--retry-failed] [--runs DIR]
+  deno task report <run | sweep folder>... [--out FILE.html]
 `;
 
 /** A mistake in how the program was called: exit 2, no stack trace. */
@@ -41,6 +47,14 @@ async function main(argv: string[]): Promise<number> {
       return await encodeCommand(rest);
     case "decode":
       return await decodeCommand(rest);
+    case "runs":
+      return await runsCommand(rest);
+    case "diff":
+      return await diffCommand(rest);
+    case "sweep":
+      return await sweepCommand(rest);
+    case "report":
+      return await reportCommand(rest);
     case undefined:
     case "help":
     case "--help":
@@ -69,6 +83,8 @@ async function runCommand(args: string[]): Promise<number> {
     runs: { type: "string", default: "runs" },
     resume: { type: "string" },
     quiet: { type: "boolean", default: false },
+    sweep: { type: "string" },
+    point: { type: "string" },
   });
   const { loadExperiment } = await import("./lib/config/load.ts");
   const { runExperiment, resumeRun } = await import("./lib/runner.ts");
@@ -110,6 +126,9 @@ async function runCommand(args: string[]): Promise<number> {
         root: values.runs as string,
         file: loaded.path,
         source: loaded.source,
+        sweep: values.sweep && values.point
+          ? { name: values.sweep as string, point: values.point as string }
+          : undefined,
       });
     }
     console.error(`${result.status}: ${result.dir}`);
@@ -201,9 +220,14 @@ function listenForSignals(handle: (signal: Deno.Signal) => void): () => void {
 
 async function schemaCommand(args: string[]): Promise<number> {
   const { values } = parse(args, { out: { type: "string", default: "experiments/schema.json" } });
-  const { writeSchema } = await import("./lib/config/json_schema.ts");
-  await writeSchema(values.out as string);
-  console.error(`wrote ${values.out}`);
+  const { writeSchema, writeSweepSchema } = await import("./lib/config/json_schema.ts");
+  const out = values.out as string;
+  await writeSchema(out);
+  const sweepOut = `${
+    out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : "."
+  }/sweep.schema.json`;
+  await writeSweepSchema(sweepOut);
+  console.error(`wrote ${out} and ${sweepOut}`);
   return 0;
 }
 
@@ -229,6 +253,16 @@ async function channelCommand(args: string[]): Promise<number> {
     set: values.set as string[] | undefined,
   });
   console.error(`wrote ${out}`);
+  return 0;
+}
+
+async function reportCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { out: { type: "string" } });
+  if (positionals.length === 0) {
+    throw new UsageError(`report takes one or more run or sweep folders\n\n${USAGE}`);
+  }
+  const { report } = await import("./lib/tools/report.ts");
+  console.error(`wrote ${await report(positionals, { out: values.out as string | undefined })}`);
   return 0;
 }
 
@@ -295,6 +329,99 @@ async function decodeCommand(args: string[]): Promise<number> {
   });
   console.log(formatDecoded(result));
   return 0;
+}
+
+async function runsCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    json: { type: "boolean", default: false },
+    status: { type: "string" },
+    name: { type: "string" },
+    since: { type: "string" },
+    sort: { type: "string", default: "started" },
+  });
+  if (positionals.length > 1) throw new UsageError(`runs takes at most one folder\n\n${USAGE}`);
+  const { listRuns, formatRunList, parseListFilter } = await import("./lib/tools/runs.ts");
+  const filter = parseListFilter(values as unknown as Record<string, string | undefined>);
+  const rows = await listRuns(positionals[0] ?? "runs", filter);
+  console.log(values.json ? JSON.stringify(rows, null, 2) : formatRunList(rows));
+  return 0;
+}
+
+async function diffCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    json: { type: "boolean", default: false },
+    md: { type: "boolean", default: false },
+    all: { type: "boolean", default: false },
+    gate: { type: "string", multiple: true },
+  });
+  if (positionals.length < 2) throw new UsageError(`diff takes two or more runs\n\n${USAGE}`);
+  if (values.json && values.md) throw new UsageError("diff: --json and --md exclude each other");
+  const { diffRuns, formatDiff, parseGate, checkGates } = await import("./lib/tools/diff.ts");
+  const gates = ((values.gate ?? []) as string[]).map(parseGate);
+  const diff = await diffRuns(positionals, { all: values.all as boolean });
+  const verdicts = checkGates(diff, gates);
+  const format = values.json ? "json" : values.md ? "md" : "text";
+  console.log(formatDiff(diff, verdicts, format));
+  return verdicts.some((v) => !v.ok) ? 1 : 0;
+}
+
+async function sweepCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    "dry-run": { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+    jobs: { type: "string", default: "1" },
+    shard: { type: "string" },
+    "shard-count": { type: "string" },
+    exclusive: { type: "boolean", default: false },
+    "retry-failed": { type: "boolean", default: false },
+    runs: { type: "string", default: "runs" },
+  });
+  if (positionals.length !== 1) throw new UsageError(`sweep takes one sweep file\n\n${USAGE}`);
+  const jobs = wholeNumber("--jobs", values.jobs as string, 1, 256)!;
+  const { loadSweep } = await import("./lib/config/sweep.ts");
+  const { resolveShard } = await import("./lib/tools/sweep/shard.ts");
+  const shard = resolveShard(
+    { shard: values.shard as string | undefined, shardCount: values["shard-count"] as string },
+    Deno.env.toObject(),
+  );
+  const sweep = await loadSweep(positionals[0]);
+  if (values["dry-run"]) {
+    const { dryRun } = await import("./lib/tools/sweep/dry_run.ts");
+    console.log(
+      await dryRun(sweep, { root: values.runs as string, shard, json: values.json as boolean }),
+    );
+    return 0;
+  }
+  const { runSweep } = await import("./lib/tools/sweep/run.ts");
+  const controller = new AbortController();
+  const stop = () => {
+    if (!controller.signal.aborted) {
+      console.error("sweep: stopping the running points (they checkpoint)");
+    }
+    controller.abort();
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  try {
+    const r = await runSweep(sweep, {
+      root: values.runs as string,
+      jobs,
+      shard,
+      exclusive: values.exclusive as boolean,
+      retryFailed: values["retry-failed"] as boolean,
+      signal: controller.signal,
+    });
+    const line =
+      `sweep ${r.plan.name}: ran ${r.ran.completed} completed, ${r.ran.failed} failed, ` +
+      `${r.ran.interrupted} interrupted; ${r.elsewhere} left to other invocations, ` +
+      `${r.skippedFailed} failed before (--retry-failed); summary ${r.summaryPath}`;
+    if (values.json) console.log(JSON.stringify({ ...r, plan: undefined }, null, 2));
+    console.error(line);
+    return r.code;
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
+  }
 }
 
 if (import.meta.main) {

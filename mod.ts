@@ -89,6 +89,7 @@ export {
   type TrainOptions,
   type TrainSnapshot,
 } from "./lib/train/loop.ts";
+export type { FrameEvent } from "./lib/train/frame.ts";
 export type { Manifest, ResumeOverride } from "./lib/run/manifest.ts";
 export type { RunSummary } from "./lib/run/summary.ts";
 export type { Progress } from "./lib/run/progress.ts";

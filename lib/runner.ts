@@ -16,6 +16,7 @@ import { resumeOverrides } from "./run/overrides.ts";
 import { makeProgress, type Progress } from "./run/progress.ts";
 import { readCheckpoint, readRun, RunReadError } from "./run/reader.ts";
 import { RUN_FILES, RunWriter } from "./run/writer.ts";
+import { writeRunReport } from "./report/write.ts";
 
 /** How to run. */
 export interface RunOptions {
@@ -35,6 +36,8 @@ export interface RunOptions {
   onEvent?: (e: TrainEvent) => void | Promise<void>;
   /** Where to show progress (e.g. stderr); train.log is written either way. */
   display?: { write: (s: string) => void; terminal: boolean };
+  /** The sweep and point this run belongs to (recorded in the manifest). */
+  sweep?: { name: string; point: string };
   /** Called once the folder exists (e.g. to print it, or to stop at once on a second Ctrl-C). */
   onStarted?: (run: StartedRun) => void;
 }
@@ -110,6 +113,7 @@ export async function runExperiment(config: Experiment, opts: RunOptions = {}): 
     source: opts.source ?? "",
     file: opts.file ?? "",
     backend,
+    sweep: opts.sweep,
   });
   return await trainInto(writer, config, backend, opts);
 }
@@ -212,6 +216,7 @@ async function trainInto(
   const logged = makeProgress({ epochs, backend, terminal: false, write: logWriter(writer.dir) });
   const shown: Progress | undefined = opts.display &&
     makeProgress({ epochs, backend, ...opts.display });
+  const report = reportWriter(writer.dir, (line) => logged.line(line));
   try {
     const status = await train(config, {
       signal: opts.signal,
@@ -219,6 +224,10 @@ async function trainInto(
       resume,
       onEvent: async (e) => {
         await writer.onEvent(e, config);
+        // report.html once an epoch: after its frame, or after its metrics when no frame is due.
+        if (e.type === "frame" || (e.type === "epoch" && !frameDue(config, e.metrics.epoch))) {
+          await report();
+        }
         logged.event(e);
         shown?.event(e);
         await opts.onEvent?.(e);
@@ -226,6 +235,7 @@ async function trainInto(
     });
     const signal = status === "interrupted" ? signalName(opts.signal) : null;
     await writer.finish(status, { signal });
+    await report();
     return { dir: writer.dir, status, backend };
   } catch (e) {
     const err = operational(e);
@@ -235,6 +245,7 @@ async function trainInto(
       () => false,
     );
     if (!marked) err.message += "; the manifest could not be marked failed either";
+    await report();
     for (const show of [logged, shown]) {
       try {
         show?.line(`failed: ${err.message}`);
@@ -269,6 +280,29 @@ function logWriter(dir: string): (s: string) => void {
       Deno.writeTextFileSync(path, lines, { append: true });
     } catch (e) {
       throw new WriteError(path, e);
+    }
+  };
+}
+
+/** Whether the loop draws a frame after `epoch` (output.frame_every, and always the last). */
+function frameDue(config: Experiment, epoch: number): boolean {
+  const every = config.output.frame_every;
+  return every > 0 && (epoch % every === 0 || epoch === config.training.epochs);
+}
+
+/**
+ * Rewrites the run's report.html when called, keeping frame thumbnails
+ * between calls; a report that cannot be written is logged, never fatal.
+ */
+function reportWriter(dir: string, log: (line: string) => void): () => Promise<void> {
+  const thumbnails = new Map<string, Uint8Array>();
+  return async () => {
+    try {
+      await writeRunReport(dir, { thumbnails });
+    } catch (e) {
+      try {
+        log(`report.html not written: ${(e as Error).stack ?? e}`);
+      } catch { /* the log may sit on the same full disk */ }
     }
   };
 }

@@ -321,17 +321,28 @@ Deno.test("applyChannel() rejects a level that is not a whole number ≥ 0", asy
   x.dispose();
 });
 
-Deno.test("renderChannelSheet() lays out levels as rows and samples as columns (cpu)", async () => {
+Deno.test("renderChannelSheet() lays out levels as labelled rows and samples as captioned columns (cpu)", async () => {
   await initBackend("cpu");
-  const config = experimentSchema.parse({
-    image: { size: 16, color: "grayscale" },
-    channel: { schedule: { max: 3 } },
-  });
-  const sheet = await renderChannelSheet(config, { samples: 3, seed: 1 });
-  assert.deepEqual([sheet.width, sheet.height], [3 * 18 + 2, 4 * 18 + 2]);
+  const config = (max: number) =>
+    experimentSchema.parse({
+      image: { size: 16, color: "grayscale" },
+      channel: { schedule: { max } },
+    });
+  const sheet = await renderChannelSheet(config(3), { samples: 3, seed: 1 });
   assert.deepEqual([...sheet.data.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+  const narrower = await renderChannelSheet(config(3), { samples: 2, seed: 1 });
+  const narrowest = await renderChannelSheet(config(3), { samples: 1, seed: 1 });
+  const taller = await renderChannelSheet(config(4), { samples: 3, seed: 1 });
+  // Each column adds the same width (a cell at least as wide as the 48-pixel glyph);
+  // one more level adds a row of 16-pixel glyphs shown at 48 pixels, and a gap.
+  assert.equal(sheet.width - narrower.width, narrower.width - narrowest.width);
+  assert.ok(sheet.width - narrower.width >= 48, `${sheet.width - narrower.width}`);
+  assert.equal(taller.height - sheet.height, 48 + 4);
+  // Row labels take room on the left: the sheet is wider than its glyphs.
+  assert.ok(sheet.width > 3 * (48 + 8) + 200, `${sheet.width}`);
   const glyphs = tf.ones([5, 16, 16, 1]) as tf.Tensor4D;
-  const given = await renderChannelSheet(config, { glyphs, samples: 2 });
-  assert.equal(given.width, 2 * 18 + 2);
+  const given = await renderChannelSheet(config(3), { glyphs, samples: 2, labels: ["a", "b"] });
+  // One-letter captions leave the cells at the glyph's width: narrower than "sample 1".
+  assert.ok(given.width < narrower.width, `${given.width} < ${narrower.width}`);
   glyphs.dispose();
 });

@@ -67,6 +67,21 @@ Deno.test("main.ts refuses unknown commands, flags and backends with exit 2", as
   assertMatch(r.stderr, /training\.backend is "cuda"/);
 });
 
+Deno.test("main.ts report refuses a folder that is not a run or sweep: exit 2, no stack trace", async () => {
+  const dir = await Deno.makeTempDir();
+  const r = await cli(["report", dir, "--out", `${dir}/x.html`]);
+  assertEquals(r.code, 2);
+  assertMatch(r.stderr, /not a run folder/);
+  assert(!/\bat .*\.ts:\d+/.test(r.stderr), "no stack trace");
+  assert(!(await exists(`${dir}/x.html`)), "nothing written");
+  await Deno.writeTextFile(`${dir}/summary.json`, "{}");
+  const sweep = await cli(["report", dir]);
+  assertEquals(sweep.code, 2);
+  assertMatch(sweep.stderr, /Cannot read sweep .*: no list of points/);
+  assertEquals((await cli(["report"])).code, 2);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("main.ts run stops on Ctrl-C after the current step: exit 130, run marked interrupted", async () => {
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(`${dir}/tiny.yaml`, TINY);

@@ -33,6 +33,8 @@ const LAYERS: Layer[][] = [
   [{ name: "eval", paths: ["lib/eval/"] }],
   [{ name: "train", paths: ["lib/train/"] }],
   [{ name: "run", paths: ["lib/run/"] }],
+  // Pages that read run folders: below the runner, which rewrites a run's report each epoch.
+  [{ name: "report", paths: ["lib/report/"] }],
   [{ name: "runner", paths: ["lib/runner.ts"] }],
   [{ name: "tools", paths: ["lib/tools/"] }],
   [{ name: "entry", paths: ["main.ts", "mod.ts"] }],

@@ -88,7 +88,15 @@ Deno.test("RunWriter: an epoch costs the same at epoch 1,000 as at epoch 10", as
   const epoch = async (writer: RunWriter, n: number) => {
     const started = performance.now();
     await writer.onEvent({ type: "epoch", metrics: epochMetrics({ epoch: n }) }, config);
-    await writer.onEvent({ type: "frame", epoch: n, images, shape: [1, 4, 4, 1] }, config);
+    await writer.onEvent({
+      type: "frame",
+      epoch: n,
+      level: 0,
+      images,
+      channel: images,
+      shape: [1, 4, 4, 1],
+      labels: ["a"],
+    }, config);
     return performance.now() - started;
   };
   const early: number[] = [];

@@ -1,11 +1,14 @@
 /**
- * The channel preview: a PNG sheet with one row per difficulty level and
- * one column per sample glyph, to see what each level does.
+ * The channel preview: a PNG sheet with one row per difficulty level,
+ * labelled with what each op does there, and one column per sample glyph,
+ * labelled with its message, to see what each level does.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type Experiment, imageChannels } from "../config/schema.ts";
-import { encodePng, gridImage } from "../image/png.ts";
+import { tableSvg } from "../image/compose.ts";
+import { rasterizeSvg } from "../image/raster.ts";
+import { describeLevel } from "./describe.ts";
 import { Rng } from "../rng.ts";
 import { applyChannel } from "./pipeline.ts";
 
@@ -17,15 +20,17 @@ export interface SheetOptions {
   samples?: number;
   /** Seed of the channel's draws (default: the experiment's seed). */
   seed?: number;
+  /** Column captions, one per glyph (default: "sample 1", "sample 2", …). */
+  labels?: string[];
+  /** The line on top (default: what the sheet shows). */
+  title?: string;
 }
 
-/** Pixels between cells of the sheet. */
-const GAP = 2;
-
 /**
- * Renders levels 0..`channel.schedule.max` (rows) of the experiment's
- * channel applied to sample glyphs (columns), separated by a thin white gap,
- * as PNG bytes. Runs on the current tfjs backend.
+ * Renders levels 0..`channel.schedule.max` (rows, each labelled with its
+ * level and what every op does there) of the experiment's channel applied
+ * to sample glyphs (columns, captioned), as PNG bytes. Runs on the current
+ * tfjs backend.
  *
  * @example
  * ```ts
@@ -35,7 +40,8 @@ const GAP = 2;
  * import { renderChannelSheet } from "./preview.ts";
  * const config = experimentSchema.parse({ image: { size: 8 }, channel: { schedule: { max: 2 } } });
  * const sheet = await renderChannelSheet(config, { samples: 2 });
- * assert(sheet.height === 3 * (8 + 2) + 2);
+ * assert(sheet.width > 0 && sheet.height > 0);
+ * assert.equal(sheet.data[1], 0x50); // "P" of the PNG signature
  * ```
  */
 export async function renderChannelSheet(
@@ -62,12 +68,26 @@ export async function renderChannelSheet(
   } finally {
     glyphs.dispose();
   }
-  const grid = gridImage(cells, [levels * n, h, w, c], { cols: n, pad: GAP, background: 1 });
-  return {
-    data: encodePng(grid.pixels, grid.width, grid.height, grid.channels),
-    width: grid.width,
-    height: grid.height,
-  };
+  const rows = Array.from({ length: levels }, (_, level) => {
+    const ops = describeLevel(config.channel, level, {
+      grayscale: config.image.color === "grayscale",
+    });
+    const half = Math.ceil(ops.length / 2);
+    return {
+      label: `level ${level}: ${ops.slice(0, half).join(" · ")}\n${ops.slice(half).join(" · ")}`,
+      glyphs: {
+        images: cells.subarray(level * n * h * w * c, (level + 1) * n * h * w * c),
+        shape: [n, h, w, c] as [number, number, number, number],
+      },
+    };
+  });
+  const columns = Array.from({ length: n }, (_, i) => opts.labels?.[i] ?? `sample ${i + 1}`);
+  const title = opts.title ??
+    `What each level of the channel does (${
+      opts.glyphs ? "G's glyphs" : "random smooth images"
+    }; one seeded draw per level)`;
+  const sheet = await rasterizeSvg(tableSvg({ title, columns, rows }));
+  return { data: sheet.png, width: sheet.width, height: sheet.height };
 }
 
 /** The first `samples` glyphs, as a new tensor the caller disposes. */

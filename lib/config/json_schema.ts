@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { toJson, writeFileAtomic } from "../fs.ts";
 import { experimentSchema } from "./schema.ts";
+import { sweepSchema } from "./sweep.ts";
 
 /**
  * The experiment format as a JSON Schema object (draft 2020-12).
@@ -34,4 +35,23 @@ export function experimentJsonSchema(): Record<string, unknown> {
 /** Writes the schema to `path` (atomically). */
 export async function writeSchema(path: string): Promise<void> {
   await writeFileAtomic(path, toJson(experimentJsonSchema()));
+}
+
+/** The sweep format as a JSON Schema object, from the same zod schema as its validator. */
+export function sweepJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(sweepSchema, { io: "input", unrepresentable: "any" }) as Record<
+    string,
+    unknown
+  >;
+  return {
+    ...schema,
+    $id: "https://glyphnet.local/sweep.schema.json",
+    title: "glyphnet sweep",
+    description: "A sweep file for glyphnet: a base experiment and the points to try.",
+  };
+}
+
+/** Writes the sweep schema to `path` (atomically). */
+export async function writeSweepSchema(path: string): Promise<void> {
+  await writeFileAtomic(path, toJson(sweepJsonSchema()));
 }

@@ -176,11 +176,11 @@ function stem(path: string): string {
   return base.replace(/\.(ya?ml|json)$/i, "") || "experiment";
 }
 
-function firstLine(s: string): string {
+export function firstLine(s: string): string {
   return s.split("\n")[0];
 }
 
-function describe(v: unknown): string {
+export function describe(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "a list";
   if (typeof v === "number") {
@@ -231,7 +231,12 @@ function applyOverride(record: Record<string, unknown>, item: string, where: str
 }
 
 /** file:line:col of the YAML node at `path`, or of its nearest existing parent. */
-function locate(root: unknown, path: PropertyKey[], lines: LineCounter, file: string): string {
+export function locate(
+  root: unknown,
+  path: PropertyKey[],
+  lines: LineCounter,
+  file: string,
+): string {
   let node = root as Node | null;
   let keyNode: Node | null = null;
   for (const part of path) {
@@ -260,12 +265,17 @@ function valueAt(record: unknown, path: PropertyKey[]): unknown {
   return v;
 }
 
-function explain(issue: z.core.$ZodIssue, record: Record<string, unknown>): string {
+/** One validation issue in words, with did-you-mean for unknown keys. */
+export function explain(
+  issue: z.core.$ZodIssue,
+  record: Record<string, unknown>,
+  schema: z.ZodType = experimentSchema,
+): string {
   const key = issue.path.map(String).join(".") || "(top level)";
   const found = valueAt(record, issue.path);
   switch (issue.code) {
     case "unrecognized_keys": {
-      const allowed = allowedKeys(issue.path);
+      const allowed = allowedKeys(issue.path, schema);
       const bad = issue.keys[0];
       const near = nearest(bad, allowed);
       const prefix = issue.path.length ? `${key}.` : "";
@@ -305,8 +315,7 @@ function article(type: string): string {
 }
 
 /** Keys the schema allows at a path (for "did you mean"). */
-function allowedKeys(path: PropertyKey[]): string[] {
-  let schema: z.ZodType = experimentSchema;
+export function allowedKeys(path: PropertyKey[], schema: z.ZodType = experimentSchema): string[] {
   for (const part of path) {
     const shape = objectShape(schema);
     if (!shape) return [];
@@ -328,7 +337,7 @@ function objectShape(schema: z.ZodType): Record<string, z.ZodType> | undefined {
   return undefined;
 }
 
-function nearest(word: string, options: string[]): string | undefined {
+export function nearest(word: string, options: string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const o of options) {

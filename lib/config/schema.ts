@@ -150,7 +150,9 @@ const outputSchema = z.strictObject({
   checkpoint_every: int(0, 1_000_000).default(1).describe(
     "epochs between checkpoints; 0: last only",
   ),
-  grid: int(1, 32).default(4).describe("frames show grid×grid fixed messages"),
+  grid: int(1, 32).default(4).describe(
+    "frames show every message when there are at most 64, else a fixed sample of grid×grid",
+  ),
 });
 
 const wholeSchema = z.strictObject({

@@ -5,6 +5,7 @@
 import { version_core as tfjsVersion } from "@tensorflow/tfjs-core";
 import type { BackendInfo } from "../backend/init.ts";
 import type { Experiment } from "../config/schema.ts";
+import { hostName } from "../fs.ts";
 
 /** Program version, recorded in every manifest. */
 export const GLYPHNET_VERSION = "0.1.0";
@@ -33,8 +34,14 @@ export interface Manifest {
   versions: { glyphnet: string; deno: string; v8: string; typescript: string; tfjs: string };
   /** The command line that started it. */
   command: string[];
-  /** Operating system, architecture and CPU count. */
-  host: { os: string; arch: string; cpus: number };
+  /** Operating system, architecture, CPU count and the host's name (to tell a dead run). */
+  host: { os: string; arch: string; cpus: number; name?: string };
+  /** The training process (its id on `host.name`). */
+  pid?: number;
+  /** ISO time, refreshed every 30 s while running: a stale one means the run died. */
+  heartbeat?: string;
+  /** Set when the run is a point of a sweep. */
+  sweep?: { name: string; point: string };
   /** Epochs finished so far. */
   epochs_done: number;
   /** Why it failed; null otherwise. */
@@ -95,7 +102,14 @@ export async function gitState(cwd: string): Promise<{ commit: string; dirty: bo
 
 /** A fresh manifest for a run that is starting. */
 export async function newManifest(
-  opts: { name: string; config: Experiment; file: string; backend: BackendInfo; cwd: string },
+  opts: {
+    name: string;
+    config: Experiment;
+    file: string;
+    backend: BackendInfo;
+    cwd: string;
+    sweep?: { name: string; point: string };
+  },
 ): Promise<Manifest> {
   return {
     status: "running",
@@ -115,7 +129,15 @@ export async function newManifest(
       tfjs: tfjsVersion,
     },
     command: ["deno", "task", ...Deno.args],
-    host: { os: Deno.build.os, arch: Deno.build.arch, cpus: navigator.hardwareConcurrency },
+    host: {
+      os: Deno.build.os,
+      arch: Deno.build.arch,
+      cpus: navigator.hardwareConcurrency,
+      name: hostName(),
+    },
+    pid: Deno.pid,
+    heartbeat: new Date().toISOString(),
+    ...(opts.sweep ? { sweep: opts.sweep } : {}),
     epochs_done: 0,
     error: null,
   };

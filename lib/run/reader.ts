@@ -197,3 +197,18 @@ export async function listRunDirs(root = "runs"): Promise<string[]> {
   }
   return dirs.sort();
 }
+
+/** A run's frames (frames/epoch-NNNN.png) by epoch, oldest first. */
+export async function listFrames(dir: string): Promise<{ epoch: number; path: string }[]> {
+  const root = `${dir.replace(/\/+$/, "")}/frames`;
+  const frames: { epoch: number; path: string }[] = [];
+  try {
+    for await (const e of Deno.readDir(root)) {
+      const m = /^epoch-(\d+)\.png$/.exec(e.name);
+      if (m) frames.push({ epoch: Number(m[1]), path: `${root}/${e.name}` });
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return frames.sort((a, b) => a.epoch - b.epoch);
+}

@@ -10,11 +10,19 @@
 import type { BackendInfo } from "../backend/init.ts";
 import type { Experiment } from "../config/schema.ts";
 import type { EpochMetrics, TrainEvent, TrainSnapshot } from "../train/loop.ts";
-import { appendText, toJson, writeFileAtomic, writeFileAtomicSync } from "../fs.ts";
-import { appendGifFrame, type GifLayout, toRgba } from "../image/gif.ts";
+import {
+  appendText,
+  holdLock,
+  hostName,
+  toJson,
+  writeFileAtomic,
+  writeFileAtomicSync,
+} from "../fs.ts";
+import { RUNNING_LOCK } from "./liveness.ts";
+import { appendGifFrame, type GifLayout } from "../image/gif.ts";
 import { type Manifest, newManifest } from "./manifest.ts";
-import { upscale } from "../eval/image.ts";
-import { encodePng, gridImage } from "../image/png.ts";
+import { renderFrame } from "./frame.ts";
+import type { FrameEvent } from "../train/frame.ts";
 import { encodeSafetensors } from "./safetensors.ts";
 import { summarize } from "./summary.ts";
 
@@ -66,6 +74,7 @@ export class RunWriter {
     source: string;
     file: string;
     backend: BackendInfo;
+    sweep?: { name: string; point: string };
   }): Promise<RunWriter> {
     const dir = await createRunDir(opts.root, opts.name);
     const manifest = await newManifest({ ...opts, cwd: Deno.cwd() });
@@ -74,6 +83,7 @@ export class RunWriter {
     await Deno.mkdir(`${dir}/checkpoints`);
     await writeFileAtomic(`${dir}/${RUN_FILES.experiment}`, opts.source);
     await w.writeConfig(opts.config);
+    await w.#startHeartbeat();
     await w.writeManifest();
     return w;
   }
@@ -96,6 +106,9 @@ export class RunWriter {
     manifest.error = null;
     manifest.signal = null;
     manifest.resumed_from = [...(manifest.resumed_from ?? []), new Date().toISOString()];
+    manifest.pid = Deno.pid;
+    manifest.host = { ...manifest.host, name: hostName() };
+    await w.#startHeartbeat();
     await w.writeManifest();
     return w;
   }
@@ -112,7 +125,7 @@ export class RunWriter {
         await this.writeManifest();
         break;
       case "frame":
-        await this.writeFrame(e.epoch, e.images, e.shape, config.output.grid);
+        await this.writeFrame(e);
         break;
       case "checkpoint":
         await this.writeCheckpoint(e.snapshot);
@@ -120,20 +133,12 @@ export class RunWriter {
     }
   }
 
-  async writeFrame(
-    epoch: number,
-    images: Float32Array,
-    shape: [number, number, number, number],
-    cols: number,
-  ) {
-    const grid = gridImage(...enlarge(images, shape), { cols, pad: 2, background: 1 });
-    const name = `epoch-${String(epoch).padStart(4, "0")}.png`;
-    await writeFileAtomic(
-      `${this.dir}/frames/${name}`,
-      encodePng(grid.pixels, grid.width, grid.height, grid.channels),
-    );
-    const rgba = toRgba(grid.pixels, grid.width, grid.height, grid.channels);
-    this.#gif = await appendGifFrame(`${this.dir}/${RUN_FILES.gif}`, { ...grid, rgba }, this.#gif);
+  /** Writes the labelled frame and appends it to glyphs.gif. */
+  async writeFrame(e: FrameEvent) {
+    const frame = await renderFrame(e, this.#metrics.at(-1));
+    const name = `epoch-${String(e.epoch).padStart(4, "0")}.png`;
+    await writeFileAtomic(`${this.dir}/frames/${name}`, frame.png);
+    this.#gif = await appendGifFrame(`${this.dir}/${RUN_FILES.gif}`, frame, this.#gif);
   }
 
   async writeCheckpoint(s: TrainSnapshot) {
@@ -160,8 +165,30 @@ export class RunWriter {
     );
   }
 
-  async writeManifest() {
-    await writeFileAtomic(`${this.dir}/${RUN_FILES.manifest}`, toJson(this.manifest));
+  /** Writes the manifest; writes are queued so a heartbeat never lands after the end. */
+  writeManifest(): Promise<void> {
+    if (this.manifest.status === "running") this.manifest.heartbeat = new Date().toISOString();
+    const text = toJson(this.manifest);
+    const write = () => writeFileAtomic(`${this.dir}/${RUN_FILES.manifest}`, text);
+    this.#manifestWrites = this.#manifestWrites.then(write, write);
+    return this.#manifestWrites;
+  }
+
+  #manifestWrites: Promise<void> = Promise.resolve();
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #lock: Deno.FsFile | null = null;
+
+  /**
+   * Locks running.lock and refreshes the manifest's heartbeat while the run
+   * lives, so readers can tell a dead one (see liveness.ts).
+   */
+  async #startHeartbeat(): Promise<void> {
+    this.#lock = await holdLock(`${this.dir}/${RUNNING_LOCK}`).catch(() => null);
+    const timer = setInterval(() => {
+      if (this.manifest.status === "running") this.writeManifest().catch(() => {});
+    }, HEARTBEAT_MS);
+    Deno.unrefTimer(timer);
+    this.#heartbeat = timer;
   }
 
   /** Marks the run ended (why: an error, or the signal that stopped it) and writes the manifest. */
@@ -177,6 +204,14 @@ export class RunWriter {
   }
 
   #end(status: Manifest["status"], why: Ending): void {
+    clearInterval(this.#heartbeat);
+    if (this.#lock) {
+      try {
+        Deno.removeSync(`${this.dir}/${RUNNING_LOCK}`);
+        this.#lock.close();
+      } catch { /* gone already */ }
+      this.#lock = null;
+    }
     this.manifest.status = status;
     this.manifest.ended_at = new Date().toISOString();
     this.manifest.error = why.error ?? null;
@@ -196,22 +231,5 @@ function jsonLine(m: EpochMetrics): string {
   return JSON.stringify(m) + "\n";
 }
 
-/** Glyphs shown at least this many pixels wide in frames. */
-const FRAME_GLYPH_PIXELS = 64;
-
-/** Enlarges small glyphs (nearest neighbour, so pixels stay crisp) for frames. */
-function enlarge(
-  images: Float32Array,
-  [n, h, w, c]: [number, number, number, number],
-): [Float32Array, [number, number, number, number]] {
-  const factor = Math.ceil(FRAME_GLYPH_PIXELS / h);
-  if (factor <= 1 || h !== w) return [images, [n, h, w, c]];
-  const big = h * factor, out = new Float32Array(n * big * big * c);
-  for (let i = 0; i < n; i++) {
-    out.set(
-      upscale(images.subarray(i * h * w * c, (i + 1) * h * w * c), h, c, factor),
-      i * big * big * c,
-    );
-  }
-  return [out, [n, big, big, c]];
-}
+/** How often a running run refreshes its manifest's heartbeat (readers allow several minutes). */
+const HEARTBEAT_MS = 30_000;

@@ -11,7 +11,8 @@ import { renderChannelSheet } from "../channel/preview.ts";
 import { generate } from "../model/generator.ts";
 import { writeFileAtomic } from "../fs.ts";
 import { withNetworks } from "../run/networks.ts";
-import { fixedMessages, messageTensor } from "../model/messages.ts";
+import { messageTensor } from "../model/messages.ts";
+import { frameMessages } from "../model/frame_messages.ts";
 import { InputError } from "../errors.ts";
 
 /** Options of {@link channelPreview}. */
@@ -39,11 +40,16 @@ export async function channelPreview(
   let out = opts.out;
   if (info.isDirectory) {
     sheet = await withNetworks(target, async ({ config, g }) => {
-      const glyphs = tf.tidy(() =>
-        generate(g, messageTensor(fixedMessages(config.message, samples)))
-      );
+      // The frames' messages, so the sheet's columns match the run's frames.
+      const shown = frameMessages(config.message, config.output.grid);
+      const glyphs = tf.tidy(() => generate(g, messageTensor(shown.batch)));
       try {
-        return await renderChannelSheet(config, { glyphs, samples });
+        return await renderChannelSheet(config, {
+          glyphs,
+          samples,
+          labels: shown.labels,
+          title: `What each level of the channel does to ${config.name ?? "the run"}'s glyphs`,
+        });
       } finally {
         glyphs.dispose();
       }

@@ -7,7 +7,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { Experiment } from "../config/schema.ts";
 import { levelAfterCheck, levelAfterEpoch } from "../channel/mod.ts";
-import { generate } from "../model/generator.ts";
 import { countParams } from "../model/network.ts";
 import { evaluate, heldOutSeed } from "../eval/evaluate.ts";
 import { type GlyphMetrics, glyphMetrics } from "../eval/glyphs.ts";
@@ -17,7 +16,8 @@ import {
   robustnessMatrix,
   storedScores,
 } from "../eval/matrix.ts";
-import { fixedMessages, messageTensor } from "../model/messages.ts";
+import { frameMessages } from "../model/frame_messages.ts";
+import { type FrameEvent, frameEvent } from "./frame.ts";
 import {
   checkWeights,
   createTrainState,
@@ -71,7 +71,7 @@ export type TrainEvent =
   }
   | { type: "level"; step: number; from: number; to: number; accuracy?: number }
   | { type: "epoch"; metrics: EpochMetrics }
-  | { type: "frame"; epoch: number; images: Float32Array; shape: [number, number, number, number] }
+  | FrameEvent
   | {
     type: "checkpoint";
     epoch: number;
@@ -327,7 +327,10 @@ async function endEpoch(
       steps_per_second: done / seconds,
     },
   });
-  if (due(config.output.frame_every, epoch, epochs)) await emitFrame(loop, epoch);
+  if (due(config.output.frame_every, epoch, epochs)) {
+    const messages = frameMessages(config.message, config.output.grid);
+    await emit(await frameEvent(state.g, config, { messages, epoch, level }));
+  }
   if (due(config.output.checkpoint_every, epoch, epochs) || epoch === epochs) {
     const snapshot = await snapshotState(state, { epoch, stepInEpoch: 0 });
     await emit({ type: "checkpoint", epoch, snapshot });
@@ -365,17 +368,4 @@ async function evaluateEpoch(
     })
     : null;
   return { eval: result && storedScores(result), glyphs, matrix };
-}
-
-/** G's glyphs for the fixed grid of messages. */
-async function emitFrame({ config, state, emit }: Loop, epoch: number): Promise<void> {
-  const messages = fixedMessages(config.message, config.output.grid ** 2);
-  const images = tf.tidy(() => generate(state.g, messageTensor(messages)));
-  await emit({
-    type: "frame",
-    epoch,
-    images: await images.data() as Float32Array,
-    shape: images.shape as [number, number, number, number],
-  });
-  images.dispose();
 }
