@@ -2,15 +2,17 @@
  * glyphnet native kernels: shared declarations. NHWC convolutions as im2col +
  * BLAS sgemm (conv.c), a fused conv -> batch norm (batch statistics) ->
  * swish/sigmoid block and its backward pass (block.c), elementwise ops and
- * Adam (elementwise.c). Called from Deno through FFI (ffi.ts); every buffer
- * is owned by the caller except conv.c's scratch arena.
+ * Adam (elementwise.c), the channel's resampling and 3x3 correlation
+ * (channel.c). Called from Deno through FFI (ffi.ts); every buffer is owned
+ * by the caller except pool.c's scratch arena.
  *
  * Threads: one OpenMP team (pool.c) runs every kernel's loops; OpenBLAS is
  * kept at 1 thread and called from inside the team on disjoint blocks, so
- * the two never compete for cores. Work is split so that each output value
- * is computed by the same arithmetic in the same order whatever the thread
- * count: rows of a GEMM are independent, sums over rows run over fixed
- * blocks added in block order, and col2im gives each image to one thread.
+ * the two never compete for cores. The split is static, so a thread count
+ * always gives the same bits: batch-norm sums run over fixed 64-row blocks
+ * added in block order, col2im gives each image to one thread, dw sums its
+ * row chunks in order. GEMMs cut into other blocks at another thread count
+ * may round differently in the last bit.
  *
  * Conv geometry, int g[GN_GEOM] (the convolution in its forward direction):
  *   B, H, W, C (input), KH, KW, CO (filter HWIO), OH, OW (output),
