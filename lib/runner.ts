@@ -4,7 +4,7 @@
  * records how it ended. Also continues an interrupted run.
  * @module
  */
-import { type BackendInfo, initBackend } from "./backend/init.ts";
+import { type BackendInfo, initBackend, lossReadInterval } from "./backend/init.ts";
 import { sanitizeName } from "./config/load.ts";
 import type { Experiment } from "./config/schema.ts";
 import { train, type TrainEvent, type TrainSnapshot } from "./train/loop.ts";
@@ -85,6 +85,7 @@ async function trainInto(
     const status = await train(config, {
       signal: opts.signal,
       resume,
+      readEvery: lossReadInterval(backend),
       onEvent: async (e) => {
         await writer.onEvent(e, config);
         progress?.event(e);

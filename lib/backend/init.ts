@@ -10,6 +10,7 @@ import type { BackendName } from "../config/schema.ts";
 import { startNative } from "./native.ts";
 import { startTensorflow } from "./tensorflow.ts";
 import { registerWasmKernels } from "./wasm_kernels.ts";
+import { registerWebgpuKernels } from "./webgpu/kernels.ts";
 
 // PROD silences tfjs's "install tfjs-node" banner and debug-only checks.
 tf.env().set("PROD", true);
@@ -59,6 +60,7 @@ async function startWebgpu(): Promise<BackendInfo> {
     );
   }
   await import("@tensorflow/tfjs-backend-webgpu");
+  registerWebgpuKernels();
   if (!(await tf.setBackend("webgpu"))) {
     throw new BackendError("Cannot start webgpu: tfjs could not initialise it on this adapter");
   }
@@ -118,6 +120,15 @@ export const autoOrder: string[] = ["tensorflow", "webgpu", "native", "wasm", "c
 const autoStarters: Record<string, () => Promise<BackendInfo>> = {
   webgpu: startWebgpuHardware,
 };
+
+/**
+ * Steps between reads of the training losses on a started backend: a read
+ * on a GPU waits for its queue to drain, so the loop reads every 10 steps
+ * there (the reported values are the same); on the CPU backends every step.
+ */
+export function lossReadInterval(info: BackendInfo): number {
+  return info.name === "webgpu" ? 10 : 1;
+}
 
 let current: BackendInfo | undefined;
 

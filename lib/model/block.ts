@@ -11,6 +11,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../rng.ts";
 import { fusedConvBnAct } from "../backend/native/fused.ts";
+import { BN_ACT, bnAct, hasKernel } from "../backend/webgpu/kernels.ts";
 
 /** Batch norm's epsilon, Keras's default. */
 export const BN_EPSILON = 1e-3;
@@ -109,17 +110,40 @@ export function convBnAct(
     y = tf.conv2d(x, p.kernel as tf.Tensor4D, o.stride, "same");
   }
   y = tf.add(y, p.bias);
-  const { mean, variance } = tf.moments(y, [0, 1, 2]);
-  if (stats) {
-    stats.push({
-      params: p,
-      mean: tf.keep(mean) as tf.Tensor1D,
-      variance: tf.keep(variance) as tf.Tensor1D,
-    });
-  }
+  // Two dispatches forward and two backward where the backend has the fused kernel.
+  const bn = { gamma: p.gamma as tf.Tensor1D, beta: p.beta as tf.Tensor1D };
+  const r = hasKernel(BN_ACT)
+    ? bnAct(y, bn.gamma, bn.beta, { activation: o.activation, epsilon: BN_EPSILON })
+    : bnActReference(y, { ...bn, activation: o.activation, keepStats: stats !== undefined });
+  if (stats) stats.push({ params: p, mean: r.mean, variance: r.variance });
+  else if (hasKernel(BN_ACT)) tf.dispose([r.mean, r.variance]);
+  return r.out;
+}
+
+/**
+ * Batch norm with the statistics of `y` (over all but the last axis) then
+ * swish or sigmoid, composed of tfjs ops: the reference the fused kernels
+ * are tested against. With `keepStats` the mean and variance are kept
+ * (outside any tidy) for the caller to dispose.
+ */
+export function bnActReference<T extends tf.Tensor>(
+  y: T,
+  p: {
+    gamma: tf.Tensor1D;
+    beta: tf.Tensor1D;
+    activation: "swish" | "sigmoid";
+    keepStats?: boolean;
+  },
+): { out: T; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  const axes = y.shape.slice(0, -1).map((_, i) => i);
+  const { mean, variance } = tf.moments(y, axes) as { mean: tf.Tensor1D; variance: tf.Tensor1D };
   const scale = tf.mul(tf.rsqrt(tf.add(variance, BN_EPSILON)), p.gamma);
-  const normed = tf.add(tf.mul(tf.sub(y, mean), scale), p.beta) as tf.Tensor4D;
-  return o.activation === "swish" ? swish(normed) : tf.sigmoid(normed);
+  const normed = tf.add(tf.mul(tf.sub(y, mean), scale), p.beta) as T;
+  if (p.keepStats) {
+    tf.keep(mean);
+    tf.keep(variance);
+  }
+  return { out: p.activation === "swish" ? swish(normed) : tf.sigmoid(normed), mean, variance };
 }
 
 /** x · sigmoid(x). */

@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { nativeAdamApply } from "../backend/native/adam.ts";
+import { ADAM, adamKernelStep, hasKernel } from "../backend/webgpu/kernels.ts";
 
 /** Adam's hyperparameters. */
 export interface AdamOptions {
@@ -47,6 +48,19 @@ export class Adam {
           beta2: b2,
           epsilon,
         });
+      }
+      return;
+    }
+    if (hasKernel(ADAM)) {
+      // One dispatch per variable instead of ~12 kernels.
+      const step = { stepSize: lrT, beta1: b1, beta2: b2, epsilon };
+      for (const [name, g] of grads) {
+        adamKernelStep(
+          variables.get(name)!,
+          g,
+          { m: this.#m.get(name)!, v: this.#v.get(name)! },
+          step,
+        );
       }
       return;
     }

@@ -17,6 +17,7 @@ import { type RobustnessMatrix, robustnessMatrix } from "../eval/matrix.ts";
 import { fixedMessages, messageTensor } from "../model/messages.ts";
 import { Rng } from "../rng.ts";
 import { type TrainState, trainStep } from "./step.ts";
+import { PendingLosses } from "./losses.ts";
 
 /** One line of metrics.jsonl. */
 export interface EpochMetrics {
@@ -76,6 +77,11 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** Continue from a snapshot instead of starting fresh. */
   resume?: TrainSnapshot;
+  /**
+   * Read the losses back every this many steps (default 1). On a GPU a read
+   * drains the queue; step events and metrics are the same, only batched.
+   */
+  readEvery?: number;
 }
 
 /** Shape of G and D for an experiment. */
@@ -126,6 +132,9 @@ export async function train(
     level: state.level,
     epoch,
   });
+  // Losses are read every `readEvery` steps (and before anything that reports).
+  const readEvery = opts.readEvery ?? 1;
+  const pending = new PendingLosses();
   try {
     for (; epoch <= epochs; epoch++) {
       if (epoch > 1 || skip > 0) {
@@ -135,27 +144,28 @@ export async function train(
       const started = performance.now();
       const sums = { d_real: 0, d_fake: 0, g: 0 };
       let done = 0;
+      // Reads the pending losses, adds them to the epoch's sums and reports each step.
+      const report = async () => {
+        for (const { step, losses } of await pending.read()) {
+          for (const k of ["d_real", "d_fake", "g"] as const) sums[k] += losses[k];
+          done++;
+          const seconds = (performance.now() - started) / 1000;
+          await emit({
+            type: "step",
+            epoch,
+            step,
+            stepsPerEpoch,
+            losses,
+            level: state.level,
+            stepsPerSecond: done / seconds,
+          });
+        }
+      };
       for (let step = skip; step < stepsPerEpoch; step++) {
-        const losses = trainStep(state);
-        const values = {
-          d_real: (await losses.dReal.data())[0],
-          d_fake: (await losses.dFake.data())[0],
-          g: (await losses.g.data())[0],
-        };
-        tf.dispose([losses.dReal, losses.dFake, losses.g]);
-        for (const k of ["d_real", "d_fake", "g"] as const) sums[k] += values[k];
-        done++;
-        const seconds = (performance.now() - started) / 1000;
-        await emit({
-          type: "step",
-          epoch,
-          step: step + 1,
-          stepsPerEpoch,
-          losses: values,
-          level: state.level,
-          stepsPerSecond: done / seconds,
-        });
-        if (schedule.kind === "accuracy" && state.step % schedule.check_every === 0) {
+        pending.add(step + 1, trainStep(state));
+        const checkDue = schedule.kind === "accuracy" && state.step % schedule.check_every === 0;
+        if (pending.size >= readEvery || step + 1 === stepsPerEpoch || checkDue) await report();
+        if (checkDue) {
           // On the training distribution: with `randomize`, levels 0..current.
           const check = await evaluate(g, d, config, {
             level: state.level,
@@ -176,6 +186,7 @@ export async function train(
           }
         }
         if (opts.signal?.aborted) {
+          await report();
           await emit({
             type: "checkpoint",
             epoch,
@@ -259,6 +270,7 @@ export async function train(
     await emit({ type: "end", status: "completed", epoch: epochs });
     return "completed";
   } finally {
+    pending.dispose();
     for (const net of [state.g, state.d, state.randomG]) disposeNetwork(net);
     state.gOpt.dispose();
     state.dOpt.dispose();
