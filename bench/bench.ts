@@ -17,7 +17,8 @@ import { orchestrate } from "./_orchestrate.ts";
 import { BENCH_CONFIGS, BENCH_LEVEL, type BenchConfigName, measure } from "./_measure.ts";
 
 const USAGE = "usage: deno task bench [--config tiny|small|default|all] [--backend NAME|all] " +
-  "[--steps N] [--threads N] [--level L] [--timeout S] [--force] [--json]";
+  "[--steps N] [--threads N] [--level L] [--timeout S] [--torch-device cpu|cuda] [--out FILE] " +
+  "[--force] [--json]";
 
 /** Parses the command line; exits with a message on a mistake. */
 function parse(args: string[]) {
@@ -35,6 +36,7 @@ function parse(args: string[]) {
         budget: { type: "string", default: "60" },
         batch: { type: "string" },
         "torch-device": { type: "string", default: "cpu" },
+        out: { type: "string" },
         force: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         help: { type: "boolean", default: false },
@@ -73,6 +75,7 @@ function parse(args: string[]) {
     budget: int("budget", values.budget, 1)!,
     batch: int("batch", values.batch, 1),
     torchDevice: values["torch-device"],
+    out: values.out,
     force: values.force,
     json: values.json,
   };
