@@ -9,7 +9,7 @@ import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 const USAGE = `glyphnet: two networks invent a visual language
 
 usage:
-  deno task run <experiment.yaml> [--set key=value]... [--backend NAME] [--name NAME] [--runs DIR]
+  deno task run <experiment.yaml> [--set key=value]... [--backend NAME] [--threads N] [--name NAME] [--runs DIR]
   deno task run --resume <run folder>
   deno task schema [--out FILE]
   deno task channel <experiment.yaml | run folder> [--out FILE.png] [--samples N]
@@ -63,6 +63,7 @@ async function runCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     set: { type: "string", multiple: true },
     backend: { type: "string" },
+    threads: { type: "string" },
     name: { type: "string" },
     runs: { type: "string", default: "runs" },
     resume: { type: "string" },
@@ -123,6 +124,7 @@ async function runCommand(args: string[]): Promise<number> {
       }
       const set = [...(values.set ?? [])];
       if (values.backend) set.push(`training.backend=${values.backend}`);
+      if (values.threads) set.push(`training.threads=${values.threads}`);
       if (values.name) set.push(`name=${JSON.stringify(values.name)}`);
       const loaded = await loadExperiment(positionals[0], { set });
       result = await runExperiment(loaded.config, {

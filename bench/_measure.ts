@@ -13,6 +13,7 @@ import { Adam } from "../lib/train/adam.ts";
 import { networkSpec } from "../lib/train/loop.ts";
 import { Rng } from "../lib/rng.ts";
 import { type TrainState, trainStep } from "../lib/train/step.ts";
+import { instrumentKernels, type KernelTotals, profileRows } from "./_profile.ts";
 
 /** The benchmark's model sizes (shared/DESIGN.md, "Backends"). */
 export const BENCH_CONFIGS = {
@@ -118,6 +119,8 @@ export interface RunResult {
   first_losses: number[];
   deno: string;
   tfjs: string;
+  /** With `--profile`: the kernels that took the most time per measured step. */
+  profile?: ReturnType<typeof profileRows>;
 }
 
 /** Median of a non-empty list. */
@@ -152,7 +155,14 @@ function peakRss(sampled: number): number {
 export async function measure(
   name: BenchConfigName,
   info: BackendInfo,
-  opts: { steps: number; warmup: number; level: number; budgetSeconds: number; batch?: number },
+  opts: {
+    steps: number;
+    warmup: number;
+    level: number;
+    budgetSeconds: number;
+    batch?: number;
+    profile?: boolean;
+  },
 ): Promise<RunResult> {
   const config = benchExperiment(name, opts.batch);
   const state = buildTrainState(config, opts.level);
@@ -160,7 +170,9 @@ export async function measure(
   let rss = Deno.memoryUsage().rss, first: number[] = [], gpuBytes: number | undefined;
   const began = performance.now();
   let cpu = 0;
+  let totals: KernelTotals | undefined;
   for (let i = 0; i < opts.warmup + opts.steps; i++) {
+    if (opts.profile && i === opts.warmup) totals = instrumentKernels(tf.getBackend());
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     const losses = trainStep(state);
@@ -207,5 +219,6 @@ export async function measure(
     first_losses: first,
     deno: Deno.version.deno,
     tfjs: tf.version_core,
+    ...(totals ? { profile: profileRows(totals, times.length) } : {}),
   };
 }

@@ -133,6 +133,7 @@ async function runOne(o: BenchOptions, config: BenchConfigName, backend: string)
         backend,
         "--budget",
         String(o.budget),
+        ...(o.profile ? ["--profile"] : []),
         "--json",
       ],
       env,
@@ -182,6 +183,29 @@ function table(rows: Row[]): string {
   ].join("\n");
 }
 
+/** A run's kernel profile: the top kernels per step, and the time outside kernels. */
+function profileTable(r: RunResult): string {
+  const p = r.profile!;
+  const step = r.step_seconds_median * 1000;
+  const lines = [
+    `\n${r.config} on ${r.backend}: ${step.toFixed(1)} ms/step, ${
+      p.kernel_ms_per_step.toFixed(1)
+    } ms in ${p.kernel_calls_per_step.toFixed(0)} kernel calls, ${
+      (step - p.kernel_ms_per_step).toFixed(1)
+    } ms outside kernels`,
+    "| kernel | ms/step | calls/step | ms/call |",
+    "|---|---|---|---|",
+  ];
+  for (const row of p.rows) {
+    lines.push(
+      `| ${row.kernel} | ${row.ms_per_step.toFixed(2)} | ${row.calls_per_step.toFixed(0)} | ${
+        (row.ms_per_step / row.calls_per_step).toFixed(3)
+      } |`,
+    );
+  }
+  return lines.join("\n");
+}
+
 /** Runs every requested (config, backend) pair in subprocesses, prints and saves the results. */
 export async function orchestrate(o: BenchOptions): Promise<void> {
   const backends = o.backends === "all" ? ALL_BACKENDS : o.backends.split(",");
@@ -198,6 +222,7 @@ export async function orchestrate(o: BenchOptions): Promise<void> {
     }
   }
   console.log(table(rows));
+  for (const r of rows) if ("profile" in r && r.profile) console.log(profileTable(r));
   const stamp = new Date().toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
   const file = o.out
     ? pathToFileURL(resolve(o.out))

@@ -3,7 +3,7 @@
  * G through the channel and D) per backend and config, against PyTorch.
  *
  *   deno task bench [--config tiny|small|default|all] [--backend NAME|all]
- *                   [--steps N] [--threads N] [--level L] [--timeout S] [--force]
+ *                   [--steps N] [--threads N] [--level L] [--timeout S] [--force] [--profile]
  *   deno task bench --config tiny --backend wasm --json   # one run, in this process
  *
  * Without `--json`, each (config, backend) runs in its own subprocess (so
@@ -18,7 +18,7 @@ import { BENCH_CONFIGS, BENCH_LEVEL, type BenchConfigName, measure } from "./_me
 
 const USAGE = "usage: deno task bench [--config tiny|small|default|all] [--backend NAME|all] " +
   "[--steps N] [--threads N] [--level L] [--timeout S] [--torch-device cpu|cuda] [--out FILE] " +
-  "[--force] [--json]";
+  "[--force] [--profile] [--json]";
 
 /** Parses the command line; exits with a message on a mistake. */
 function parse(args: string[]) {
@@ -38,6 +38,7 @@ function parse(args: string[]) {
         "torch-device": { type: "string", default: "cpu" },
         out: { type: "string" },
         force: { type: "boolean", default: false },
+        profile: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         help: { type: "boolean", default: false },
       },
@@ -77,6 +78,7 @@ function parse(args: string[]) {
     torchDevice: values["torch-device"],
     out: values.out,
     force: values.force,
+    profile: values.profile,
     json: values.json,
   };
 }
@@ -109,6 +111,7 @@ async function main(): Promise<void> {
     level: opts.level,
     budgetSeconds: opts.budget,
     batch: opts.batch,
+    profile: opts.profile,
   });
   console.log(JSON.stringify(result));
 }

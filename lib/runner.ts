@@ -48,7 +48,9 @@ export interface RunResult {
  * ```
  */
 export async function runExperiment(config: Experiment, opts: RunOptions = {}): Promise<RunResult> {
-  const backend = await initBackend(config.training.backend);
+  const backend = await initBackend(config.training.backend, {
+    threads: config.training.threads,
+  });
   const writer = await RunWriter.create({
     root: opts.root ?? "runs",
     name: sanitizeName(config.name ?? "run"),
@@ -67,7 +69,10 @@ export async function resumeRun(dir: string, opts: RunOptions = {}): Promise<Run
     throw new RangeError(`Cannot resume "${dir}": the run already completed`);
   }
   const snapshot = await readCheckpoint(dir);
-  const backend = await initBackend(run.config.training.backend);
+  // Older runs' configs have no threads: auto.
+  const backend = await initBackend(run.config.training.backend, {
+    threads: run.config.training.threads ?? "auto",
+  });
   const writer = await RunWriter.reopen(dir, run.manifest, run.metrics);
   return await trainInto(writer, run.config, backend, opts, snapshot);
 }

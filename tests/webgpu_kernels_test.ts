@@ -8,14 +8,17 @@ import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend/init.ts";
 import {
   ADAM,
-  adamKernelStep,
-  BN_ACT,
-  BN_ACT_GRAD,
-  bnAct,
-  hasKernel,
-  WEBGPU_KERNELS,
-} from "../lib/backend/webgpu/kernels.ts";
-import { BN_EPSILON, bnActReference } from "../lib/model/block.ts";
+  backendHasKernels,
+  CONV_BN_ACT,
+  CONV_BN_ACT_GRAD,
+} from "../lib/backend/fused_kernels.ts";
+import { WEBGPU_KERNELS } from "../lib/backend/webgpu/kernels.ts";
+import {
+  type BatchStats,
+  type BlockOptions,
+  convBnAct,
+  makeBlockParams,
+} from "../lib/model/block.ts";
 import { Adam } from "../lib/train/adam.ts";
 import { Rng } from "../lib/rng.ts";
 
@@ -32,11 +35,12 @@ if (skip) console.log(`webgpu kernel tests skipped: ${skip}`);
 
 const TOLERANCE = 1e-4;
 
-function random(shape: number[], rng: Rng, lo = -1, hi = 1): Float32Array {
+function random(shape: number[], rng: Rng, lo = -1, hi = 1): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  return Float32Array.from({ length: n }, () => rng.uniform(lo, hi));
+  return tf.tensor(Float32Array.from({ length: n }, () => rng.uniform(lo, hi)), shape);
 }
 
+/** Largest difference, relative to the value where it exceeds 1. */
 function assertClose(actual: Float32Array, expected: Float32Array, what: string): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   let worst = 0, at = 0;
@@ -50,147 +54,116 @@ function assertClose(actual: Float32Array, expected: Float32Array, what: string)
   );
 }
 
-interface BnCase {
-  shape: number[];
-  activation: "swish" | "sigmoid";
+interface BlockCase {
+  x: number[];
+  out: number;
+  o: BlockOptions;
 }
 
-/** Forward values, statistics and gradients (of Σ out·w) of batch norm + activation. */
-async function bnActOn(backend: string, c: BnCase, fused: boolean): Promise<Float32Array[]> {
+const OUTPUTS = ["y", "mean", "variance", "dx", "dkernel", "dbias", "dgamma", "dbeta"];
+
+/** convBnAct's output, batch statistics and gradients (of Σ y·w) on `backend`. */
+async function blockOn(backend: string, c: BlockCase): Promise<Float32Array[]> {
   await initBackend(backend);
-  const rng = new Rng(c.shape.reduce((a, b) => a * b, 1));
-  const channels = c.shape[c.shape.length - 1];
-  const y = tf.tensor(random(c.shape, rng, -2, 3), c.shape);
-  const gamma = tf.tensor1d(random([channels], rng, 0.5, 1.5));
-  const beta = tf.tensor1d(random([channels], rng, -0.5, 0.5));
-  const w = tf.tensor(random(c.shape, rng), c.shape);
+  const rng = new Rng(c.x.reduce((a, b) => a * b, c.out));
+  const p = makeBlockParams("b", {
+    size: c.o.size,
+    inChannels: c.x[3],
+    outChannels: c.out,
+    transpose: c.o.transpose,
+  }, rng);
+  // Non-trivial γ, β and bias, so their gradients and the bias's shift are exercised.
+  tf.tidy(() => {
+    p.gamma.assign(random([c.out], rng, 0.5, 1.5));
+    p.beta.assign(random([c.out], rng, -0.5, 0.5));
+    p.bias.assign(random([c.out], rng, -0.5, 0.5));
+  });
+  const x = random(c.x, rng, -2, 2) as tf.Tensor4D;
   const before = tf.memory().numTensors;
-  const stats: tf.Tensor[] = [];
-  const f = (yt: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
-    const r = fused
-      ? bnAct(yt, g as tf.Tensor1D, b as tf.Tensor1D, {
-        activation: c.activation,
-        epsilon: BN_EPSILON,
-      })
-      : bnActReference(yt, {
-        gamma: g as tf.Tensor1D,
-        beta: b as tf.Tensor1D,
-        activation: c.activation,
-        keepStats: true,
-      });
-    stats.push(r.mean, r.variance, tf.keep(r.out.clone()));
-    return tf.sum(tf.mul(r.out, w));
+  const stats: BatchStats[] = [];
+  let y: tf.Tensor | undefined;
+  const f = (xt: tf.Tensor) => {
+    const out = convBnAct(xt as tf.Tensor4D, p, c.o, stats);
+    y ??= tf.keep(out.clone());
+    return tf.sum(tf.mul(out, random(out.shape, new Rng(3)))) as tf.Scalar;
   };
-  const { value, grads } = tf.valueAndGrads(f)([y, gamma, beta]);
+  const vars = [p.kernel, p.bias, p.gamma, p.beta];
+  const { value, grads } = tf.variableGrads(() => f(x), vars);
+  const dx = tf.grad((xt: tf.Tensor) => f(xt))(x);
+  const results = [y!, stats[0].mean, stats[0].variance, dx, ...vars.map((v) => grads[v.name])];
   const out = [];
-  for (const t of [stats[2], stats[0], stats[1], ...grads]) {
-    out.push(await t.data() as Float32Array);
-  }
-  tf.dispose([value, ...grads, ...stats]);
+  for (const t of results) out.push(await t.data() as Float32Array);
+  tf.dispose([value, ...Object.values(grads), dx, y!]);
+  for (const s of stats) tf.dispose([s.mean, s.variance]);
   assert.equal(tf.memory().numTensors, before, `${backend}: no tensor leaks`);
-  tf.dispose([y, gamma, beta, w]);
+  tf.dispose([x, p.kernel, p.bias, p.gamma, p.beta, p.movingMean, p.movingVariance]);
   return out;
 }
 
-const NAMES = ["out", "mean", "variance", "dy", "dgamma", "dbeta"];
-
 Deno.test({
-  name: "registerWebgpuKernels() registers the fused kernels when webgpu starts",
+  name: "registerWebgpuKernels() gives webgpu the fused kernels; cpu has none",
   ignore: skip !== undefined,
   fn: async () => {
     await initBackend("webgpu");
-    for (const name of WEBGPU_KERNELS) assert.ok(hasKernel(name), name);
+    for (const name of WEBGPU_KERNELS) assert.ok(backendHasKernels(name), name);
     await initBackend("cpu");
-    assert.ok(!hasKernel(BN_ACT) && !hasKernel(BN_ACT_GRAD) && !hasKernel(ADAM), "cpu has none");
+    assert.ok(!backendHasKernels(CONV_BN_ACT) && !backendHasKernels(CONV_BN_ACT_GRAD));
+    assert.ok(!backendHasKernels(ADAM));
   },
 });
 
 Deno.test({
-  name: "bnAct() matches the composed cpu reference: values, statistics, gradients",
+  name: "convBnAct() with the webgpu kernels matches the composed cpu block and its gradients",
   ignore: skip !== undefined,
   fn: async () => {
-    const cases: BnCase[] = [
-      { shape: [2, 3, 3, 4], activation: "swish" },
+    const cases: BlockCase[] = [
+      { x: [2, 4, 4, 3], out: 4, o: { size: 3, stride: 1, activation: "swish" } },
+      { x: [2, 6, 6, 2], out: 3, o: { size: 3, stride: 2, activation: "sigmoid" } },
+      { x: [2, 3, 3, 4], out: 2, o: { size: 3, stride: 2, transpose: true, activation: "swish" } },
       // 300 rows: more than one workgroup's 256 threads per channel.
-      { shape: [3, 10, 10, 5], activation: "sigmoid" },
-      { shape: [7, 1, 1, 3], activation: "swish" },
+      { x: [3, 10, 10, 2], out: 5, o: { size: 1, stride: 1, activation: "swish" } },
     ];
     for (const c of cases) {
-      const expected = await bnActOn("cpu", c, false);
-      const fused = await bnActOn("webgpu", c, true);
-      for (let i = 0; i < NAMES.length; i++) {
-        const what = `[${c.shape}] ${c.activation} ${NAMES[i]}`;
-        assertClose(fused[i], expected[i], `${what} (fused webgpu vs cpu)`);
+      const expected = await blockOn("cpu", c);
+      const actual = await blockOn("webgpu", c);
+      const what = `[${c.x}]→${c.out} ${JSON.stringify(c.o)}`;
+      for (let i = 0; i < OUTPUTS.length; i++) {
+        assertClose(actual[i], expected[i], `${what} ${OUTPUTS[i]}`);
       }
     }
   },
 });
 
-/** [w, m, v] after two Adam steps on `backend`, with the kernel or composed. */
-async function adamOn(backend: string, shape: number[], fused: boolean): Promise<Float32Array[]> {
+/** Variables and moments after three Adam.apply steps on `backend`. */
+async function adamOn(backend: string): Promise<Float32Array[]> {
   await initBackend(backend);
-  const rng = new Rng(5);
-  const w = tf.variable(tf.tensor(random(shape, rng), shape));
-  const m = tf.variable(tf.tensor(random(shape, rng, -0.1, 0.1), shape));
-  const v = tf.variable(tf.tensor(random(shape, rng, 0, 0.1), shape));
+  const rng = new Rng(9);
+  const shapes = [[3, 3, 2, 5], [7]];
+  const vars = new Map(shapes.map((s, i) => [`v${i}`, tf.variable(random(s, rng))]));
+  const opt = new Adam(vars, { learning_rate: 0.05, beta1: 0.5, beta2: 0.999, epsilon: 1e-7 });
   const before = tf.memory().numTensors;
-  const step = { stepSize: 0.05, beta1: 0.5, beta2: 0.999, epsilon: 1e-7 };
-  for (let i = 0; i < 2; i++) {
-    const g = tf.tensor(random(shape, rng), shape);
-    if (fused) adamKernelStep(w, g, { m, v }, step);
-    else {
-      tf.tidy(() => {
-        m.assign(tf.add(tf.mul(m, step.beta1), tf.mul(g, 1 - step.beta1)));
-        v.assign(tf.add(tf.mul(v, step.beta2), tf.mul(tf.square(g), 1 - step.beta2)));
-        w.assign(tf.sub(w, tf.div(tf.mul(m, step.stepSize), tf.add(tf.sqrt(v), step.epsilon))));
-      });
-    }
-    g.dispose();
+  for (let i = 0; i < 3; i++) {
+    const grads = new Map(shapes.map((s, j) => [`v${j}`, random(s, rng)]));
+    opt.apply(vars, grads);
+    tf.dispose([...grads.values()]);
   }
   assert.equal(tf.memory().numTensors, before, `${backend}: no tensor leaks`);
-  const out = [await w.data(), await m.data(), await v.data()] as Float32Array[];
-  tf.dispose([w, m, v]);
+  const out = [];
+  for (const t of [...vars.values(), ...opt.stateTensors().values()]) {
+    out.push(await t.data() as Float32Array);
+  }
+  opt.dispose();
+  tf.dispose([...vars.values()]);
   return out;
 }
 
 Deno.test({
-  name: "adamKernelStep() matches composed Adam on cpu",
+  name: "Adam.apply() with the webgpu GlyphnetAdam kernel matches composed Adam on cpu",
   ignore: skip !== undefined,
   fn: async () => {
-    for (const shape of [[3, 3, 2, 5], [7]]) {
-      const expected = await adamOn("cpu", shape, false);
-      const fused = await adamOn("webgpu", shape, true);
-      for (let i = 0; i < 3; i++) assertClose(fused[i], expected[i], `[${shape}] ${"wmv"[i]}`);
-    }
-  },
-});
-
-Deno.test({
-  name: "Adam.apply() uses the kernel on webgpu and matches cpu",
-  ignore: skip !== undefined,
-  fn: async () => {
-    const run = async (backend: string) => {
-      await initBackend(backend);
-      const rng = new Rng(9);
-      const vars = new Map([["a", tf.variable(tf.tensor(random([4, 3], rng), [4, 3]))]]);
-      const opt = new Adam(vars, { learning_rate: 0.01, beta1: 0.5, beta2: 0.999, epsilon: 1e-7 });
-      for (let i = 0; i < 3; i++) {
-        const g = tf.tensor(random([4, 3], rng), [4, 3]);
-        opt.apply(vars, new Map([["a", g]]));
-        g.dispose();
-      }
-      const out = [
-        await vars.get("a")!.data(),
-        ...await Promise.all(
-          [...opt.stateTensors().values()].map((t) => t.data()),
-        ),
-      ] as Float32Array[];
-      opt.dispose();
-      vars.get("a")!.dispose();
-      return out;
-    };
-    const expected = await run("cpu");
-    const actual = await run("webgpu");
-    for (let i = 0; i < 3; i++) assertClose(actual[i], expected[i], ["w", "m", "v"][i]);
+    const expected = await adamOn("cpu");
+    const actual = await adamOn("webgpu");
+    const names = ["v0", "v1", "v0/m", "v1/m", "v0/v", "v1/v"];
+    for (let i = 0; i < expected.length; i++) assertClose(actual[i], expected[i], names[i]);
   },
 });
