@@ -15,7 +15,7 @@ import { Rng } from "../lib/rng.ts";
 import { type TrainState, trainStep } from "../lib/train/step.ts";
 import { instrumentKernels, type KernelTotals, profileRows } from "./_profile.ts";
 
-/** The benchmark's model sizes (shared/DESIGN.md, "Backends"). */
+/** The benchmark's model sizes (docs/ARCHITECTURE.md, "Backends: measured facts"). */
 export const BENCH_CONFIGS = {
   tiny: { symbols: 26, size: 16, color: "grayscale", filters: 8, batch: 32, steps: 20 },
   small: { symbols: 64, size: 32, color: "rgb", filters: 8, batch: 64, steps: 10 },

@@ -32,7 +32,7 @@ async function time(
   const x = tf.randomUniform(shape) as tf.Tensor4D;
   const dy = tf.randomNormal(shape);
   const rng = new Rng(1);
-  const f = (im: tf.Tensor) => applyChannel(im as tf.Tensor4D, level, config, rng, { only });
+  const f = (im: tf.Tensor) => applyChannel(im as tf.Tensor4D, config, { level, rng, only });
   const pass = forwardOnly ? (im: tf.Tensor, _dy: tf.Tensor) => f(im) : tf.grad(f);
   const times: number[] = [];
   for (let i = 0; i < runs + 3; i++) {

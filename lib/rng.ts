@@ -4,7 +4,19 @@
  * @module
  */
 
-/** Seeded uniform, integer and normal draws. */
+/**
+ * Seeded uniform, integer and normal draws.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Rng } from "./rng.ts";
+ * const a = new Rng(7), b = new Rng(7);
+ * assert.equal(a.next(), b.next()); // same seed, same stream
+ * const resumed = Rng.fromState(a.state);
+ * assert.equal(resumed.int(1, 6), a.int(1, 6));
+ * ```
+ */
 export class Rng {
   #state: number;
 

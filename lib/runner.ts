@@ -8,9 +8,20 @@ import { type BackendInfo, initBackend, lossReadInterval } from "./backend/init.
 import { sanitizeName } from "./config/load.ts";
 import type { Experiment } from "./config/schema.ts";
 import { train, type TrainEvent, type TrainSnapshot } from "./train/loop.ts";
+import type { Manifest } from "./run/manifest.ts";
 import type { Progress } from "./run/progress.ts";
 import { readCheckpoint, readRun } from "./run/reader.ts";
 import { RunWriter } from "./run/writer.ts";
+
+/** The run folder being written, as the callbacks of {@linkcode RunOptions} see it. */
+export interface RunFolder {
+  /** The folder's path. */
+  readonly dir: string;
+  /** Appends a line to the run's train.log. */
+  log(line: string): Promise<void>;
+  /** Marks the run ended and writes its manifest at once (for a second Ctrl-C). */
+  finishSync(status: Manifest["status"], error?: string): void;
+}
 
 /** How to run. */
 export interface RunOptions {
@@ -18,21 +29,25 @@ export interface RunOptions {
   root?: string;
   /** Experiment file path and text, saved in the folder. */
   file?: string;
+  /** The experiment file's text, saved as experiment.yaml. */
   source?: string;
   /** Aborting stops after the current step and marks the run interrupted. */
   signal?: AbortSignal;
   /** Extra subscriber for training events. */
   onEvent?: (e: TrainEvent) => void | Promise<void>;
   /** Progress display; default none. */
-  progress?: (backend: BackendInfo, writer: RunWriter, epochs: number) => Progress;
+  progress?: (backend: BackendInfo, folder: RunFolder, epochs: number) => Progress;
   /** Called once the folder exists (e.g. to mark it on a second Ctrl-C). */
-  onStarted?: (writer: RunWriter) => void;
+  onStarted?: (folder: RunFolder) => void;
 }
 
 /** How a run ended and where it is. */
 export interface RunResult {
+  /** The run folder. */
   dir: string;
+  /** How the run ended (also in its manifest). */
   status: "completed" | "interrupted" | "failed";
+  /** The backend it ran on. */
   backend: BackendInfo;
 }
 
@@ -40,11 +55,24 @@ export interface RunResult {
  * Trains `config` into a new folder under `opts.root`.
  *
  * @example
- * ```ts ignore
- * import { loadExperiment } from "./config/load.ts";
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { experimentSchema } from "./config/schema.ts";
+ * import { readRun } from "./run/reader.ts";
  * import { runExperiment } from "./runner.ts";
- * const { config, source, path } = await loadExperiment("experiments/quick.yaml");
- * const { dir, status } = await runExperiment(config, { source, file: path });
+ * const config = experimentSchema.parse({
+ *   message: { size: 4 },
+ *   image: { size: 4, color: "grayscale" },
+ *   model: { filters: 1 },
+ *   training: { backend: "cpu", batch_size: 4, epochs: 1, steps_per_epoch: 2 },
+ *   channel: { schedule: { max: 1 } },
+ *   eval: { samples: 4, glyph_samples: 4, matrix_samples: 4 },
+ * });
+ * const root = await Deno.makeTempDir();
+ * const { dir, status } = await runExperiment(config, { root });
+ * assert.equal(status, "completed");
+ * assert.equal((await readRun(dir)).manifest.status, "completed");
+ * await Deno.remove(root, { recursive: true });
  * ```
  */
 export async function runExperiment(config: Experiment, opts: RunOptions = {}): Promise<RunResult> {
@@ -62,7 +90,37 @@ export async function runExperiment(config: Experiment, opts: RunOptions = {}): 
   return await trainInto(writer, config, backend, opts);
 }
 
-/** Continues an interrupted or failed run in its own folder from its last checkpoint. */
+/**
+ * Continues an interrupted or failed run in its own folder from its last checkpoint.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { experimentSchema } from "./config/schema.ts";
+ * import { resumeRun, runExperiment } from "./runner.ts";
+ * const config = experimentSchema.parse({
+ *   message: { size: 4 },
+ *   image: { size: 4, color: "grayscale" },
+ *   model: { filters: 1 },
+ *   training: { backend: "cpu", batch_size: 4, epochs: 1, steps_per_epoch: 2 },
+ *   channel: { schedule: { max: 1 } },
+ *   eval: { samples: 4, glyph_samples: 4, matrix_samples: 4 },
+ * });
+ * const root = await Deno.makeTempDir();
+ * const stop = new AbortController();
+ * const first = await runExperiment(config, {
+ *   root,
+ *   signal: stop.signal,
+ *   onEvent: (e) => {
+ *     if (e.type === "step") stop.abort(); // as Ctrl-C does
+ *   },
+ * });
+ * assert.equal(first.status, "interrupted");
+ * const again = await resumeRun(first.dir);
+ * assert.deepEqual([again.dir, again.status], [first.dir, "completed"]);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export async function resumeRun(dir: string, opts: RunOptions = {}): Promise<RunResult> {
   const run = await readRun(dir);
   if (run.manifest.status === "completed") {

@@ -73,7 +73,7 @@ for (const backend of BACKENDS) {
     const x = image([3, 16, 16, 3]);
     for (const only of ONLY) {
       for (const level of [1, 8, 15]) {
-        const y = await read(applyChannel(x, level, channel(), new Rng(level), { only }));
+        const y = await read(applyChannel(x, channel(), { level, rng: new Rng(level), only }));
         assert.equal(y.length, x.size, `${only} at ${level}`);
         assert.ok(y.every(Number.isFinite), `${only} at ${level}: finite`);
         if (only === "static") continue;
@@ -88,7 +88,7 @@ for (const backend of BACKENDS) {
     const x = image([2, 16, 16, 1]);
     const want = await x.data();
     for (const only of [undefined, ...ONLY]) {
-      const y = await read(applyChannel(x, 0, channel(), new Rng(3), { only }));
+      const y = await read(applyChannel(x, channel(), { level: 0, rng: new Rng(3), only }));
       assert.equal(maxAbsDiff(y, want), 0, String(only));
     }
     x.dispose();
@@ -96,7 +96,7 @@ for (const backend of BACKENDS) {
 
   test("applyChannel() static noise σ within 5 % of the table at level 8", async () => {
     const x = tf.fill([4, 32, 32, 1], 0.5) as tf.Tensor4D;
-    const y = await read(applyChannel(x, 8, channel(), new Rng(5), { only: "static" }));
+    const y = await read(applyChannel(x, channel(), { level: 8, rng: new Rng(5), only: "static" }));
     const mean = y.reduce((s, v) => s + v, 0) / y.length;
     const sd = Math.sqrt(y.reduce((s, v) => s + (v - mean) ** 2, 0) / y.length);
     const want = DEFAULT_TABLES.static[8];
@@ -131,7 +131,9 @@ for (const backend of BACKENDS) {
     ]);
     const most = Math.round(DEFAULT_TABLES.translate[15] * 16);
     for (let seed = 0; seed < 4; seed++) {
-      const y = await read(applyChannel(dot, 15, channel(), new Rng(seed), { only: "translate" }));
+      const y = await read(
+        applyChannel(dot, channel(), { level: 15, rng: new Rng(seed), only: "translate" }),
+      );
       const at = y.indexOf(1);
       assert.equal(y.reduce((s, v) => s + v, 0), 1, "the dot moves whole");
       const [dr, dc] = [Math.floor(at / 16) - 8, (at % 16) - 8];
@@ -198,7 +200,7 @@ for (const backend of BACKENDS) {
     for (const only of [undefined, ...ONLY]) {
       for (const level of [1, 8, 15]) {
         const f = (im: tf.Tensor) =>
-          applyChannel(im as tf.Tensor4D, level, channel(), new Rng(level), { only });
+          applyChannel(im as tf.Tensor4D, channel(), { level, rng: new Rng(level), only });
         const g = await read(tf.grad(f)(x, dy));
         assert.ok(g.every(Number.isFinite), `${only} at ${level}: finite`);
         assert.ok(g.some((v) => v !== 0), `${only} at ${level}: non-zero`);
@@ -213,8 +215,9 @@ for (const backend of BACKENDS) {
     const before = tf.memory().numTensors;
     for (const level of [0, 5, 15]) {
       const config = channel({ randomize: level === 5 });
-      await read(applyChannel(x, level, config, new Rng(1)));
-      const f = (im: tf.Tensor) => applyChannel(im as tf.Tensor4D, level, config, new Rng(1));
+      await read(applyChannel(x, config, { level, rng: new Rng(1) }));
+      const f = (im: tf.Tensor) =>
+        applyChannel(im as tf.Tensor4D, config, { level, rng: new Rng(1) });
       await read(tf.grad(f)(x, dy));
     }
     assert.equal(tf.memory().numTensors, before);
@@ -230,7 +233,7 @@ Deno.test("applyChannel() gradient matches finite differences for each op (cpu)"
   const eps = 1e-3; // small enough that the hard sigmoid rarely crosses a kink
   for (const only of [undefined, ...ONLY]) {
     const f = (im: tf.Tensor) =>
-      applyChannel(im as tf.Tensor4D, 10, channel(), new Rng(7), { only });
+      applyChannel(im as tf.Tensor4D, channel(), { level: 10, rng: new Rng(7), only });
     const g = await read(tf.grad(f)(x, dy));
     const up = await read(f(tf.add(x, tf.mul(v, eps))));
     const down = await read(f(tf.sub(x, tf.mul(v, eps))));
@@ -251,8 +254,9 @@ Deno.test("applyChannel() gives the same batch on every backend (host loops vs t
     await initBackend(backend);
     const x = image([2, 16, 16, 3]);
     const config = channel({ randomize: true });
-    results.push(await read(applyChannel(x, 15, config, new Rng(21))));
-    const f = (im: tf.Tensor) => applyChannel(im as tf.Tensor4D, 15, config, new Rng(21));
+    results.push(await read(applyChannel(x, config, { level: 15, rng: new Rng(21) })));
+    const f = (im: tf.Tensor) =>
+      applyChannel(im as tf.Tensor4D, config, { level: 15, rng: new Rng(21) });
     const dy = tf.onesLike(x);
     results.push(await read(tf.grad(f)(x, dy)));
     tf.dispose([x, dy]);
@@ -265,9 +269,15 @@ Deno.test("applyChannel() gives the same batch on every backend (host loops vs t
 Deno.test("applyChannel() reproduces a batch from the same seed (cpu)", async () => {
   await initBackend("cpu");
   const x = image([3, 16, 16, 3]);
-  const a = await read(applyChannel(x, 12, channel({ randomize: true }), new Rng(11)));
-  const b = await read(applyChannel(x, 12, channel({ randomize: true }), new Rng(11)));
-  const c = await read(applyChannel(x, 12, channel({ randomize: true }), new Rng(12)));
+  const a = await read(
+    applyChannel(x, channel({ randomize: true }), { level: 12, rng: new Rng(11) }),
+  );
+  const b = await read(
+    applyChannel(x, channel({ randomize: true }), { level: 12, rng: new Rng(11) }),
+  );
+  const c = await read(
+    applyChannel(x, channel({ randomize: true }), { level: 12, rng: new Rng(12) }),
+  );
   assert.equal(maxAbsDiff(a, b), 0);
   assert.ok(maxAbsDiff(a, c) > 0.1);
   x.dispose();
@@ -282,10 +292,12 @@ Deno.test("applyChannel() with per_sample false moves every sample alike (cpu)",
     ops: ["resize", "translate", "rotate"],
     extras: false,
   });
-  const y = await read(applyChannel(x, 15, config, new Rng(2)));
+  const y = await read(applyChannel(x, config, { level: 15, rng: new Rng(2) }));
   assert.ok(maxAbsDiff(y.subarray(0, 256), y.subarray(256, 512)) < 1e-6);
   assert.ok(maxAbsDiff(y.subarray(0, 256), y.subarray(512)) < 1e-6);
-  const z = await read(applyChannel(x, 15, { ...config, per_sample: true }, new Rng(2)));
+  const z = await read(
+    applyChannel(x, { ...config, per_sample: true }, { level: 15, rng: new Rng(2) }),
+  );
   assert.ok(maxAbsDiff(z.subarray(0, 256), z.subarray(256, 512)) > 0.01);
   tf.dispose([one, x]);
 });
@@ -294,7 +306,9 @@ Deno.test("applyChannel() uses a user table (rotate in degrees)", async () => {
   await initBackend("cpu");
   const x = image([1, 8, 8, 1]);
   const config = channel({ tables: { rotate: Array(16).fill(0) }, ops: ["rotate"] });
-  const y = await read(applyChannel(x, 9, { ...config, extras: false }, new Rng(1)));
+  const y = await read(
+    applyChannel(x, { ...config, extras: false }, { level: 9, rng: new Rng(1) }),
+  );
   assert.equal(maxAbsDiff(y, await x.data()), 0);
   x.dispose();
 });
@@ -302,8 +316,8 @@ Deno.test("applyChannel() uses a user table (rotate in degrees)", async () => {
 Deno.test("applyChannel() rejects a level that is not a whole number ≥ 0", async () => {
   await initBackend("cpu");
   const x = image([1, 4, 4, 1]);
-  assert.throws(() => applyChannel(x, -1, channel(), new Rng(1)), /level must be/);
-  assert.throws(() => applyChannel(x, 1.5, channel(), new Rng(1)), /level must be/);
+  assert.throws(() => applyChannel(x, channel(), { level: -1, rng: new Rng(1) }), /level must be/);
+  assert.throws(() => applyChannel(x, channel(), { level: 1.5, rng: new Rng(1) }), /level must be/);
   x.dispose();
 });
 

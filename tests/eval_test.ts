@@ -126,7 +126,7 @@ Deno.test("robustnessMatrix() has a row per op, the extras and the channel, a ce
   const g = buildGenerator(networkSpec(config), new Rng(1));
   const d = buildDiscriminator(networkSpec(config), new Rng(2));
   const before = tf.memory().numTensors;
-  const m = await robustnessMatrix(g, d, config, { levels: [0, 1, 2], samples: 8, seed: 5 });
+  const m = await robustnessMatrix({ g, d }, config, { levels: [0, 1, 2], samples: 8, seed: 5 });
   assertEquals(tf.memory().numTensors, before, "no tensors leak");
   assertEquals(Object.keys(m.rows), matrixRows(config));
   assertEquals(Object.keys(m.rows), [
@@ -145,7 +145,11 @@ Deno.test("robustnessMatrix() has a row per op, the extras and the channel, a ce
   assert(m.rows.channel!.every((c) => c.negatives_called_message !== undefined));
   assert(m.rows.blur!.every((c) => c.negatives_called_message === undefined));
   // Same seed, same test.
-  const again = await robustnessMatrix(g, d, config, { levels: [0, 1, 2], samples: 8, seed: 5 });
+  const again = await robustnessMatrix({ g, d }, config, {
+    levels: [0, 1, 2],
+    samples: 8,
+    seed: 5,
+  });
   assertEquals(again, m);
   disposeNetwork(g);
   disposeNetwork(d);

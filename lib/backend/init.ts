@@ -147,6 +147,14 @@ let current: BackendInfo | undefined;
  * `threads` (a `training.threads` setting, default `auto`) and returns what
  * it got. Calling it again with the same name is free; a new thread count
  * is applied to the running backend.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend } from "./init.ts";
+ * const info = await initBackend("cpu");
+ * assert.equal(info.name, "cpu");
+ * ```
  */
 export async function initBackend(
   name: BackendName | string,

@@ -29,12 +29,12 @@ export function gaussianTaps(sigma: number): Float32Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
-import { affineOp } from "./_custom.ts";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { gaussianBlur } from "./blur.ts";
  * const soft = gaussianBlur(tf.ones([1, 8, 8, 3]) as tf.Tensor4D, 1.5);
- * console.assert(soft.shape.join() === "1,8,8,3");
+ * assert(soft.shape.join() === "1,8,8,3");
  * ```
  */
 export function gaussianBlur(images: tf.Tensor4D, sigma: number): tf.Tensor4D {

@@ -47,14 +47,14 @@ export function drawExtras(levels: number[], rng: Rng): ExtrasParams {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
-import { affineOp, elementwiseOp, inHostMemory } from "./_custom.ts";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { Rng } from "../rng.ts";
  * import { applyExtras, drawExtras } from "./extras.ts";
  * const x = tf.fill([2, 8, 8, 1], 0.3) as tf.Tensor4D;
  * const y = applyExtras(x, drawExtras([15, 15], new Rng(1)));
- * console.assert(y.shape.join() === "2,8,8,1");
+ * assert(y.shape.join() === "2,8,8,1");
  * ```
  */
 export function applyExtras(images: tf.Tensor4D, p: ExtrasParams): tf.Tensor4D {

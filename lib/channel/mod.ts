@@ -6,6 +6,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { experimentSchema } from "../config/schema.ts";
@@ -13,8 +14,8 @@
  * import { applyChannel, initialLevel } from "./mod.ts";
  * const channel = experimentSchema.parse({}).channel;
  * const level = initialLevel(channel.schedule);
- * const out = applyChannel(tf.ones([1, 8, 8, 3]) as tf.Tensor4D, level, channel, new Rng(1));
- * console.assert(out.shape.join() === "1,8,8,3");
+ * const out = applyChannel(tf.ones([1, 8, 8, 3]) as tf.Tensor4D, channel, { level, rng: new Rng(1) });
+ * assert(out.shape.join() === "1,8,8,3");
  * ```
  * @module
  */

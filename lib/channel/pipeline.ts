@@ -7,6 +7,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { ChannelConfig, OpName } from "../config/schema.ts";
 import type { Rng } from "../rng.ts";
+import type { Tensor4D } from "../tensors.ts";
 import { gaussianBlur } from "./blur.ts";
 import { applyExtras, drawExtras } from "./extras.ts";
 import { drawScales, resizeMaps } from "./resize.ts";
@@ -20,15 +21,19 @@ import { type AffineMaps, resampleAffine } from "./_resample.ts";
 /** Ops that move pixels; consecutive ones are fused into one resampling. */
 const GEOMETRIC: ReadonlySet<OpName> = new Set(["resize", "translate", "rotate"]);
 
-/** Options of {@linkcode applyChannel}. */
+/** Options of {@linkcode applyChannel}: the level and the draws of this call. */
 export interface ChannelOptions {
+  /** Difficulty: a whole number ≥ 0 (0 is the identity); each op reads its table at it. */
+  level: number;
+  /** Draws shifts, scales, angles and tfjs noise seeds: the same stream, the same batch. */
+  rng: Rng;
   /** Apply just this op (or just the extras), whatever `config.ops` says. */
   only?: OpName | "extras";
 }
 
 /**
  * Sends `images` [B,H,W,C] (values in [0, 1]) through the channel at
- * `level` and returns a new tensor of the same shape. Pure tfjs ops, so it
+ * `opts.level` and returns a new tensor of the same shape. Pure tfjs ops, so it
  * can sit inside `tf.variableGrads` or `tf.tidy`; differentiable on cpu,
  * wasm and webgpu. Ops whose level is 0 are skipped (identity).
  *
@@ -38,23 +43,26 @@ export interface ChannelOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { experimentSchema } from "../config/schema.ts";
  * import { Rng } from "../rng.ts";
  * import { applyChannel } from "./pipeline.ts";
  * const config = experimentSchema.parse({}).channel;
- * const out = applyChannel(tf.ones([2, 16, 16, 1]) as tf.Tensor4D, 8, config, new Rng(1));
- * console.assert(out.shape.join() === "2,16,16,1");
+ * const images = tf.ones([2, 16, 16, 1]) as tf.Tensor4D;
+ * const out = applyChannel(images, config, { level: 8, rng: new Rng(1) });
+ * assert.deepEqual(out.shape, [2, 16, 16, 1]);
+ * const same = applyChannel(images, config, { level: 0, rng: new Rng(1) });
+ * assert.deepEqual(await same.data(), await images.data()); // level 0: the identity
  * ```
  */
 export function applyChannel(
-  images: tf.Tensor4D,
-  level: number,
+  images: Tensor4D,
   config: ChannelConfig,
-  rng: Rng,
-  opts: ChannelOptions = {},
-): tf.Tensor4D {
+  opts: ChannelOptions,
+): Tensor4D {
+  const { level, rng } = opts;
   if (!Number.isInteger(level) || level < 0) {
     throw new RangeError(
       `Cannot apply the channel: level must be a whole number ≥ 0, got ${level}`,

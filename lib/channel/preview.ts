@@ -29,12 +29,13 @@ const GAP = 2;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { experimentSchema } from "../config/schema.ts";
  * import { renderChannelSheet } from "./preview.ts";
  * const config = experimentSchema.parse({ image: { size: 8 }, channel: { schedule: { max: 2 } } });
  * const sheet = await renderChannelSheet(config, { samples: 2 });
- * console.assert(sheet.height === 3 * (8 + 2) + 2);
+ * assert(sheet.height === 3 * (8 + 2) + 2);
  * ```
  */
 export async function renderChannelSheet(
@@ -54,7 +55,7 @@ export async function renderChannelSheet(
   const cells = new Float32Array(levels * n * h * w * c);
   try {
     for (let level = 0; level < levels; level++) {
-      const out = applyChannel(glyphs, level, config.channel, rng.fork());
+      const out = applyChannel(glyphs, config.channel, { level, rng: rng.fork() });
       cells.set(await out.data(), level * n * h * w * c);
       out.dispose();
     }

@@ -14,11 +14,12 @@ import { type AffineMaps, centredMaps, resampleAffine } from "./_resample.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { resizeImages } from "./resize.ts";
  * const small = resizeImages(tf.ones([1, 8, 8, 1]) as tf.Tensor4D, { sx: [0.5], sy: [0.75] });
- * console.assert(small.shape.join() === "1,8,8,1");
+ * assert(small.shape.join() === "1,8,8,1");
  * ```
  */
 export function resizeImages(

@@ -12,11 +12,12 @@ import { type AffineMaps, centredMaps, resampleAffine } from "./_resample.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { rotateImages } from "./rotate.ts";
  * const turned = rotateImages(tf.ones([2, 8, 8, 1]) as tf.Tensor4D, [90, -30]);
- * console.assert(turned.shape.join() === "2,8,8,1");
+ * assert(turned.shape.join() === "2,8,8,1");
  * ```
  */
 export function rotateImages(images: tf.Tensor4D, degrees: number[]): tf.Tensor4D {

@@ -18,10 +18,11 @@ function clamp(level: number, s: Schedule): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { experimentSchema } from "../config/schema.ts";
  * import { initialLevel } from "./schedule.ts";
  * const s = experimentSchema.parse({ channel: { schedule: { start: 2 } } }).channel.schedule;
- * console.assert(initialLevel(s) === 2);
+ * assert(initialLevel(s) === 2);
  * ```
  */
 export function initialLevel(s: Schedule): number {
@@ -39,10 +40,11 @@ export function initialLevel(s: Schedule): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { experimentSchema } from "../config/schema.ts";
  * import { levelAfterEpoch } from "./schedule.ts";
  * const s = experimentSchema.parse({}).channel.schedule; // adaptive
- * console.assert(levelAfterEpoch(3, s, { meanLoss: 1.5, epoch: 1, epochs: 10 }) === 4);
+ * assert(levelAfterEpoch(3, s, { meanLoss: 1.5, epoch: 1, epochs: 10 }) === 4);
  * ```
  */
 export function levelAfterEpoch(
@@ -73,11 +75,12 @@ export function levelAfterEpoch(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { experimentSchema } from "../config/schema.ts";
  * import { levelAfterCheck } from "./schedule.ts";
  * const s = experimentSchema.parse({ channel: { schedule: { kind: "accuracy" } } })
  *   .channel.schedule;
- * console.assert(levelAfterCheck(5, s, 0.97) === 6);
+ * assert(levelAfterCheck(5, s, 0.97) === 6);
  * ```
  */
 export function levelAfterCheck(level: number, s: Schedule, accuracy: number): number {

@@ -12,12 +12,12 @@ import { affineOp } from "./_custom.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
-import { affineOp } from "./_custom.ts";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { staticNoise } from "./static.ts";
  * const noisy = staticNoise(tf.fill([2, 4, 4, 1], 0.5) as tf.Tensor4D, [0.1, 0.2], 7);
- * console.assert(noisy.shape.join() === "2,4,4,1");
+ * assert(noisy.shape.join() === "2,4,4,1");
  * ```
  */
 export function staticNoise(images: tf.Tensor4D, sigmas: number[], seed: number): tf.Tensor4D {

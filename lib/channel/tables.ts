@@ -2,7 +2,7 @@
  * Default difficulty tables: one entry per level 0..15.
  *
  * Levels 0..9 are GlyphNet's original tables. Levels 10..15 extend each one
- * in even steps to the issue's endpoints (static σ 0.26, blur σ 2.2, scale
+ * in even steps to harder endpoints (static σ 0.26, blur σ 2.2, scale
  * [0.4, 1.5], shift 20 %, rotation ±72°), so the curve keeps rising without a
  * jump. Translate levels 0..10 are GlyphNet's 11-entry list (it used 10).
  * @module

@@ -12,11 +12,12 @@ import { type AffineMaps, centredMaps, resampleAffine } from "./_resample.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { translateImages } from "./translate.ts";
  * const moved = translateImages(tf.ones([1, 4, 4, 1]) as tf.Tensor4D, { dx: [1], dy: [-2] });
- * console.assert(moved.shape.join() === "1,4,4,1");
+ * assert(moved.shape.join() === "1,4,4,1");
  * ```
  */
 export function translateImages(

@@ -7,7 +7,17 @@ import { z } from "zod";
 import { toJson, writeFileAtomic } from "../fs.ts";
 import { experimentSchema } from "./schema.ts";
 
-/** The experiment format as a JSON Schema object (draft 2020-12). */
+/**
+ * The experiment format as a JSON Schema object (draft 2020-12).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { experimentJsonSchema } from "./json_schema.ts";
+ * const schema = experimentJsonSchema() as { properties: Record<string, unknown> };
+ * assert.ok("training" in schema.properties);
+ * ```
+ */
 export function experimentJsonSchema(): Record<string, unknown> {
   const schema = z.toJSONSchema(experimentSchema, {
     io: "input",

@@ -20,14 +20,17 @@ const MAX_BYTES = 1 << 20;
 
 /** An experiment could not be loaded; `message` is meant for the user as is. */
 export class ConfigError extends Error {
+  /** Always "ConfigError". */
   override name = "ConfigError";
 }
 
 /** A loaded, validated experiment with where it came from. */
 export interface LoadedExperiment {
+  /** The resolved experiment: defaults filled in, overrides applied. */
   config: Experiment;
   /** The file's text as written (saved in the run folder). */
   source: string;
+  /** The file's path as given. */
   path: string;
 }
 
@@ -42,9 +45,11 @@ export interface LoadOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadExperiment } from "./load.ts";
  * const { config } = await loadExperiment("experiments/quick.yaml", { set: ["training.epochs=1"] });
- * console.log(config.training.epochs); // 1
+ * assert.equal(config.training.epochs, 1);
+ * assert.equal(config.name, "quick");
  * ```
  */
 export async function loadExperiment(
@@ -74,7 +79,19 @@ export async function loadExperiment(
   return { config: parseExperiment(text, path, opts), source: text, path };
 }
 
-/** Validates experiment text; `path` names it in errors and gives the default name. */
+/**
+ * Validates experiment text; `path` names it in errors and gives the default name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ConfigError, parseExperiment } from "./load.ts";
+ * const config = parseExperiment("image: { size: 16 }\n", "mine.yaml");
+ * assert.equal(config.image.size, 16);
+ * assert.equal(config.model.filters, 16); // GlyphNet's default
+ * assert.throws(() => parseExperiment("image: { sise: 16 }\n", "mine.yaml"), ConfigError);
+ * ```
+ */
 export function parseExperiment(text: string, path: string, opts: LoadOptions = {}): Experiment {
   const where = `Cannot load experiment "${path}"`;
   if (text.includes("\0")) {

@@ -153,8 +153,7 @@ const outputSchema = z.strictObject({
   grid: int(1, 32).default(4).describe("frames show grid×grid fixed messages"),
 });
 
-/** The whole experiment file. */
-export const experimentSchema = z.strictObject({
+const wholeSchema = z.strictObject({
   $schema: z.string().optional().describe("path of the JSON Schema, for editors"),
   name: z.string().min(1).max(100).optional().describe("run name (default: the file's stem)"),
   seed: int(0, 2 ** 31 - 1).default(42),
@@ -202,8 +201,17 @@ export const experimentSchema = z.strictObject({
   }
 });
 
-/** A resolved experiment: every field present. */
-export type Experiment = z.output<typeof experimentSchema>;
+/**
+ * The zod type of {@linkcode experimentSchema}.
+ * @ignore
+ */
+export type ExperimentSchema = typeof wholeSchema;
+
+/** The whole experiment file: `experimentSchema.parse(yaml)` gives an {@linkcode Experiment}. */
+export const experimentSchema: ExperimentSchema = wholeSchema;
+
+/** A resolved experiment: every field present (see lib/config/schema.ts for each key). */
+export type Experiment = ReturnType<ExperimentSchema["parse"]>;
 /** The message section of a resolved experiment. */
 export type MessageConfig = Experiment["message"];
 /** The channel section of a resolved experiment. */
@@ -213,7 +221,17 @@ export type OpName = typeof OP_NAMES[number];
 /** Names of the backends. */
 export type BackendName = typeof BACKEND_NAMES[number];
 
-/** Length of the message vector: symbols for one-hot, bits for binary. */
+/**
+ * Length of the message vector: symbols for one-hot, bits for binary.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { experimentSchema, messageLength } from "./schema.ts";
+ * const { message } = experimentSchema.parse({ message: { type: "binary", bits: 12 } });
+ * assert.equal(messageLength(message), 12);
+ * ```
+ */
 export function messageLength(m: MessageConfig): number {
   return m.type === "one-hot" ? m.size : m.bits;
 }

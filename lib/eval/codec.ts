@@ -37,9 +37,10 @@ const LETTERS = "abcdefghijklmnopqrstuvwxyz";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseMessage } from "./codec.ts";
- * console.assert(parseMessage({ type: "one-hot", size: 26 }, "c")[2] === 1);
- * console.assert(parseMessage({ type: "binary", bits: 3 }, "101").join() === "1,0,1");
+ * assert(parseMessage({ type: "one-hot", size: 26 }, "c")[2] === 1);
+ * assert(parseMessage({ type: "binary", bits: 3 }, "101").join() === "1,0,1");
  * ```
  */
 export function parseMessage(m: MessageConfig, text: string): Float32Array {
@@ -146,7 +147,7 @@ export async function decodeImage(
         const msgs = randomMessages(m, refs, rng);
         batch = tf.concat([batch, generate(g, messageTensor(msgs))], 0);
       }
-      const sent = applyChannel(batch, opts.level, channel, rng);
+      const sent = applyChannel(batch, channel, { level: opts.level, rng });
       const row = tf.slice(discriminate(d, sent), [0, 0], [1, v + 1]);
       return m.type === "one-hot" ? tf.softmax(row) : tf.sigmoid(row);
     });

@@ -1,7 +1,7 @@
 /**
  * Held-out decoding: fixed messages and a fixed channel draw (both from a
  * seed), run in batches of the training batch size because batch norm
- * normalises with the statistics of the batch (shared/DESIGN.md).
+ * normalises with the statistics of the batch (docs/ARCHITECTURE.md).
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -35,16 +35,42 @@ export interface EvalOptions {
 
 /** Decode scores, plus the share of negatives taken for messages when asked. */
 export interface EvalResult extends DecodeScore {
+  /** With `negatives`: share of noise images D took for a message. */
   negativesCalledMessage?: number;
 }
 
-/** Decodes `samples` held-out messages sent through the channel at exactly `level`. */
+/**
+ * Decodes `samples` held-out messages sent through the channel at exactly
+ * `level`, in batches of the training batch size (batch norm uses the
+ * statistics of the batch at hand: docs/ARCHITECTURE.md).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { experimentSchema } from "../config/schema.ts";
+ * import { buildDiscriminator } from "../model/discriminator.ts";
+ * import { buildGenerator } from "../model/generator.ts";
+ * import { Rng } from "../rng.ts";
+ * import { evaluate } from "./evaluate.ts";
+ * const config = experimentSchema.parse({
+ *   message: { size: 4 },
+ *   image: { size: 4, color: "grayscale" },
+ *   training: { batch_size: 4 },
+ * });
+ * const spec = { messageLength: 4, imageSize: 4, channels: 1, filters: 1 };
+ * const nets = { g: buildGenerator(spec, new Rng(1)), d: buildDiscriminator(spec, new Rng(2)) };
+ * const r = await evaluate(nets, config, { level: 0, samples: 8, seed: 3, negatives: true });
+ * assert.ok(r.accuracy >= 0 && r.accuracy <= 1); // untrained: about chance
+ * assert.ok(r.negativesCalledMessage !== undefined);
+ * ```
+ */
 export async function evaluate(
-  g: Generator,
-  d: Discriminator,
+  nets: { g: Generator; d: Discriminator },
   config: Experiment,
   opts: EvalOptions,
 ): Promise<EvalResult> {
+  const { g, d } = nets;
   const rng = new Rng(opts.seed);
   // Exactly `level`, unless asked to draw levels as training does.
   const channel = { ...config.channel, randomize: config.channel.randomize && !!opts.asTrained };
@@ -55,7 +81,9 @@ export async function evaluate(
     const n = Math.min(batch, opts.samples - done);
     const msgs = randomMessages(m, n, rng);
     const logits = tf.tidy(() => {
-      const sent = applyChannel(generate(g, messageTensor(msgs)), opts.level, channel, rng, {
+      const sent = applyChannel(generate(g, messageTensor(msgs)), channel, {
+        level: opts.level,
+        rng,
         only: opts.only,
       });
       return discriminate(d, sent);
@@ -71,7 +99,7 @@ export async function evaluate(
         const images = tf.sigmoid(tf.randomNormal([n, size, size, c], 0, 1, "float32", rng.seed()));
         return discriminate(
           d,
-          applyChannel(images as tf.Tensor4D, opts.level, channel, rng),
+          applyChannel(images as tf.Tensor4D, channel, { level: opts.level, rng }),
         );
       });
       negWrong += negativesCalledMessage(m, await neg.data() as Float32Array) * n;

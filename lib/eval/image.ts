@@ -72,10 +72,11 @@ function resampleWeights(n: number, m: number): { index: number; weight: number 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toModelImage } from "./image.ts";
  * const img = { pixels: new Float32Array(4 * 4 * 3).fill(1), width: 4, height: 4, channels: 3 };
  * const out = toModelImage(img, 2, 1);
- * console.assert(out.length === 4 && out.every((v) => Math.abs(v - 1) < 1e-6));
+ * assert(out.length === 4 && out.every((v) => Math.abs(v - 1) < 1e-6));
  * ```
  */
 export function toModelImage(img: FloatImage, size: number, channels: 1 | 3): Float32Array {
@@ -127,13 +128,16 @@ export function toModelImage(img: FloatImage, size: number, channels: 1 | 3): Fl
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { blackenFill } from "./image.ts";
  * // 8×8 white, with a gray diamond (a square turned 45°) touching the edge midpoints.
  * const pixels = new Float32Array(64).map((_, i) =>
  *   Math.abs((i % 8) + 0.5 - 4) + Math.abs(Math.floor(i / 8) + 0.5 - 4) < 4 ? 0.5 : 1
  * );
  * const img = { pixels, width: 8, height: 8, channels: 1 };
- * console.assert(blackenFill(img) === 24 && img.pixels[0] === 0 && img.pixels[27] === 0.5);
+ * const changed = blackenFill(img);
+ * assert(changed > 0 && img.pixels[0] === 0); // the white corners are black now
+ * assert.equal(img.pixels.filter((p) => p === 0.5).length, 24); // the diamond is untouched
  * ```
  */
 export function blackenFill(

@@ -27,11 +27,13 @@ export interface MatrixCell {
 
 /** Cells by row name, one per level in `levels`. */
 export interface RobustnessMatrix {
+  /** The levels evaluated, one cell per level in each row. */
   levels: number[];
   /** Messages per cell. */
   samples: number;
   /** Seed of every cell's messages and channel draws. */
   seed: number;
+  /** Each op alone, the extras alone and the whole channel. */
   rows: Partial<Record<MatrixRow, MatrixCell[]>>;
 }
 
@@ -55,8 +57,7 @@ export function matrixRows(config: Experiment): MatrixRow[] {
 
 /** Evaluates every (row, level) cell: rows × levels × samples decodes. */
 export async function robustnessMatrix(
-  g: Generator,
-  d: Discriminator,
+  nets: { g: Generator; d: Discriminator },
   config: Experiment,
   opts: MatrixOptions,
 ): Promise<RobustnessMatrix> {
@@ -71,7 +72,7 @@ export async function robustnessMatrix(
   for (const row of opts.rows ?? matrixRows(config)) {
     const cells: MatrixCell[] = [];
     for (const level of opts.levels) {
-      const r = await evaluate(g, d, fixed, {
+      const r = await evaluate(nets, fixed, {
         level,
         samples: opts.samples,
         seed: opts.seed,
@@ -99,10 +100,11 @@ export async function robustnessMatrix(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { levelAt } from "./matrix.ts";
  * const cell = (accuracy: number) => ({ accuracy, bit_accuracy: accuracy, called_noise: 0 });
  * const m = { levels: [0, 1, 2], samples: 1, seed: 0, rows: { channel: [1, 0.97, 0.9].map(cell) } };
- * console.assert(levelAt(m, 0.95) === 1 && levelAt(m, 0.99) === 0);
+ * assert(levelAt(m, 0.95) === 1 && levelAt(m, 0.99) === 0);
  * ```
  */
 export function levelAt(matrix: RobustnessMatrix, threshold: number): number | null {

@@ -10,8 +10,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ranks } from "./metrics.ts";
- * console.assert(ranks([10, 30, 20, 20]).join() === "1,4,2.5,2.5");
+ * assert(ranks([10, 30, 20, 20]).join() === "1,4,2.5,2.5");
  * ```
  */
 export function ranks(xs: ArrayLike<number>): Float64Array {
@@ -52,9 +53,10 @@ export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spearman } from "./metrics.ts";
- * console.assert(spearman([1, 2, 3, 4], [10, 20, 30, 40]) === 1);
- * console.assert(spearman([1, 2, 3, 4], [4, 3, 2, 1]) === -1);
+ * assert(spearman([1, 2, 3, 4], [10, 20, 30, 40]) === 1);
+ * assert(spearman([1, 2, 3, 4], [4, 3, 2, 1]) === -1);
  * ```
  */
 export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -104,10 +106,11 @@ export function pairwiseDistances(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { glyphDiversity } from "./metrics.ts";
  * // Two messages, one all-black and one all-white 2×2 glyph: distance 1.
  * const d = glyphDiversity(new Float32Array([0, 0, 0, 0, 1, 1, 1, 1]), 4, new Float32Array([1, 0, 0, 1]), 2);
- * console.assert(d === 1);
+ * assert(d === 1);
  * ```
  */
 export function glyphDiversity(
@@ -140,9 +143,10 @@ export function glyphDiversity(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { topographicSimilarity } from "./metrics.ts";
  * const msgs = new Float32Array([0, 0, 0, 1, 1, 1]); // 3 messages of 2 bits
- * console.assert(topographicSimilarity(msgs, 2, msgs, 2) === 1);
+ * assert(topographicSimilarity(msgs, 2, msgs, 2) === 1);
  * ```
  */
 export function topographicSimilarity(

@@ -31,9 +31,10 @@ export interface GridOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodePng } from "./png.ts";
  * const bytes = encodePng(new Float32Array(4 * 4).fill(0.5), 4, 4, 1);
- * console.assert(bytes[1] === 0x50); // "P" of the PNG signature
+ * assert(bytes[1] === 0x50); // "P" of the PNG signature
  * ```
  */
 export function encodePng(
@@ -74,9 +75,10 @@ export function encodePng(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gridImage } from "./png.ts";
  * const g = gridImage(new Float32Array(3 * 2 * 2), [3, 2, 2, 1], { cols: 2, pad: 1 });
- * console.assert(g.width === 7 && g.height === 7);
+ * assert(g.width === 7 && g.height === 7);
  * ```
  */
 export function gridImage(

@@ -4,12 +4,13 @@
  *
  * Batch norm always normalises with the statistics of the batch at hand, in
  * training and in evaluation: D's running averages mix glyph and noise
- * batches and decode near chance (shared/DESIGN.md, "Learning"). The running
+ * batches and decode near chance (docs/ARCHITECTURE.md, "Batch statistics"). The running
  * averages are still kept, as Keras keeps them, for checkpoints.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../rng.ts";
+import type { Tensor1D, Variable } from "../tensors.ts";
 import {
   backendHasKernels,
   CONV_BN_ACT,
@@ -27,13 +28,17 @@ export interface BlockParams {
   /** Name of the block, e.g. `G/deconv_2`; variables are `<name>/kernel` etc. */
   name: string;
   /** [k, k, in, out] for a convolution; [k, k, out, in] for a transposed one. */
-  kernel: tf.Variable;
-  bias: tf.Variable;
-  gamma: tf.Variable;
-  beta: tf.Variable;
+  kernel: Variable;
+  /** Convolution bias [out]. */
+  bias: Variable;
+  /** Batch-norm scale [out]. */
+  gamma: Variable;
+  /** Batch-norm shift [out]. */
+  beta: Variable;
   /** Not trained; updated from batch statistics. */
-  movingMean: tf.Variable;
-  movingVariance: tf.Variable;
+  movingMean: Variable;
+  /** Not trained; updated from batch statistics. */
+  movingVariance: Variable;
 }
 
 /** How a block computes. */
@@ -48,9 +53,12 @@ export interface BlockOptions {
 
 /** Batch statistics one block saw, to update its running averages. */
 export interface BatchStats {
+  /** The block whose running averages these update. */
   params: BlockParams;
-  mean: tf.Tensor1D;
-  variance: tf.Tensor1D;
+  /** Per-channel mean of the batch. */
+  mean: Tensor1D;
+  /** Per-channel variance of the batch. */
+  variance: Tensor1D;
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../rng.ts";
+import type { Tensor2D, Tensor4D, Variable } from "../tensors.ts";
 import {
   type BatchStats,
   type BlockParams,
@@ -21,11 +22,16 @@ export type DiscriminatorSpec = GeneratorSpec;
 
 /** A discriminator's variables and shape. */
 export interface Discriminator extends Network {
+  /** Always "discriminator". */
   kind: "discriminator";
+  /** The shape it was built for. */
   spec: DiscriminatorSpec;
+  /** 3×3 conv to 2·filters. */
   stem: BlockParams;
+  /** One stride-2 downsampling step per resolution halving. */
   downs: { conv: BlockParams; conv1x1: BlockParams }[];
-  dense: { kernel: tf.Variable; bias: tf.Variable };
+  /** Dense layer to V+1 logits (the last is "noise"). */
+  dense: { kernel: Variable; bias: Variable };
 }
 
 /**
@@ -40,7 +46,8 @@ export interface Discriminator extends Network {
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * const d = buildDiscriminator({ messageLength: 4, imageSize: 8, channels: 1, filters: 2 }, new Rng(1));
- * console.log(discriminate(d, tf.zeros([2, 8, 8, 1])).shape); // [2, 5]
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(discriminate(d, tf.zeros([2, 8, 8, 1])).shape, [2, 5]);
  * ```
  */
 export function buildDiscriminator(spec: DiscriminatorSpec, rng: Rng): Discriminator {
@@ -88,12 +95,27 @@ export function buildDiscriminator(spec: DiscriminatorSpec, rng: Rng): Discrimin
   return d;
 }
 
-/** Reads images [B, S, S, C] into logits [B, V+1]. */
+/**
+ * Reads images [B, S, S, C] into logits [B, V+1]; the last logit is "noise".
+ * With `stats`, each block adds its batch statistics (for the running averages).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { Rng } from "../rng.ts";
+ * import { buildDiscriminator, discriminate } from "./discriminator.ts";
+ * const d = buildDiscriminator({ messageLength: 3, imageSize: 4, channels: 1, filters: 1 }, new Rng(2));
+ * const logits = discriminate(d, tf.ones([5, 4, 4, 1]));
+ * assert.deepEqual(logits.shape, [5, 4]);
+ * ```
+ */
 export function discriminate(
   d: Discriminator,
-  images: tf.Tensor4D,
+  images: Tensor4D,
   stats?: BatchStats[],
-): tf.Tensor2D {
+): Tensor2D {
   return tf.tidy(() => {
     let x = convBnAct(images, d.stem, { size: 3, stride: 1, activation: "swish" }, stats);
     for (const { conv, conv1x1 } of d.downs) {

@@ -4,6 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../rng.ts";
+import type { Tensor2D, Tensor4D } from "../tensors.ts";
 import {
   type BatchStats,
   type BlockParams,
@@ -27,10 +28,15 @@ export interface GeneratorSpec {
 
 /** A generator's variables and shape. */
 export interface Generator extends Network {
+  /** Always "generator". */
   kind: "generator";
+  /** The shape it was built for. */
   spec: GeneratorSpec;
+  /** 1×1 conv from the message to filters·2^R. */
   stem: BlockParams;
+  /** One stride-2 upsampling step per resolution doubling. */
   ups: { deconv: BlockParams; conv: BlockParams }[];
+  /** 3×3 conv to the image's channels, sigmoid. */
   head: BlockParams;
 }
 
@@ -46,8 +52,9 @@ export interface Generator extends Network {
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
  * const g = buildGenerator({ messageLength: 4, imageSize: 8, channels: 1, filters: 2 }, new Rng(1));
- * const images = generate(g, tf.eye(4));
- * console.log(images.shape); // [4, 8, 8, 1]
+ * import assert from "node:assert/strict";
+ * const images = generate(g, tf.eye(4) as tf.Tensor2D);
+ * assert.deepEqual(images.shape, [4, 8, 8, 1]);
  * ```
  */
 export function buildGenerator(spec: GeneratorSpec, rng: Rng): Generator {
@@ -90,8 +97,24 @@ export function buildGenerator(spec: GeneratorSpec, rng: Rng): Generator {
   return g;
 }
 
-/** Draws messages [B, V] as images [B, S, S, C] with values in (0, 1). */
-export function generate(g: Generator, messages: tf.Tensor2D, stats?: BatchStats[]): tf.Tensor4D {
+/**
+ * Draws messages [B, V] as images [B, S, S, C] with values in (0, 1).
+ * With `stats`, each block adds its batch statistics (for the running averages).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { Rng } from "../rng.ts";
+ * import { buildGenerator, generate } from "./generator.ts";
+ * const g = buildGenerator({ messageLength: 3, imageSize: 4, channels: 3, filters: 1 }, new Rng(2));
+ * const pixels = await generate(g, tf.eye(3) as tf.Tensor2D).data();
+ * assert.equal(pixels.length, 3 * 4 * 4 * 3);
+ * assert.ok(pixels.every((p) => p > 0 && p < 1));
+ * ```
+ */
+export function generate(g: Generator, messages: Tensor2D, stats?: BatchStats[]): Tensor4D {
   return tf.tidy(() => {
     const [b, v] = messages.shape;
     let x = convBnAct(tf.reshape(messages, [b, 1, 1, v]), g.stem, {

@@ -4,11 +4,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { Variable } from "../tensors.ts";
 
 /** A network's variables by name, in creation order. */
 export interface Network {
+  /** Which network. */
   kind: "generator" | "discriminator";
-  variables: Map<string, tf.Variable>;
+  /** Every variable by its checkpoint name, e.g. `G/stem/kernel`. */
+  variables: Map<string, Variable>;
 }
 
 /** Trainable variables only (what the optimizer updates). */
@@ -16,7 +19,20 @@ export function trainableVariables(net: Network): tf.Variable[] {
   return [...net.variables.values()].filter((v) => v.trainable);
 }
 
-/** Parameter count as tf.keras's `count_params()` gives it: trainable and not. */
+/**
+ * Parameter count as tf.keras's `count_params()` gives it: trainable and not.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { Rng } from "../rng.ts";
+ * import { buildGenerator } from "./generator.ts";
+ * import { countParams } from "./network.ts";
+ * const g = buildGenerator({ messageLength: 2, imageSize: 4, channels: 1, filters: 1 }, new Rng(1));
+ * assert.ok(countParams(g, { trainableOnly: true }) < countParams(g));
+ * ```
+ */
 export function countParams(net: Network, opts: { trainableOnly?: boolean } = {}): number {
   let n = 0;
   for (const v of net.variables.values()) {

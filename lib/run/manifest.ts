@@ -9,22 +9,37 @@ import type { Experiment } from "../config/schema.ts";
 /** Program version, recorded in every manifest. */
 export const GLYPHNET_VERSION = "0.1.0";
 
-/** The manifest's fields (the run-folder contract in shared/DESIGN.md). */
+/** The manifest's fields (the run-folder contract: docs/ARCHITECTURE.md). */
 export interface Manifest {
+  /** "running" until the run ends one of the other three ways. */
   status: "running" | "completed" | "failed" | "interrupted";
+  /** The run's name (the folder name after the timestamp). */
   name: string;
+  /** ISO time the run started. */
   started_at: string;
+  /** ISO time it ended; null while running. */
   ended_at: string | null;
+  /** The repository's commit and whether the tree had changes; null outside git. */
   git: { commit: string; dirty: boolean } | null;
+  /** SHA-256 of the resolved config: equal hashes, equal experiments. */
   experiment_hash: string;
+  /** Path of the experiment file as given. */
   experiment_file: string;
+  /** The experiment's seed. */
   seed: number;
+  /** The backend that ran it, its device, and why it was chosen. */
   backend: BackendInfo;
+  /** Versions of glyphnet, Deno, V8, TypeScript and tfjs. */
   versions: { glyphnet: string; deno: string; v8: string; typescript: string; tfjs: string };
+  /** The command line that started it. */
   command: string[];
+  /** Operating system, architecture and CPU count. */
   host: { os: string; arch: string; cpus: number };
+  /** Epochs finished so far. */
   epochs_done: number;
+  /** Why it failed; null otherwise. */
   error: string | null;
+  /** Start times of each `--resume`, oldest first. */
   resumed_from?: string[];
 }
 

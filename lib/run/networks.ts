@@ -14,14 +14,34 @@ import { readCheckpoint, readRun, RunReadError } from "./reader.ts";
 
 /** A run's trained networks, with its config and where the checkpoint stood. */
 export interface TrainedNetworks {
+  /** The run's resolved experiment. */
   config: Experiment;
+  /** The generator, weights from the checkpoint. */
   g: Generator;
+  /** The discriminator, weights from the checkpoint. */
   d: Discriminator;
+  /** Epoch, step and level the checkpoint was taken at. */
   meta: TrainSnapshot["meta"];
+  /** Frees both networks' tensors. */
   dispose(): void;
 }
 
-/** Loads the networks of the run in `dir` (the backend must be started). */
+/**
+ * Loads the networks of the run in `dir` (the backend must be started).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend } from "../backend/init.ts";
+ * import { loadNetworks } from "./networks.ts";
+ * await initBackend("cpu");
+ * const dir = "tests/fixtures/tiny_runs/2026-12-01T19-28-49.921Z_tiny";
+ * const nets = await loadNetworks(dir);
+ * assert.equal(nets.meta.epoch, 1);
+ * assert.equal(nets.g.spec.imageSize, 4);
+ * nets.dispose();
+ * ```
+ */
 export async function loadNetworks(dir: string): Promise<TrainedNetworks> {
   const run = await readRun(dir);
   const snap = await readCheckpoint(dir);

@@ -8,6 +8,7 @@ import type { TrainEvent } from "../train/loop.ts";
 
 /** Where progress goes: a terminal line, plain lines, or nowhere (tests). */
 export interface Progress {
+  /** Shows a training event. */
   event(e: TrainEvent): void;
   /** A plain message line (start, end, errors). */
   line(text: string): void;

@@ -11,15 +11,21 @@ import type { RunSummary } from "./summary.ts";
 
 /** A run folder's contents, except frames and checkpoints. */
 export interface Run {
+  /** The folder. */
   dir: string;
+  /** manifest.json: status, times, git, backend, versions. */
   manifest: Manifest;
+  /** config.json: the resolved experiment. */
   config: Experiment;
+  /** metrics.jsonl: one entry per finished epoch. */
   metrics: EpochMetrics[];
+  /** metrics.json; null before the first epoch ends. */
   summary: RunSummary | null;
 }
 
 /** A run folder could not be read; the message names the file and why. */
 export class RunReadError extends Error {
+  /** Always "RunReadError". */
   override name = "RunReadError";
 }
 
@@ -37,7 +43,20 @@ async function readJson<T>(path: string): Promise<T> {
   }
 }
 
-/** Reads manifest, config, per-epoch metrics and summary of a run folder. */
+/**
+ * Reads manifest, config, per-epoch metrics and summary of a run folder.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readRun } from "./reader.ts";
+ * const dir = "tests/fixtures/tiny_runs/2026-12-01T19-28-49.921Z_tiny";
+ * const run = await readRun(dir);
+ * assert.equal(run.manifest.status, "completed");
+ * assert.equal(run.metrics.length, 1);
+ * assert.equal(run.summary?.epochs, 1);
+ * ```
+ */
 export async function readRun(dir: string): Promise<Run> {
   dir = dir.replace(/\/+$/, "");
   const isRun = await Deno.stat(`${dir}/${RUN_FILES.manifest}`).then((i) => i.isFile, () => false);
@@ -71,7 +90,19 @@ export async function readRun(dir: string): Promise<Run> {
   return { dir, manifest, config: parsed.data, metrics, summary };
 }
 
-/** Reads the run's last checkpoint. */
+/**
+ * Reads the run's last checkpoint.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readCheckpoint } from "./reader.ts";
+ * const dir = "tests/fixtures/tiny_runs/2026-12-01T19-28-49.921Z_tiny";
+ * const snapshot = await readCheckpoint(dir);
+ * assert.equal(snapshot.meta.step, 2);
+ * assert.ok(snapshot.tensors.has("G/stem/kernel"));
+ * ```
+ */
 export async function readCheckpoint(dir: string): Promise<TrainSnapshot> {
   const path = `${dir.replace(/\/+$/, "")}/${RUN_FILES.checkpoint}`;
   let bytes: Uint8Array;
@@ -102,7 +133,17 @@ export async function readCheckpoint(dir: string): Promise<TrainSnapshot> {
   };
 }
 
-/** Run folders under `root`, oldest first. */
+/**
+ * Run folders under `root`, oldest first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listRunDirs } from "./reader.ts";
+ * const root = "tests/fixtures/tiny_runs";
+ * assert.deepEqual(await listRunDirs(root), [`${root}/2026-12-01T19-28-49.921Z_tiny`]);
+ * ```
+ */
 export async function listRunDirs(root = "runs"): Promise<string[]> {
   const dirs: string[] = [];
   try {

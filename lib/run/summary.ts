@@ -8,16 +8,22 @@ import { levelAt, type RobustnessMatrix } from "../eval/matrix.ts";
 
 /** The summary a run folder carries in metrics.json. */
 export interface RunSummary {
+  /** Epochs finished. */
   epochs: number;
+  /** Training steps done. */
   steps: number;
+  /** Training time in seconds. */
   seconds: number;
+  /** The last epoch's level, loss and held-out accuracy; null before any epoch. */
   final: {
     level: number;
     loss_total: number;
     accuracy: number | null;
     bit_accuracy: number | null;
   } | null;
+  /** Best held-out accuracy (and its epoch) and lowest total loss over the epochs. */
   best: { accuracy: number | null; accuracy_epoch: number | null; loss_total: number | null };
+  /** Highest level training reached. */
   highest_level: number;
   /** Epochs spent at each level, by level. */
   epochs_per_level: Record<string, number>;
@@ -33,6 +39,7 @@ export interface RunSummary {
   topographic_similarity: number | null;
   /** The latest robustness matrix and the epoch it was taken at. */
   matrix: (RobustnessMatrix & { epoch: number }) | null;
+  /** The message format, to read `final` and `best` by. */
   message: Experiment["message"];
 }
 

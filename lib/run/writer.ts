@@ -14,7 +14,7 @@ import { encodePng, gridImage } from "../image/png.ts";
 import { encodeSafetensors } from "./safetensors.ts";
 import { summarize } from "./summary.ts";
 
-/** File names inside a run folder (the contract in shared/DESIGN.md). */
+/** File names inside a run folder (the contract in docs/ARCHITECTURE.md). */
 export const RUN_FILES = {
   experiment: "experiment.yaml",
   config: "config.json",

@@ -53,7 +53,7 @@ export async function evalRun(
     const { config, meta } = nets;
     const max = opts.maxLevel ?? config.eval.matrix_levels ?? config.channel.schedule.max;
     const seed = config.seed + 1; // the run's held-out seed, as in training
-    const matrix = await robustnessMatrix(nets.g, nets.d, config, {
+    const matrix = await robustnessMatrix(nets, config, {
       levels: Array.from({ length: max + 1 }, (_, l) => l),
       samples: opts.samples ?? 1024,
       seed,

@@ -21,10 +21,13 @@ import { PendingLosses } from "./losses.ts";
 
 /** One line of metrics.jsonl. */
 export interface EpochMetrics {
+  /** The epoch, from 1. */
   epoch: number;
   /** Difficulty during the epoch's last step, and after the schedule moved it. */
   level: number;
+  /** The level the next epoch starts at. */
   next_level: number;
+  /** Mean losses over the epoch's steps. */
   loss: { d_real: number; d_fake: number; g: number; total: number };
   /** Held-out decoding at `level` through the whole channel (null when eval is off). */
   eval: EvalResult | null;
@@ -32,14 +35,19 @@ export interface EpochMetrics {
   glyphs?: GlyphMetrics | null;
   /** Each op alone and the whole channel at every level (eval.matrix_every; last epoch). */
   matrix?: RobustnessMatrix | null;
+  /** Steps done in the run so far. */
   steps: number;
+  /** Seconds the epoch took. */
   seconds: number;
+  /** Training speed over the epoch. */
   steps_per_second: number;
 }
 
 /** Tensors and counters that are enough to continue a run. */
 export interface TrainSnapshot {
+  /** Every variable of G, D and both optimizers by checkpoint name. */
   tensors: Map<string, { shape: number[]; data: Float32Array }>;
+  /** Counters and the RNG's position. */
   meta: {
     epoch: number;
     /** Steps done within `epoch` (0 when the epoch finished). */
@@ -72,6 +80,7 @@ export type TrainEvent =
 
 /** How to run. */
 export interface TrainOptions {
+  /** Called for every event, awaited before training goes on. */
   onEvent?: (e: TrainEvent) => void | Promise<void>;
   /** Aborting stops after the current step, with a checkpoint. */
   signal?: AbortSignal;
@@ -97,6 +106,27 @@ export function networkSpec(config: Experiment): GeneratorSpec {
 /**
  * Trains G and D as the experiment says. Resolves when the last epoch ends
  * or the signal aborts; the events carry every result.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend } from "../backend/init.ts";
+ * import { experimentSchema } from "../config/schema.ts";
+ * import { train, type TrainEvent } from "./loop.ts";
+ * const config = experimentSchema.parse({
+ *   message: { size: 4 },
+ *   image: { size: 4, color: "grayscale" },
+ *   model: { filters: 1 },
+ *   training: { backend: "cpu", batch_size: 4, epochs: 1, steps_per_epoch: 2 },
+ *   channel: { schedule: { max: 1 } },
+ *   eval: { samples: 4, glyph_samples: 4, matrix_samples: 4 },
+ * });
+ * await initBackend("cpu");
+ * const events: TrainEvent[] = [];
+ * await train(config, { onEvent: (e) => void events.push(e) });
+ * assert.equal(events.filter((e) => e.type === "step").length, 2);
+ * assert.deepEqual(events.at(-1), { type: "end", status: "completed", epoch: 1 });
+ * ```
  */
 export async function train(
   config: Experiment,
@@ -167,7 +197,7 @@ export async function train(
         if (pending.size >= readEvery || step + 1 === stepsPerEpoch || checkDue) await report();
         if (checkDue) {
           // On the training distribution: with `randomize`, levels 0..current.
-          const check = await evaluate(g, d, config, {
+          const check = await evaluate({ g, d }, config, {
             level: state.level,
             samples: schedule.check_samples,
             seed: state.rng.seed(),
@@ -209,7 +239,7 @@ export async function train(
       const ev = config.eval, heldOut = config.seed + 1;
       const evalDue = ev.every > 0 && (epoch % ev.every === 0 || epoch === epochs);
       const evalResult = evalDue
-        ? await evaluate(g, d, config, {
+        ? await evaluate({ g, d }, config, {
           level: state.level,
           samples: ev.samples,
           seed: heldOut,
@@ -224,7 +254,7 @@ export async function train(
         ((ev.matrix_every > 0 && epoch % ev.matrix_every === 0) || epoch === epochs);
       const top = ev.matrix_levels ?? schedule.max;
       const matrix = matrixDue
-        ? await robustnessMatrix(g, d, config, {
+        ? await robustnessMatrix({ g, d }, config, {
           levels: Array.from({ length: top + 1 }, (_, l) => l),
           samples: ev.matrix_samples,
           seed: heldOut,

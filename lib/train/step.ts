@@ -51,7 +51,7 @@ export function trainStep(s: TrainState): StepLosses {
 
   const real = randomMessages(m, batch, s.rng);
   const glyphs = tf.tidy(() =>
-    applyChannel(generate(s.g, messageTensor(real)), s.level, config.channel, s.rng)
+    applyChannel(generate(s.g, messageTensor(real)), config.channel, { level: s.level, rng: s.rng })
   );
   const dReal = minimize(
     s.d,
@@ -65,7 +65,7 @@ export function trainStep(s: TrainState): StepLosses {
     const images = s.step % 2 === 0
       ? generate(s.randomG, messageTensor(randomMessages(m, batch, s.rng)))
       : tf.sigmoid(tf.randomNormal([batch, size, size, channels], 0, 1, "float32", s.rng.seed()));
-    return applyChannel(images as tf.Tensor4D, s.level, config.channel, s.rng);
+    return applyChannel(images as tf.Tensor4D, config.channel, { level: s.level, rng: s.rng });
   });
   const dFake = minimize(
     s.d,
@@ -80,12 +80,10 @@ export function trainStep(s: TrainState): StepLosses {
   const coop = randomMessages(m, batch, s.rng);
   const g = minimize(s.g, s.gOpt, (stats) =>
     tf.tidy(() => {
-      const sent = applyChannel(
-        generate(s.g, messageTensor(coop), stats),
-        s.level,
-        config.channel,
-        s.rng,
-      );
+      const sent = applyChannel(generate(s.g, messageTensor(coop), stats), config.channel, {
+        level: s.level,
+        rng: s.rng,
+      });
       return decodeLoss(m, discriminate(s.d, sent), labelTensor(coop.labels, v));
     }));
   s.step++;

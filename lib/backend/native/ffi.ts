@@ -115,6 +115,8 @@ async function open(): Promise<NativeLib> {
   // (kernels call it from inside glyphnet's team, one thread each); idle
   // team threads spin briefly between kernels, then sleep.
   Deno.env.set("OPENBLAS_NUM_THREADS", "1");
+  // OpenBLAS's own threads (the GEMM ceiling probe only) sleep soon after.
+  if (!Deno.env.get("OPENBLAS_THREAD_TIMEOUT")) Deno.env.set("OPENBLAS_THREAD_TIMEOUT", "4");
   if (!Deno.env.get("GOMP_SPINCOUNT")) Deno.env.set("GOMP_SPINCOUNT", String(SPIN_COUNT));
   const path = await buildNative();
   const { symbols } = Deno.dlopen(path, SYMBOLS);
