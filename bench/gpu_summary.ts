@@ -45,7 +45,7 @@ async function memoryPeaks(dir: string): Promise<Record<string, number> | undefi
 }
 
 /** The auto check: on a GPU, webgpu on a non-software adapter, named in the manifest. */
-function autoCheck(manifest: Json | undefined, gpu: boolean) {
+export function autoCheck(manifest: Json | undefined, gpu: boolean) {
   const backend = manifest?.backend as Json | undefined;
   if (!backend) return { pass: false, text: "FAIL: no manifest from the auto run (auto.log)" };
   const what = `${backend.name} on ${backend.device}${backend.fallback ? " (software)" : ""}`;
