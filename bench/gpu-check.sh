@@ -12,7 +12,8 @@
 # and summary.json, plus env.txt, adapter.json, auto-manifest.json, bench.json,
 # bench.txt, gpu-memory.csv, stages.tsv and color/ (the run without its checkpoint).
 # Knobs: TOTAL_SECONDS (default 420: the colour run gets what is left, at most
-# COLOR_SECONDS, default 240), GLYPHNET_PYTHON (a Python whose torch has CUDA).
+# COLOR_SECONDS, default 240), GLYPHNET_PYTHON (a Python whose torch has CUDA),
+# GPU_CHECK_CONFIGS (bench configs, default all).
 set -uo pipefail
 
 began=$SECONDS
@@ -128,7 +129,7 @@ stage bench
 if [ "$dry" = 1 ]; then
   configs=tiny,small backends=native budget=5 steps=(--steps 3)
 else
-  configs=all backends=webgpu,native budget=10 steps=()
+  configs=${GPU_CHECK_CONFIGS:-all} backends=webgpu,native budget=10 steps=()
 fi
 timeout 200 "$DENO" run --allow-all --v8-flags=--max-old-space-size=16384 --config "$root/deno.json" \
   "$root/bench/bench.ts" --config "$configs" --backend "$backends" --threads "$cores" \

@@ -168,7 +168,9 @@ async function main(): Promise<void> {
         `level reached ${color.level_reached}, last held-out accuracy ${
           color.accuracy ?? "-"
         }, ${color.frames} frames`
-      : "No colour run (color.log).",
+      : (await readText(join(dir, "color.log")))
+      ? "The colour run made no run folder (color.log)."
+      : "Skipped: no colour run was started (env.txt says why).",
     "",
   ].join("\n");
   await Deno.writeTextFile(join(dir, "summary.md"), md);
