@@ -12,6 +12,8 @@ import {
   CONV_BN_ACT_GRAD,
 } from "../lib/backend/fused_kernels.ts";
 import { Adam } from "../lib/train/adam.ts";
+import { applyExtras, drawExtras } from "../lib/channel/extras.ts";
+import { centredMaps, resampleAffine } from "../lib/channel/_resample.ts";
 import {
   type BatchStats,
   type BlockOptions,
@@ -467,4 +469,26 @@ Deno.test("Adam.apply() through the native GlyphnetAdam kernel matches its tfjs 
   const want = await run("cpu");
   const got = await sameAtEveryThreadCount(() => run("native"), "adam");
   got.forEach((g, i) => assertClose(g, want[i], `adam tensor ${i}`));
+});
+
+Deno.test("the channel's resampling and 3×3 correlation kernels give the JS loops' bits", async () => {
+  const rng = new Rng(12);
+  for (const shape of [[3, 7, 5, 1], [5, 6, 6, 3]] as [number, number, number, number][]) {
+    const [b, h, w] = shape;
+    const image = random(shape, rng, 0.5);
+    const maps = centredMaps(h, w, {
+      sx: [...Array(b)].map(() => rng.uniform(0.7, 1.3)),
+      sy: [...Array(b)].map(() => rng.uniform(0.7, 1.3)),
+      angle: [...Array(b)].map(() => rng.uniform(-0.5, 0.5)),
+      dx: [...Array(b)].map(() => rng.uniform(-2, 2)),
+      dy: [...Array(b)].map(() => rng.uniform(-2, 2)),
+    });
+    const extras = drawExtras([...Array(b)].map(() => 15), rng);
+    const f = (x: tf.Tensor) => applyExtras(resampleAffine(x as tf.Tensor4D, maps), extras);
+    const r = random(shape, rng);
+    const what = `channel [${shape}]`;
+    const want = await on("cpu", [image], valueAndGrads(f, r));
+    const got = await onNative([image], valueAndGrads(f, r), what);
+    got.forEach((g, i) => assert.deepEqual(g, want[i], `${what} output ${i}`));
+  }
 });

@@ -49,6 +49,19 @@
  * m' = β1·m + (1−β1)·g; v' = β2·v + (1−β2)·g²;
  * value' = value − stepSize · m' / (√v' + epsilon), returned as
  * `[value', m', v']`. No gradient. Inputs are never written in place.
+ *
+ * ## The channel's loops: `GlyphnetGatherWeighted`, `GlyphnetScatterWeighted`, `GlyphnetCorrelate3x3`
+ * Host-memory backends run these as JavaScript loops in lib/channel when no kernel is registered.
+ * - `GlyphnetGatherWeighted`: inputs `{ x, index, weight }`: `x` [B, H, W, C]; `index` (int32)
+ *   and `weight` [K·N] with N = B·H·W, corner-major (entry k·N + o). Output [B, H, W, C]:
+ *   out[o, c] = Σₖ weight[k·N + o] · x[index[k·N + o], c], where index N reads zero. Every
+ *   index of output pixel o lies in o's own image (or is N).
+ * - `GlyphnetScatterWeighted`: its adjoint, inputs `{ dy, index, weight }` as above, output
+ *   dx [B, H, W, C]: dx[index[e], c] += weight[e] · dy[e mod N, c], in order of k then o.
+ * - `GlyphnetCorrelate3x3`: input `{ x }` [B, H, W, C]; attribute `kernel` (numbers, B·9: one
+ *   3×3 kernel per sample, row-major). Output: y[b, i, j, c] = Σ kernel[b, u, v] ·
+ *   x[b, i+u−1, j+v−1, c], zero outside the image, taps added in row-major order.
+ * No gradients: the channel wraps them in its own custom gradients.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -60,6 +73,13 @@ export const CONV_BN_ACT_GRAD = "GlyphnetConvBnActGrad";
 /** One Adam step on one variable. */
 export const ADAM = "GlyphnetAdam";
 
+/** The channel's bilinear resampling: a weighted gather of source pixels. */
+export const GATHER_WEIGHTED = "GlyphnetGatherWeighted";
+/** Its adjoint: a weighted scatter-add. */
+export const SCATTER_WEIGHTED = "GlyphnetScatterWeighted";
+/** The channel's per-sample 3×3 correlation. */
+export const CORRELATE_3X3 = "GlyphnetCorrelate3x3";
+
 /** Attributes of {@link CONV_BN_ACT} and {@link CONV_BN_ACT_GRAD}. */
 export interface ConvBnActAttrs {
   /** 1 or 2 ("same" padding); 2 when `transpose`. */
@@ -69,6 +89,12 @@ export interface ConvBnActAttrs {
   activation: "swish" | "sigmoid";
   /** Added to the batch variance. */
   epsilon: number;
+}
+
+/** Attributes of {@link CORRELATE_3X3}. */
+export interface Correlate3x3Attrs {
+  /** B·9 numbers: each sample's 3×3 kernel, row-major. */
+  kernel: number[];
 }
 
 /** Attributes of {@link ADAM}. */

@@ -9,7 +9,7 @@ import { buildNative } from "./build.ts";
 const SYMBOLS = {
   gn_set_threads: { parameters: ["i32"], result: "void" },
   gn_get_threads: { parameters: [], result: "i32" },
-  gn_blas_config: { parameters: [], result: "pointer" },
+  gn_blas_config_copy: { parameters: ["buffer", "i32"], result: "i32" },
   gn_arena_bytes: { parameters: [], result: "f64" },
   gn_has_openmp: { parameters: [], result: "i32" },
   gn_set_min_work: { parameters: ["f64"], result: "void" },
@@ -82,9 +82,21 @@ const SYMBOLS = {
   },
   gn_binary_bcast: { parameters: ["i32", "buffer", "buffer", "buffer", "buffer"], result: "void" },
   gn_transpose: { parameters: ["buffer", "buffer", "buffer"], result: "void" },
+  gn_gather_weighted: {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "i32", "i32", "i32", "i32"],
+    result: "void",
+  },
+  gn_scatter_weighted: {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "i32", "i32", "i32", "i32"],
+    result: "void",
+  },
+  gn_correlate3x3: {
+    parameters: ["buffer", "buffer", "buffer", "i32", "i32", "i32", "i32"],
+    result: "void",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/** The loaded library's functions (each documented in conv.c, block.c, elementwise.c). */
+/** The loaded library's functions (each documented in pool.c, conv.c, block.c, elementwise.c, channel.c). */
 export type NativeSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 /** The loaded library and what it runs on. */
@@ -121,8 +133,10 @@ async function open(): Promise<NativeLib> {
   const path = await buildNative();
   const { symbols } = Deno.dlopen(path, SYMBOLS);
   symbols.gn_set_threads(1);
-  const ptr = symbols.gn_blas_config();
-  const blas = ptr ? Deno.UnsafePointerView.getCString(ptr).trim() : "unknown BLAS";
+  // Copied into our buffer: reading a C pointer needs unscoped --allow-ffi.
+  const text = new Uint8Array(512);
+  const length = symbols.gn_blas_config_copy(text, text.length);
+  const blas = new TextDecoder().decode(text.subarray(0, length)).trim() || "unknown BLAS";
   return { symbols, blas, threads: 1, path };
 }
 

@@ -2,7 +2,8 @@
  * The `native` backend's fused kernels (contract in lib/backend/fused_kernels.ts):
  * conv → batch norm (batch statistics) → swish/sigmoid as one C call forward
  * (`GlyphnetConvBnAct`) and one backward (`GlyphnetConvBnActGrad`), and
- * Keras-form Adam as one C call per variable (`GlyphnetAdam`).
+ * Keras-form Adam as one C call per variable (`GlyphnetAdam`), and the
+ * channel's resampling and 3×3 correlation loops.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -12,6 +13,10 @@ import {
   CONV_BN_ACT,
   CONV_BN_ACT_GRAD,
   type ConvBnActAttrs,
+  type Correlate3x3Attrs,
+  CORRELATE_3X3,
+  GATHER_WEIGHTED,
+  SCATTER_WEIGHTED,
 } from "../fused_kernels.ts";
 import type { NativeBackend } from "./backend.ts";
 import { nativeSync } from "./ffi.ts";
@@ -165,9 +170,70 @@ function adam(args: KernelArgs): tf.TensorInfo[] {
   return out.map((values) => backend.makeTensorInfo(value.shape, "float32", values));
 }
 
+/** Int32 values of a tensor (the resampling's corner indices). */
+function int32Of(backend: NativeBackend, t: tf.TensorInfo): Int32Array {
+  const values = backend.data.get(t.dataId).values;
+  if (values instanceof Int32Array) return values;
+  return Int32Array.from(values as unknown as ArrayLike<number>);
+}
+
+/** GatherWeighted (`scatter` false) or its adjoint ScatterWeighted: one output like the image. */
+function weighted(scatter: boolean) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const backend = args.backend as NativeBackend;
+    const t = args.inputs as Record<string, tf.TensorInfo>;
+    const x = scatter ? t.dy : t.x;
+    const [b, h, w, c] = x.shape;
+    const n = b * h * w;
+    const count = tf.util.sizeFromShape(t.index.shape) / n;
+    const out = backend.take(n * c);
+    const call = scatter ? nativeSync().symbols.gn_scatter_weighted : nativeSync().symbols
+      .gn_gather_weighted;
+    call(
+      valuesOf(backend, x),
+      int32Of(backend, t.index),
+      valuesOf(backend, t.weight),
+      out,
+      count,
+      b,
+      h * w,
+      c,
+    );
+    return backend.makeTensorInfo(x.shape, "float32", out);
+  };
+}
+
+/** Correlate3x3: per-sample 3×3 correlation of x, kernels in the attributes. */
+function correlate3x3(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as NativeBackend;
+  const { x } = args.inputs as Record<string, tf.TensorInfo>;
+  const { kernel } = args.attrs as unknown as Correlate3x3Attrs;
+  const [b, h, w, c] = x.shape;
+  if (kernel.length !== 9 * b) {
+    throw new RangeError(`Cannot correlate a batch of ${b}: got ${kernel.length} kernel values`);
+  }
+  const out = backend.take(b * h * w * c);
+  nativeSync().symbols.gn_correlate3x3(
+    valuesOf(backend, x),
+    Float64Array.from(kernel),
+    out,
+    b,
+    h,
+    w,
+    c,
+  );
+  return backend.makeTensorInfo(x.shape, "float32", out);
+}
+
 /** The fused kernels by their contract names. */
-export const FUSED_KERNELS: Record<string, (args: KernelArgs) => tf.TensorInfo[]> = {
+export const FUSED_KERNELS: Record<
+  string,
+  (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]
+> = {
   [CONV_BN_ACT]: convBnAct,
   [CONV_BN_ACT_GRAD]: convBnActGrad,
   [ADAM]: adam,
+  [GATHER_WEIGHTED]: weighted(false),
+  [SCATTER_WEIGHTED]: weighted(true),
+  [CORRELATE_3X3]: correlate3x3,
 };

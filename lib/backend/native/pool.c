@@ -78,6 +78,21 @@ const char *gn_blas_config(void) {
 #endif
 }
 
+/**
+ * Copies the BLAS description into `out` (`cap` bytes, NUL-terminated) and
+ * returns its length: JS reads it from its own buffer, so it needs no
+ * pointer access (Deno allows that only with unscoped --allow-ffi).
+ */
+int gn_blas_config_copy(char *out, int cap) {
+  const char *s = gn_blas_config();
+  const int n = (int)strlen(s);
+  if (cap <= 0) return n;
+  const int k = n < cap - 1 ? n : cap - 1;
+  memcpy(out, s, (size_t)k);
+  out[k] = 0;
+  return k;
+}
+
 /** Bytes held by the scratch arena. */
 double gn_arena_bytes(void) { return (double)arena_cap * sizeof(float); }
 
