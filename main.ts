@@ -5,6 +5,8 @@
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { UserError } from "./lib/errors.ts";
+import type { StartedRun } from "./lib/runner.ts";
 
 const USAGE = `glyphnet: two networks invent a visual language
 
@@ -19,11 +21,9 @@ usage:
 `;
 
 /** A mistake in how the program was called: exit 2, no stack trace. */
-class UsageError extends Error {
+class UsageError extends UserError {
   override name = "UsageError";
 }
-
-const USER_ERRORS = new Set(["ConfigError", "UsageError", "BackendError", "RunReadError"]);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -70,45 +70,31 @@ async function runCommand(args: string[]): Promise<number> {
     quiet: { type: "boolean", default: false },
   });
   const { loadExperiment } = await import("./lib/config/load.ts");
-  const { makeProgress } = await import("./lib/run/progress.ts");
   const { runExperiment, resumeRun } = await import("./lib/runner.ts");
   const encoder = new TextEncoder();
-  const terminal = Deno.stdout.isTerminal() && !values.quiet;
   const controller = new AbortController();
-  let writerRef: { finishSync(status: "interrupted"): void } | undefined;
+  let started: StartedRun | undefined;
   let stops = 0;
+  // First Ctrl-C: stop after this step (the runner checkpoints). Second: mark and quit.
   const onSigint = () => {
-    stops++;
-    if (stops === 1) {
+    if (++stops === 1) {
       console.error("\nstopping after this step (Ctrl-C again to quit at once)");
       controller.abort();
     } else {
-      writerRef?.finishSync("interrupted");
+      started?.markInterrupted();
       Deno.exit(130);
     }
   };
   Deno.addSignalListener("SIGINT", onSigint);
   const common = {
     signal: controller.signal,
-    onStarted: (w: { dir: string; finishSync(status: "interrupted"): void }) => {
-      writerRef = w;
-      console.error(`run folder: ${w.dir}`);
+    display: {
+      terminal: Deno.stdout.isTerminal() && !values.quiet,
+      write: (s: string) => Deno.stderr.writeSync(encoder.encode(s)),
     },
-    progress: (
-      backend: Parameters<typeof makeProgress>[0]["backend"],
-      w: { log(s: string): Promise<void> },
-      epochs: number,
-    ) => {
-      let chain = Promise.resolve();
-      return makeProgress({
-        epochs,
-        backend,
-        terminal,
-        write: (s) => Deno.stderr.writeSync(encoder.encode(s)),
-        log: (s) => {
-          chain = chain.then(() => w.log(`${new Date().toISOString()} ${s}`));
-        },
-      });
+    onStarted: (run: StartedRun) => {
+      started = run;
+      console.error(`run folder: ${run.dir}`);
     },
   };
   try {
@@ -244,7 +230,7 @@ if (import.meta.main) {
     Deno.exit(await main(Deno.args));
   } catch (e) {
     const err = e as Error;
-    if (USER_ERRORS.has(err.name) || err instanceof RangeError) {
+    if (err instanceof UserError) {
       console.error(`error: ${err.message}`);
       Deno.exit(2);
     }

@@ -41,6 +41,7 @@
  * @module
  */
 export { Rng } from "./lib/rng.ts";
+export { InputError, UserError } from "./lib/errors.ts";
 export {
   ConfigError,
   type LoadedExperiment,
@@ -93,9 +94,9 @@ export type { Progress } from "./lib/run/progress.ts";
 export {
   resumeRun,
   runExperiment,
-  type RunFolder,
   type RunOptions,
   type RunResult,
+  type StartedRun,
 } from "./lib/runner.ts";
 export { listRunDirs, readCheckpoint, readRun, type Run, RunReadError } from "./lib/run/reader.ts";
 export { loadNetworks, type TrainedNetworks } from "./lib/run/networks.ts";

@@ -7,12 +7,9 @@ import * as tf from "@tensorflow/tfjs-core";
 import process from "node:process";
 import { type BackendInfo } from "../lib/backend/init.ts";
 import { type Experiment, experimentSchema } from "../lib/config/schema.ts";
-import { buildDiscriminator } from "../lib/model/discriminator.ts";
-import { buildGenerator, type GeneratorSpec } from "../lib/model/generator.ts";
-import { Adam } from "../lib/train/adam.ts";
-import { networkSpec } from "../lib/train/loop.ts";
-import { Rng } from "../lib/rng.ts";
-import { type TrainState, trainStep } from "../lib/train/step.ts";
+import type { GeneratorSpec } from "../lib/model/generator.ts";
+import { createTrainState, networkSpec } from "../lib/train/state.ts";
+import { trainStep } from "../lib/train/step.ts";
 import { instrumentKernels, type KernelTotals, profileRows } from "./_profile.ts";
 
 /** The benchmark's model sizes (docs/ARCHITECTURE.md, "Backends: measured facts"). */
@@ -38,26 +35,6 @@ export function benchExperiment(name: BenchConfigName, batch?: number): Experime
     model: { filters: c.filters },
     training: { batch_size: batch ?? c.batch },
   });
-}
-
-/** Fresh G, D, negative G and optimizers for `config`, as the training loop builds them. */
-export function buildTrainState(config: Experiment, level: number): TrainState {
-  const spec = networkSpec(config);
-  const init = new Rng(config.seed);
-  const g = buildGenerator(spec, init);
-  const d = buildDiscriminator(spec, init);
-  const o = config.training.optimizer;
-  return {
-    config,
-    g,
-    d,
-    randomG: buildGenerator(spec, init),
-    gOpt: new Adam(g.variables, o),
-    dOpt: new Adam(d.variables, o),
-    rng: init.fork(),
-    level,
-    step: 0,
-  };
 }
 
 /** Multiply-adds of one forward pass per sample: [G, D]. Convs and the dense layer only. */
@@ -165,7 +142,7 @@ export async function measure(
   },
 ): Promise<RunResult> {
   const config = benchExperiment(name, opts.batch);
-  const state = buildTrainState(config, opts.level);
+  const state = createTrainState(config, { level: opts.level });
   const times: number[] = [];
   let rss = Deno.memoryUsage().rss, first: number[] = [], gpuBytes: number | undefined;
   const began = performance.now();

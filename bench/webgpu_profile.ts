@@ -9,14 +9,9 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { parseArgs } from "node:util";
 import { initBackend } from "../lib/backend/init.ts";
+import { createTrainState } from "../lib/train/state.ts";
 import { trainStep } from "../lib/train/step.ts";
-import {
-  BENCH_CONFIGS,
-  BENCH_LEVEL,
-  type BenchConfigName,
-  benchExperiment,
-  buildTrainState,
-} from "./_measure.ts";
+import { BENCH_CONFIGS, BENCH_LEVEL, type BenchConfigName, benchExperiment } from "./_measure.ts";
 
 interface Counting {
   read?: (dataId: object) => Promise<unknown>;
@@ -48,7 +43,7 @@ async function main(): Promise<void> {
   const name = values.config as BenchConfigName;
   if (!(name in BENCH_CONFIGS)) throw new RangeError(`Cannot profile config "${name}"`);
   const info = await initBackend(values.backend);
-  const state = buildTrainState(benchExperiment(name), BENCH_LEVEL);
+  const state = createTrainState(benchExperiment(name), { level: BENCH_LEVEL });
   const backend = tf.backend() as unknown as Counting;
   const reads = count(backend, "read"), syncReads = count(backend, "readSync");
   const submits = count(backend, "submitQueue");

@@ -1,27 +1,18 @@
 /**
  * Runs an experiment into a run folder: starts the backend, creates the
- * folder, trains with the writer and the progress display subscribed, and
- * records how it ended. Also continues an interrupted run.
+ * folder, trains with the writer, train.log and the progress display
+ * subscribed, and records how it ended. Also continues an interrupted run.
+ * The command line is a thin layer over this module: a run started here gets
+ * the same files and statuses.
  * @module
  */
 import { type BackendInfo, initBackend, lossReadInterval } from "./backend/init.ts";
 import { sanitizeName } from "./config/load.ts";
 import type { Experiment } from "./config/schema.ts";
 import { train, type TrainEvent, type TrainSnapshot } from "./train/loop.ts";
-import type { Manifest } from "./run/manifest.ts";
-import type { Progress } from "./run/progress.ts";
-import { readCheckpoint, readRun } from "./run/reader.ts";
-import { RunWriter } from "./run/writer.ts";
-
-/** The run folder being written, as the callbacks of {@linkcode RunOptions} see it. */
-export interface RunFolder {
-  /** The folder's path. */
-  readonly dir: string;
-  /** Appends a line to the run's train.log. */
-  log(line: string): Promise<void>;
-  /** Marks the run ended and writes its manifest at once (for a second Ctrl-C). */
-  finishSync(status: Manifest["status"], error?: string): void;
-}
+import { makeProgress, type Progress } from "./run/progress.ts";
+import { readCheckpoint, readRun, RunReadError } from "./run/reader.ts";
+import { RUN_FILES, RunWriter } from "./run/writer.ts";
 
 /** How to run. */
 export interface RunOptions {
@@ -31,14 +22,22 @@ export interface RunOptions {
   file?: string;
   /** The experiment file's text, saved as experiment.yaml. */
   source?: string;
-  /** Aborting stops after the current step and marks the run interrupted. */
+  /** Aborting stops after the current step, with a checkpoint, and marks the run interrupted. */
   signal?: AbortSignal;
   /** Extra subscriber for training events. */
   onEvent?: (e: TrainEvent) => void | Promise<void>;
-  /** Progress display; default none. */
-  progress?: (backend: BackendInfo, folder: RunFolder, epochs: number) => Progress;
-  /** Called once the folder exists (e.g. to mark it on a second Ctrl-C). */
-  onStarted?: (folder: RunFolder) => void;
+  /** Where to show progress (e.g. stderr); train.log is written either way. */
+  display?: { write: (s: string) => void; terminal: boolean };
+  /** Called once the folder exists (e.g. to print it, or to stop at once on a second Ctrl-C). */
+  onStarted?: (run: StartedRun) => void;
+}
+
+/** A run whose folder exists, as {@linkcode RunOptions.onStarted} sees it. */
+export interface StartedRun {
+  /** The run folder. */
+  readonly dir: string;
+  /** Marks the run interrupted right away (synchronously), for a process about to exit. */
+  markInterrupted(): void;
 }
 
 /** How a run ended and where it is. */
@@ -124,7 +123,7 @@ export async function runExperiment(config: Experiment, opts: RunOptions = {}): 
 export async function resumeRun(dir: string, opts: RunOptions = {}): Promise<RunResult> {
   const run = await readRun(dir);
   if (run.manifest.status === "completed") {
-    throw new RangeError(`Cannot resume "${dir}": the run already completed`);
+    throw new RunReadError(`Cannot resume "${dir}": the run already completed`);
   }
   const snapshot = await readCheckpoint(dir);
   // Older runs' configs have no threads: auto.
@@ -142,8 +141,12 @@ async function trainInto(
   opts: RunOptions,
   resume?: TrainSnapshot,
 ): Promise<RunResult> {
-  opts.onStarted?.(writer);
-  const progress = opts.progress?.(backend, writer, config.training.epochs);
+  opts.onStarted?.({ dir: writer.dir, markInterrupted: () => writer.finishSync("interrupted") });
+  const epochs = config.training.epochs;
+  // train.log gets the plain lines whatever the display is, so it reads the same everywhere.
+  const logged = makeProgress({ epochs, backend, terminal: false, write: logWriter(writer.dir) });
+  const shown: Progress | undefined = opts.display &&
+    makeProgress({ epochs, backend, ...opts.display });
   try {
     const status = await train(config, {
       signal: opts.signal,
@@ -151,7 +154,8 @@ async function trainInto(
       readEvery: lossReadInterval(backend),
       onEvent: async (e) => {
         await writer.onEvent(e, config);
-        progress?.event(e);
+        logged.event(e);
+        shown?.event(e);
         await opts.onEvent?.(e);
       },
     });
@@ -160,7 +164,21 @@ async function trainInto(
   } catch (e) {
     const message = (e as Error).message ?? String(e);
     await writer.finish("failed", message);
-    progress?.line(`failed: ${message}`);
+    logged.line(`failed: ${message}`);
+    shown?.line(`failed: ${message}`);
     throw e;
   }
+}
+
+/**
+ * Writes train.log lines, each whole with the time in front. Synchronous, so
+ * the lines land in order and none is still pending when the run ends.
+ */
+function logWriter(dir: string): (s: string) => void {
+  const path = `${dir}/${RUN_FILES.log}`;
+  return (s) => {
+    const stamp = new Date().toISOString();
+    const lines = s.split("\n").filter((l) => l).map((l) => `${stamp} ${l}\n`).join("");
+    Deno.writeTextFileSync(path, lines, { append: true });
+  };
 }

@@ -12,7 +12,8 @@ import { registerWasmKernels, WASM_KERNELS } from "../lib/backend/wasm_kernels.t
 import { experimentSchema } from "../lib/config/schema.ts";
 import { trainStep } from "../lib/train/step.ts";
 import { Rng } from "../lib/rng.ts";
-import { buildTrainState, forwardMacs } from "../bench/_measure.ts";
+import { forwardMacs } from "../bench/_measure.ts";
+import { createTrainState, disposeTrainState } from "../lib/train/state.ts";
 
 // Runs first: initBackend caches its choice for the process.
 Deno.test("initBackend('auto') picks the fastest backend that works and says why", async () => {
@@ -116,7 +117,7 @@ Deno.test("trainStep() runs on cpu, native, wasm and webgpu with the same finite
       continue;
     }
     // Level 8: every channel op and the extras are active.
-    const state = buildTrainState(config, 8);
+    const state = createTrainState(config, { level: 8 });
     const before = tf.memory().numTensors;
     const l = trainStep(state);
     const values = [(await l.dReal.data())[0], (await l.dFake.data())[0], (await l.g.data())[0]];
@@ -124,6 +125,7 @@ Deno.test("trainStep() runs on cpu, native, wasm and webgpu with the same finite
     assert.equal(tf.memory().numTensors, before, `${info.name}: no tensors leak`);
     assert.ok(values.every(Number.isFinite), `${backend}: ${values}`);
     losses.set(backend, values);
+    disposeTrainState(state);
   }
   const want = losses.get("cpu")!;
   for (const [backend, got] of losses) {

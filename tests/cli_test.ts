@@ -1,4 +1,4 @@
-import { readRun } from "../lib/run/reader.ts";
+import { readCheckpoint, readRun } from "../lib/run/reader.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 
 const TINY = `
@@ -9,7 +9,10 @@ training: { backend: cpu, batch_size: 8, epochs: 1000, steps_per_epoch: 5 }
 eval: { samples: 8, matrix_samples: 8, matrix_levels: 2, glyph_samples: 8 }
 `;
 
-async function cli(args: string[], opts: { signalAfter?: RegExp; cwd?: string } = {}) {
+async function cli(
+  args: string[],
+  opts: { signalAfter?: RegExp; cwd?: string; killAfterMs?: number } = {},
+) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", new URL("../main.ts", import.meta.url).pathname, ...args],
     stdout: "piped",
@@ -30,7 +33,10 @@ async function cli(args: string[], opts: { signalAfter?: RegExp; cwd?: string } 
       }
     }
   })();
+  // A run that ignores Ctrl-C fails the test instead of hanging it.
+  const killer = opts.killAfterMs ? setTimeout(() => child.kill("SIGKILL"), opts.killAfterMs) : 0;
   const [status, stdout] = await Promise.all([child.status, new Response(child.stdout).text()]);
+  clearTimeout(killer);
   await readAll;
   return { code: status.code, stdout, stderr };
 }
@@ -76,6 +82,24 @@ Deno.test("main.ts run stops on Ctrl-C after the current step: exit 130, run mar
   assert(run.metrics.length >= 1);
   assert(await exists(`${dir}/runs/${runs[0]}/checkpoints/last.safetensors`));
   assertMatch(await Deno.readTextFile(`${dir}/runs/${runs[0]}/train.log`), /epoch 1\/1000/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("main.ts run stops on Ctrl-C within a long epoch, not at its end", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${dir}/long.yaml`,
+    TINY.replace("steps_per_epoch: 5", "steps_per_epoch: 100000"),
+  );
+  const { code, stderr } = await cli(["run", `${dir}/long.yaml`, "--runs", `${dir}/runs`], {
+    signalAfter: /start: /,
+    killAfterMs: 60_000,
+  });
+  assertEquals(code, 130, stderr);
+  const [run] = await Array.fromAsync(Deno.readDir(`${dir}/runs`));
+  const snap = await readCheckpoint(`${dir}/runs/${run.name}`);
+  assertEquals(snap.meta.epoch, 1);
+  assert(snap.meta.step_in_epoch >= 1 && snap.meta.step_in_epoch < 100000, stderr);
   await Deno.remove(dir, { recursive: true });
 });
 

@@ -1,6 +1,7 @@
 import { formatDuration, makeProgress } from "../lib/run/progress.ts";
 import type { TrainEvent } from "../lib/train/loop.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { epochMetrics } from "./_metrics.ts";
 
 const backend = { name: "native", device: "test CPU", threads: 1 };
 const step: TrainEvent = {
@@ -12,19 +13,7 @@ const step: TrainEvent = {
   level: 2,
   stepsPerSecond: 4,
 };
-const epoch: TrainEvent = {
-  type: "epoch",
-  metrics: {
-    epoch: 1,
-    level: 2,
-    next_level: 3,
-    loss: { d_real: 1, d_fake: 0.5, g: 0.25, total: 1.75 },
-    eval: { accuracy: 0.5, bitAccuracy: 0.5, calledNoise: 0 },
-    steps: 10,
-    seconds: 2.5,
-    steps_per_second: 4,
-  },
-};
+const epoch: TrainEvent = { type: "epoch", metrics: epochMetrics() };
 
 Deno.test("makeProgress() prints plain lines without a terminal and logs them", () => {
   const out: string[] = [], log: string[] = [];

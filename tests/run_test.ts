@@ -3,16 +3,13 @@ import { initBackend } from "../lib/backend/init.ts";
 import { nativeSync } from "../lib/backend/native/ffi.ts";
 import { parseExperiment } from "../lib/config/load.ts";
 import { initialLevel } from "../lib/channel/mod.ts";
-import { buildDiscriminator } from "../lib/model/discriminator.ts";
-import { buildGenerator } from "../lib/model/generator.ts";
-import { disposeNetwork } from "../lib/model/network.ts";
 import { readCheckpoint, readRun } from "../lib/run/reader.ts";
 import { resumeRun, runExperiment } from "../lib/runner.ts";
 import { createRunDir, RUN_FILES } from "../lib/run/writer.ts";
-import { Adam } from "../lib/train/adam.ts";
-import { networkSpec } from "../lib/train/loop.ts";
-import { Rng } from "../lib/rng.ts";
-import { type TrainState, trainStep } from "../lib/train/step.ts";
+import { createTrainState, disposeTrainState } from "../lib/train/state.ts";
+import { trainStep } from "../lib/train/step.ts";
+import { UserError } from "../lib/errors.ts";
+import { gifLayout } from "../lib/image/gif.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 
 await initBackend("cpu");
@@ -36,9 +33,14 @@ Deno.test("runExperiment() writes a complete run folder", async () => {
   const root = await Deno.makeTempDir();
   const { dir, status } = await runExperiment(tiny(), { root, source: TINY, file: "tiny.yaml" });
   assertEquals(status, "completed");
-  for (const f of Object.values(RUN_FILES).filter((f) => f !== RUN_FILES.log)) {
+  for (const f of Object.values(RUN_FILES)) {
     assert((await Deno.stat(`${dir}/${f}`)).size > 0, `${f} exists`);
   }
+  // The runner writes train.log itself: a run started from the library gets one too.
+  const log = await Deno.readTextFile(`${dir}/${RUN_FILES.log}`);
+  assertMatch(log, /^\d{4}-\d\d-\d\dT[\d:.]+Z start: G /);
+  assertMatch(log, /Z epoch 2\/2 level /);
+  assertMatch(log, /Z completed after epoch 2, 4 steps in /);
   assertEquals(await Deno.readTextFile(`${dir}/${RUN_FILES.experiment}`), TINY);
   const run = await readRun(dir);
   assertEquals(run.manifest.status, "completed");
@@ -124,26 +126,16 @@ Deno.test("runExperiment() stops on abort, marks the run interrupted, and resume
   assertEquals(done.metrics[1].steps, 1, "the resumed epoch ran only its remaining step");
   assertEquals(done.manifest.resumed_from?.length, 1);
   // The GIF keeps the frames from before the interruption.
-  assertEquals(gifFrames(await Deno.readFile(`${first.dir}/${RUN_FILES.gif}`)), 2);
+  assertEquals(gifLayout(await Deno.readFile(`${first.dir}/${RUN_FILES.gif}`)).frames, 2);
+  // A completed run cannot be resumed: a user mistake (exit 2), not a bug.
+  const again = await resumeRun(first.dir).catch((e) => e);
+  assert(again instanceof UserError && /already completed/.test(again.message), String(again));
   await Deno.remove(root, { recursive: true });
 });
 
 Deno.test("trainStep() keeps the tensor count flat", () => {
   const config = tiny();
-  const spec = networkSpec(config);
-  const rng = new Rng(1);
-  const g = buildGenerator(spec, rng), d = buildDiscriminator(spec, rng);
-  const state: TrainState = {
-    config,
-    g,
-    d,
-    randomG: buildGenerator(spec, rng),
-    gOpt: new Adam(g.variables, config.training.optimizer),
-    dOpt: new Adam(d.variables, config.training.optimizer),
-    rng,
-    level: 3,
-    step: 0,
-  };
+  const state = createTrainState(config, { level: 3 });
   const counts = [];
   for (let i = 0; i < 4; i++) {
     const l = trainStep(state);
@@ -151,9 +143,7 @@ Deno.test("trainStep() keeps the tensor count flat", () => {
     counts.push(tf.memory().numTensors);
   }
   assertEquals(new Set(counts.slice(1)).size, 1, `tensor counts ${counts}`);
-  for (const n of [g, d, state.randomG]) disposeNetwork(n);
-  state.gOpt.dispose();
-  state.dOpt.dispose();
+  disposeTrainState(state);
   assert(initialLevel(config.channel.schedule) === 0);
 });
 
@@ -166,13 +156,3 @@ Deno.test("createRunDir() never reuses a folder, even within the same millisecon
   assertEquals(b, `${root}/2026-11-24T22-50-01.123Z_x-2`);
   await Deno.remove(root, { recursive: true });
 });
-
-/** Counts frames in a GIF: image descriptors (0x2C) right after a graphic control extension. */
-function gifFrames(gif: Uint8Array): number {
-  let n = 0;
-  for (let i = 0; i + 8 < gif.length; i++) {
-    const gce = gif[i] === 0x21 && gif[i + 1] === 0xf9 && gif[i + 2] === 0x04;
-    if (gce && gif[i + 7] === 0 && gif[i + 8] === 0x2c) n++;
-  }
-  return n;
-}

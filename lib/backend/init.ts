@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "./_gradients.ts";
 import "@tensorflow/tfjs-backend-cpu";
 import type { BackendName } from "../config/schema.ts";
+import { UserError } from "../errors.ts";
 import { startNative } from "./native.ts";
 import { startTensorflow } from "./tensorflow.ts";
 import { registerWasmKernels } from "./wasm_kernels.ts";
@@ -34,7 +35,7 @@ export interface BackendInfo {
 }
 
 /** A backend could not be started; the message says why and what to do. */
-export class BackendError extends Error {
+export class BackendError extends UserError {
   override name = "BackendError";
 }
 

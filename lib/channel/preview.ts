@@ -4,7 +4,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { Experiment } from "../config/schema.ts";
+import { type Experiment, imageChannels } from "../config/schema.ts";
 import { encodePng, gridImage } from "../image/png.ts";
 import { Rng } from "../rng.ts";
 import { applyChannel } from "./pipeline.ts";
@@ -88,7 +88,7 @@ function randomBlobs(config: Experiment, opts: SheetOptions, rng: Rng): tf.Tenso
     throw new RangeError(`Cannot render the channel sheet: samples must be ≥ 1, got ${n}`);
   }
   const size = config.image.size;
-  const channels = config.image.color === "rgb" ? 3 : 1;
+  const channels = imageChannels(config.image);
   const coarse = Math.max(3, Math.round(size / 8));
   return tf.tidy(() => {
     const noise = tf.randomNormal([n, coarse, coarse, channels], 0, 3, "float32", rng.seed());

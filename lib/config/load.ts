@@ -13,13 +13,14 @@ import {
   YAMLParseError,
 } from "yaml";
 import { z } from "zod";
+import { UserError } from "../errors.ts";
 import { type Experiment, experimentSchema } from "./schema.ts";
 
 /** Largest experiment file we read; anything bigger is not an experiment. */
 const MAX_BYTES = 1 << 20;
 
 /** An experiment could not be loaded; `message` is meant for the user as is. */
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   /** Always "ConfigError". */
   override name = "ConfigError";
 }

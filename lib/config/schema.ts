@@ -235,3 +235,8 @@ export type BackendName = typeof BACKEND_NAMES[number];
 export function messageLength(m: MessageConfig): number {
   return m.type === "one-hot" ? m.size : m.bits;
 }
+
+/** Colour channels of a glyph: 3 for RGB, 1 for grayscale. */
+export function imageChannels(image: Experiment["image"]): 1 | 3 {
+  return image.color === "rgb" ? 3 : 1;
+}

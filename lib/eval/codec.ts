@@ -21,13 +21,20 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { type Experiment, type MessageConfig, messageLength } from "../config/schema.ts";
+import {
+  type Experiment,
+  imageChannels,
+  type MessageConfig,
+  messageLength,
+} from "../config/schema.ts";
 import { applyChannel } from "../channel/mod.ts";
 import { discriminate, type Discriminator } from "../model/discriminator.ts";
 import { generate, type Generator } from "../model/generator.ts";
 import { messageTensor, randomMessages } from "../model/messages.ts";
 import { Rng } from "../rng.ts";
+import { InputError } from "../errors.ts";
 import { drawGlyphs } from "./glyphs.ts";
+import { argmax } from "./scores.ts";
 
 const LETTERS = "abcdefghijklmnopqrstuvwxyz";
 
@@ -48,7 +55,7 @@ export function parseMessage(m: MessageConfig, text: string): Float32Array {
   const row = new Float32Array(v);
   if (m.type === "binary") {
     if (!new RegExp(`^[01]{${v}}$`).test(text)) {
-      throw new RangeError(
+      throw new InputError(
         `Cannot read message "${text}": this run's messages are ${v} bits of 0/1`,
       );
     }
@@ -61,7 +68,7 @@ export function parseMessage(m: MessageConfig, text: string): Float32Array {
   const index = letter >= 0 ? letter : /^\d+$/.test(text) ? Number(text) : NaN;
   if (!(index >= 0 && index < v)) {
     const letters = v <= LETTERS.length ? ` or a letter a–${LETTERS[v - 1]}` : "";
-    throw new RangeError(
+    throw new InputError(
       `Cannot read message "${text}": this run has ${v} symbols; give an index 0–${
         v - 1
       }${letters}`,
@@ -74,8 +81,7 @@ export function parseMessage(m: MessageConfig, text: string): Float32Array {
 /** How a message prints: a letter (one-hot ≤ 26 symbols), an index, or the bits. */
 export function messageLabel(m: MessageConfig, row: ArrayLike<number>): string {
   if (m.type === "binary") return Array.from(row, (b) => (b > 0.5 ? "1" : "0")).join("");
-  let best = 0;
-  for (let j = 1; j < m.size; j++) if (row[j] > row[best]) best = j;
+  const best = argmax(row, 0, m.size);
   return m.size <= LETTERS.length ? LETTERS[best] : String(best);
 }
 
@@ -129,7 +135,7 @@ export async function decodeImage(
   opts: DecodeOptions,
 ): Promise<Decoded> {
   const m = config.message, v = messageLength(m);
-  const s = config.image.size, c = config.image.color === "rgb" ? 3 : 1;
+  const s = config.image.size, c = imageChannels(config.image);
   if (image.length !== s * s * c) {
     throw new RangeError(
       `Cannot decode: the image has ${image.length} values, the model reads ${s}×${s}×${c}`,
@@ -157,8 +163,7 @@ export async function decodeImage(
   }
   const noise = probs[v];
   if (m.type === "one-hot") {
-    let best = 0;
-    for (let j = 1; j < v; j++) if (probs[j] > probs[best]) best = j;
+    const best = argmax(probs, 0, v);
     return {
       message: messageLabel(m, probs.subarray(0, v)),
       probability: probs[best],

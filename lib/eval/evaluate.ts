@@ -10,7 +10,7 @@ import { applyChannel } from "../channel/mod.ts";
 import { discriminate, type Discriminator } from "../model/discriminator.ts";
 import { generate, type Generator } from "../model/generator.ts";
 import { type DecodeScore, negativesCalledMessage, scoreDecoding } from "./scores.ts";
-import { messageTensor, randomMessages } from "../model/messages.ts";
+import { messageTensor, noiseImages, randomMessages } from "../model/messages.ts";
 import { Rng } from "../rng.ts";
 
 /** What to evaluate. */
@@ -94,13 +94,9 @@ export async function evaluate(
     bits += score.bitAccuracy * n;
     noise += score.calledNoise * n;
     if (opts.negatives) {
-      const size = config.image.size, c = config.image.color === "rgb" ? 3 : 1;
       const neg = tf.tidy(() => {
-        const images = tf.sigmoid(tf.randomNormal([n, size, size, c], 0, 1, "float32", rng.seed()));
-        return discriminate(
-          d,
-          applyChannel(images as tf.Tensor4D, channel, { level: opts.level, rng }),
-        );
+        const images = noiseImages(config.image, n, rng.seed());
+        return discriminate(d, applyChannel(images, channel, { level: opts.level, rng }));
       });
       negWrong += negativesCalledMessage(m, await neg.data() as Float32Array) * n;
       negCount += n;
@@ -115,4 +111,12 @@ export async function evaluate(
   };
   if (opts.negatives) result.negativesCalledMessage = negWrong / negCount;
   return result;
+}
+
+/**
+ * The seed of a run's held-out test (the seed after the training seed):
+ * training, eval, encode and decode all measure on the same messages.
+ */
+export function heldOutSeed(config: Experiment): number {
+  return config.seed + 1;
 }

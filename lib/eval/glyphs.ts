@@ -10,7 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { type Experiment, messageLength } from "../config/schema.ts";
+import { type Experiment, imageChannels, messageLength } from "../config/schema.ts";
 import { generate, type Generator } from "../model/generator.ts";
 import { type MessageBatch, randomMessages } from "../model/messages.ts";
 import { Rng } from "../rng.ts";
@@ -88,7 +88,7 @@ export async function glyphMetrics(
 ): Promise<GlyphMetrics> {
   const set = glyphSetMessages(config, opts.samples, opts.seed);
   const glyphs = await drawGlyphs(g, set.messages, { batch: config.training.batch_size });
-  const s = config.image.size, px = s * s * (config.image.color === "rgb" ? 3 : 1);
+  const s = config.image.size, px = s * s * imageChannels(config.image);
   const v = messageLength(config.message);
   const rho = config.message.type === "binary"
     ? topographicSimilarity(set.messages, v, glyphs, px)

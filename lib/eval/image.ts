@@ -1,43 +1,10 @@
 /**
- * Reading glyph images back: PNG of any size and colour type (via `pngjs`)
+ * Reading glyph images back: a decoded picture of any size (lib/image/png.ts)
  * to the model's [S, S, C] floats in [0, 1], and nearest-neighbour upscaling
  * for writing glyphs large enough to look at.
  * @module
  */
-// @ts-types="@types/pngjs"
-import { PNG } from "pngjs";
-import { Buffer } from "node:buffer";
-
-/** An image as HWC floats in [0, 1]. */
-export interface FloatImage {
-  pixels: Float32Array;
-  width: number;
-  height: number;
-  channels: number;
-}
-
-/**
- * Decodes PNG bytes (gray, RGB, RGBA, palette; 8 or 16 bit) to RGB floats.
- * Transparent pixels are composited over white, the background image
- * tools fill with when they rotate or pad.
- */
-export function decodePng(bytes: Uint8Array, name = "image"): FloatImage {
-  let png: PNG;
-  try {
-    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  } catch (e) {
-    throw new RangeError(
-      `Cannot read "${name}": not a PNG pngjs can decode (${(e as Error).message})`,
-    );
-  }
-  const { width, height, data } = png; // always 8-bit RGBA after decoding
-  const pixels = new Float32Array(width * height * 3);
-  for (let i = 0; i < width * height; i++) {
-    const a = data[i * 4 + 3] / 255;
-    for (let c = 0; c < 3; c++) pixels[i * 3 + c] = (data[i * 4 + c] / 255) * a + (1 - a);
-  }
-  return { pixels, width, height, channels: 3 };
-}
+import type { FloatImage } from "../image/png.ts";
 
 /**
  * Weights of a separable resampling from `n` to `m` samples: when
@@ -74,7 +41,7 @@ function resampleWeights(n: number, m: number): { index: number; weight: number 
  * ```ts
  * import assert from "node:assert/strict";
  * import { toModelImage } from "./image.ts";
- * const img = { pixels: new Float32Array(4 * 4 * 3).fill(1), width: 4, height: 4, channels: 3 };
+ * const img = { pixels: new Float32Array(4 * 4 * 3).fill(1), width: 4, height: 4, channels: 3 as const };
  * const out = toModelImage(img, 2, 1);
  * assert(out.length === 4 && out.every((v) => Math.abs(v - 1) < 1e-6));
  * ```
@@ -134,7 +101,7 @@ export function toModelImage(img: FloatImage, size: number, channels: 1 | 3): Fl
  * const pixels = new Float32Array(64).map((_, i) =>
  *   Math.abs((i % 8) + 0.5 - 4) + Math.abs(Math.floor(i / 8) + 0.5 - 4) < 4 ? 0.5 : 1
  * );
- * const img = { pixels, width: 8, height: 8, channels: 1 };
+ * const img = { pixels, width: 8, height: 8, channels: 1 as const };
  * const changed = blackenFill(img);
  * assert(changed > 0 && img.pixels[0] === 0); // the white corners are black now
  * assert.equal(img.pixels.filter((p) => p === 0.5).length, 24); // the diamond is untouched

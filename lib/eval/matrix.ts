@@ -8,12 +8,15 @@
 import type { Experiment, OpName } from "../config/schema.ts";
 import type { Discriminator } from "../model/discriminator.ts";
 import type { Generator } from "../model/generator.ts";
-import { evaluate } from "./evaluate.ts";
+import { type EvalResult, evaluate } from "./evaluate.ts";
 
 /** A row of the matrix: one op alone, the extras alone, or the whole channel. */
 export type MatrixRow = OpName | "extras" | "channel";
 
-/** Scores of one (row, level) cell. */
+/**
+ * Decoding scores as run files store them (a matrix cell, an epoch's `eval`):
+ * snake_case, like every key written to disk.
+ */
 export interface MatrixCell {
   /** Share of messages decoded exactly. */
   accuracy: number;
@@ -35,6 +38,19 @@ export interface RobustnessMatrix {
   seed: number;
   /** Each op alone, the extras alone and the whole channel. */
   rows: Partial<Record<MatrixRow, MatrixCell[]>>;
+}
+
+/** An evaluation's scores with the keys run files use. */
+export function storedScores(r: EvalResult): MatrixCell {
+  const cell: MatrixCell = {
+    accuracy: r.accuracy,
+    bit_accuracy: r.bitAccuracy,
+    called_noise: r.calledNoise,
+  };
+  if (r.negativesCalledMessage !== undefined) {
+    cell.negatives_called_message = r.negativesCalledMessage;
+  }
+  return cell;
 }
 
 /** Options of {@linkcode robustnessMatrix}. */
@@ -79,15 +95,7 @@ export async function robustnessMatrix(
         only: row === "channel" ? undefined : row,
         negatives: row === "channel",
       });
-      const cell: MatrixCell = {
-        accuracy: r.accuracy,
-        bit_accuracy: r.bitAccuracy,
-        called_noise: r.calledNoise,
-      };
-      if (r.negativesCalledMessage !== undefined) {
-        cell.negatives_called_message = r.negativesCalledMessage;
-      }
-      cells.push(cell);
+      cells.push(storedScores(r));
     }
     rows[row] = cells;
   }

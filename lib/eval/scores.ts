@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { MessageConfig } from "../config/schema.ts";
+import { type MessageConfig, messageLength } from "../config/schema.ts";
 
 /** Mean cross-entropy of logits [B, V+1] against labels [B, V+1]. */
 export function decodeLoss(m: MessageConfig, logits: tf.Tensor2D, labels: tf.Tensor2D): tf.Scalar {
@@ -31,7 +31,7 @@ export function scoreDecoding(
   logits: Float32Array,
   messages: Float32Array,
 ): DecodeScore {
-  const v = m.type === "one-hot" ? m.size : m.bits;
+  const v = messageLength(m);
   const b = messages.length / v;
   let exact = 0, bits = 0, noise = 0;
   for (let i = 0; i < b; i++) {
@@ -60,7 +60,7 @@ export function scoreDecoding(
 
 /** Share of negatives (logits [B, V+1]) that D took for a message. */
 export function negativesCalledMessage(m: MessageConfig, logits: Float32Array): number {
-  const v = m.type === "one-hot" ? m.size : m.bits;
+  const v = messageLength(m);
   const b = logits.length / (v + 1);
   let wrong = 0;
   for (let i = 0; i < b; i++) {
@@ -73,8 +73,8 @@ export function negativesCalledMessage(m: MessageConfig, logits: Float32Array): 
   return b ? wrong / b : 0;
 }
 
-/** Index of the largest of `n` values starting at `from`. */
-function argmax(values: Float32Array, from: number, n: number): number {
+/** Index (relative to `from`) of the largest of `n` values starting at `from`; the first on a tie. */
+export function argmax(values: ArrayLike<number>, from: number, n: number): number {
   let best = 0;
   for (let j = 1; j < n; j++) if (values[from + j] > values[from + best]) best = j;
   return best;

@@ -4,12 +4,13 @@ declare function applyPalette(
   rgba: Uint8Array | Uint8ClampedArray,
   palette: number[][],
 ): Uint8Array;
-declare function GIFEncoder(): {
+declare function GIFEncoder(opts?: { auto?: boolean }): {
+  writeHeader(): void;
   writeFrame(
     index: Uint8Array,
     width: number,
     height: number,
-    opts: { palette?: number[][]; delay?: number; repeat?: number },
+    opts: { palette?: number[][]; delay?: number; repeat?: number; first?: boolean },
   ): void;
   finish(): void;
   bytes(): Uint8Array;

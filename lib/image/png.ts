@@ -1,14 +1,16 @@
 /**
- * PNG output for glyph frames and channel sheets: float pixels in, PNG
- * bytes out (via `pngjs`), and a helper that tiles images into a grid.
+ * PNG in and out (via `pngjs`) for glyph frames, channel sheets and images
+ * given to decode: float pixels in [0, 1] on our side, PNG bytes on the
+ * other, and a helper that tiles images into a grid.
  * @module
  */
 // @ts-types="@types/pngjs"
 import { PNG } from "pngjs";
 import { Buffer } from "node:buffer";
+import { InputError } from "../errors.ts";
 
-/** A tiled image: HWC float pixels with its size. */
-export interface GridImage {
+/** An image as HWC float pixels in [0, 1] with its size. */
+export interface FloatImage {
   pixels: Float32Array;
   width: number;
   height: number;
@@ -85,7 +87,7 @@ export function gridImage(
   images: Float32Array,
   shape: [number, number, number, number],
   opts: GridOptions,
-): GridImage {
+): FloatImage {
   const [n, h, w, c] = shape;
   const pad = opts.pad ?? 1;
   if (c !== 1 && c !== 3) {
@@ -111,4 +113,27 @@ export function gridImage(
     }
   }
   return { pixels, width, height, channels: c };
+}
+
+/**
+ * Decodes PNG bytes (gray, RGB, RGBA, palette; 8 or 16 bit) to RGB floats.
+ * Transparent pixels are composited over white, the background image
+ * tools fill with when they rotate or pad.
+ */
+export function decodePng(bytes: Uint8Array, name = "image"): FloatImage {
+  let png: PNG;
+  try {
+    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch (e) {
+    throw new InputError(
+      `Cannot read "${name}": not a PNG pngjs can decode (${(e as Error).message})`,
+    );
+  }
+  const { width, height, data } = png; // always 8-bit RGBA after decoding
+  const pixels = new Float32Array(width * height * 3);
+  for (let i = 0; i < width * height; i++) {
+    const a = data[i * 4 + 3] / 255;
+    for (let c = 0; c < 3; c++) pixels[i * 3 + c] = (data[i * 4 + c] / 255) * a + (1 - a);
+  }
+  return { pixels, width, height, channels: 3 };
 }

@@ -4,7 +4,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { type MessageConfig, messageLength } from "../config/schema.ts";
+import {
+  type Experiment,
+  imageChannels,
+  type MessageConfig,
+  messageLength,
+} from "../config/schema.ts";
+
+type ImageConfig = Experiment["image"];
 import type { Rng } from "../rng.ts";
 
 /** A batch of messages as plain arrays (row-major [B, V] and [B, V+1]). */
@@ -64,6 +71,20 @@ export function noiseLabels(m: MessageConfig, count: number): Float32Array {
   const labels = new Float32Array(count * (v + 1));
   for (let i = 0; i < count; i++) labels[i * (v + 1) + v] = 1;
   return labels;
+}
+
+/**
+ * Noise images, the negatives D learns to call noise: sigmoid of a standard
+ * normal, [count, size, size, channels], seeded.
+ */
+export function noiseImages(image: ImageConfig, count: number, seed: number): tf.Tensor4D {
+  const shape: [number, number, number, number] = [
+    count,
+    image.size,
+    image.size,
+    imageChannels(image),
+  ];
+  return tf.tidy(() => tf.sigmoid(tf.randomNormal(shape, 0, 1, "float32", seed)));
 }
 
 /** Messages of a batch as a [B, V] tensor. */

@@ -3,14 +3,14 @@
  * (eval, encode, decode, channel preview).
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
+import { type BackendInfo, initBackend } from "../backend/init.ts";
 import type { Experiment } from "../config/schema.ts";
 import { buildDiscriminator, type Discriminator } from "../model/discriminator.ts";
 import { buildGenerator, type Generator } from "../model/generator.ts";
-import { disposeNetwork, type Network } from "../model/network.ts";
-import { networkSpec, type TrainSnapshot } from "../train/loop.ts";
+import { disposeNetwork } from "../model/network.ts";
+import { assignTensors, networkSpec, type TrainSnapshot } from "../train/state.ts";
 import { Rng } from "../rng.ts";
-import { readCheckpoint, readRun, RunReadError } from "./reader.ts";
+import { readCheckpoint, readRun } from "./reader.ts";
 
 /** A run's trained networks, with its config and where the checkpoint stood. */
 export interface TrainedNetworks {
@@ -49,8 +49,7 @@ export async function loadNetworks(dir: string): Promise<TrainedNetworks> {
   const g = buildGenerator(spec, new Rng(0));
   const d = buildDiscriminator(spec, new Rng(0));
   try {
-    assign(g, snap, dir);
-    assign(d, snap, dir);
+    assignTensors([...g.variables, ...d.variables], snap, `Cannot load "${dir}"`);
   } catch (e) {
     disposeNetwork(g);
     disposeNetwork(d);
@@ -68,14 +67,20 @@ export async function loadNetworks(dir: string): Promise<TrainedNetworks> {
   };
 }
 
-function assign(net: Network, snap: TrainSnapshot, dir: string): void {
-  for (const [name, v] of net.variables) {
-    const saved = snap.tensors.get(name);
-    if (!saved || saved.shape.join() !== v.shape.join()) {
-      throw new RunReadError(
-        `Cannot load "${dir}": its checkpoint lacks "${name}" of shape [${v.shape}]`,
-      );
-    }
-    tf.tidy(() => v.assign(tf.tensor(saved.data, saved.shape)));
+/**
+ * What every tool does around a run's networks: starts `backend` (default
+ * "auto"), loads the networks, runs `use`, and frees them however it ends.
+ */
+export async function withNetworks<T>(
+  dir: string,
+  use: (nets: TrainedNetworks, backend: BackendInfo) => Promise<T>,
+  opts: { backend?: string } = {},
+): Promise<T> {
+  const backend = await initBackend(opts.backend ?? "auto");
+  const nets = await loadNetworks(dir);
+  try {
+    return await use(nets, backend);
+  } finally {
+    nets.dispose();
   }
 }

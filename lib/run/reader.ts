@@ -2,6 +2,7 @@
  * Reads run folders: the one module tools use to get at runs.
  * @module
  */
+import { UserError } from "../errors.ts";
 import { type Experiment, experimentSchema } from "../config/schema.ts";
 import type { EpochMetrics, TrainSnapshot } from "../train/loop.ts";
 import type { Manifest } from "./manifest.ts";
@@ -24,7 +25,7 @@ export interface Run {
 }
 
 /** A run folder could not be read; the message names the file and why. */
-export class RunReadError extends Error {
+export class RunReadError extends UserError {
   /** Always "RunReadError". */
   override name = "RunReadError";
 }
@@ -74,20 +75,60 @@ export async function readRun(dir: string): Promise<Run> {
       `Cannot read "${dir}/${RUN_FILES.config}": it does not match this version's format`,
     );
   }
-  let metrics: EpochMetrics[] = [];
-  try {
-    const text = await Deno.readTextFile(`${dir}/${RUN_FILES.metrics}`);
-    metrics = text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) {
-      throw new RunReadError(`Cannot read "${dir}/${RUN_FILES.metrics}": ${(e as Error).message}`);
-    }
-  }
+  const metrics = await readMetrics(`${dir}/${RUN_FILES.metrics}`);
   let summary: RunSummary | null = null;
   try {
     summary = JSON.parse(await Deno.readTextFile(`${dir}/${RUN_FILES.summary}`));
   } catch { /* absent until the first epoch ends */ }
   return { dir, manifest, config: parsed.data, metrics, summary };
+}
+
+/**
+ * Reads metrics.jsonl: one epoch a line, appended as epochs end. A last line
+ * without its newline was cut short by a crash and is ignored; any other
+ * line that is not JSON is an error.
+ */
+export async function readMetrics(path: string): Promise<EpochMetrics[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw new RunReadError(`Cannot read "${path}": ${(e as Error).message}`);
+  }
+  const lines = text.split("\n");
+  const torn = lines.pop(); // "" when the file ends with a newline
+  const metrics: EpochMetrics[] = [];
+  for (const [i, line] of lines.entries()) {
+    if (!line.trim()) continue;
+    try {
+      metrics.push(upgradeEpochLine(JSON.parse(line)));
+    } catch {
+      throw new RunReadError(`Cannot read "${path}": line ${i + 1} is not valid JSON`);
+    }
+  }
+  if (torn?.trim()) {
+    // A whole line whose newline was lost still counts; a cut one does not.
+    try {
+      metrics.push(upgradeEpochLine(JSON.parse(torn)));
+    } catch { /* cut short by a crash */ }
+  }
+  return metrics;
+}
+
+/** Names runs wrote before every key was snake_case (eval scores were camelCase). */
+const OLD_EVAL_KEYS: Record<string, string> = {
+  bitAccuracy: "bit_accuracy",
+  calledNoise: "called_noise",
+  negativesCalledMessage: "negatives_called_message",
+};
+
+/** An epoch line in today's keys, whichever version wrote it. */
+function upgradeEpochLine(line: EpochMetrics): EpochMetrics {
+  if (!line.eval) return line;
+  const scores: Record<string, number> = {};
+  for (const [k, v] of Object.entries(line.eval)) scores[OLD_EVAL_KEYS[k] ?? k] = v as number;
+  return { ...line, eval: scores as unknown as EpochMetrics["eval"] };
 }
 
 /**

@@ -73,7 +73,7 @@ export function summarize(metrics: EpochMetrics[], config: Experiment): RunSumma
         level: last.next_level,
         loss_total: last.loss.total,
         accuracy: last.eval?.accuracy ?? null,
-        bit_accuracy: last.eval?.bitAccuracy ?? null,
+        bit_accuracy: last.eval?.bit_accuracy ?? null,
       }
       : null,
     best: { accuracy: bestAcc, accuracy_epoch: bestEpoch, loss_total: bestLoss },
@@ -83,8 +83,8 @@ export function summarize(metrics: EpochMetrics[], config: Experiment): RunSumma
     level_at_99: matrix ? levelAt(matrix, 0.99) : null,
     noise: last?.eval
       ? {
-        real_called_noise: last.eval.calledNoise,
-        negatives_called_message: last.eval.negativesCalledMessage ?? null,
+        real_called_noise: last.eval.called_noise,
+        negatives_called_message: last.eval.negatives_called_message ?? null,
       }
       : null,
     glyph_diversity: glyphs?.diversity ?? null,

@@ -1,15 +1,19 @@
 /**
  * The run writer: creates `runs/<UTC stamp>_<name>/` and turns training
- * events into files, each written whole (temp file + rename).
+ * events into files. Files are written whole (temp file + rename), except
+ * the two that grow with the run: metrics.jsonl gets one line appended per
+ * epoch (the reader ignores a last line cut short by a crash) and glyphs.gif
+ * one frame (valid after every write). Each epoch costs the same however
+ * long the run is.
  * @module
  */
 import type { BackendInfo } from "../backend/init.ts";
 import type { Experiment } from "../config/schema.ts";
 import type { EpochMetrics, TrainEvent, TrainSnapshot } from "../train/loop.ts";
 import { toJson, writeFileAtomic, writeFileAtomicSync } from "../fs.ts";
-import { encodeGif, type RgbaFrame, toRgba } from "../image/gif.ts";
+import { appendGifFrame, type GifLayout, toRgba } from "../image/gif.ts";
 import { type Manifest, newManifest } from "./manifest.ts";
-import { decodePng, upscale } from "../eval/image.ts";
+import { upscale } from "../eval/image.ts";
 import { encodePng, gridImage } from "../image/png.ts";
 import { encodeSafetensors } from "./safetensors.ts";
 import { summarize } from "./summary.ts";
@@ -46,7 +50,8 @@ export class RunWriter {
   readonly dir: string;
   readonly manifest: Manifest;
   readonly #metrics: EpochMetrics[] = [];
-  readonly #frames: RgbaFrame[] = [];
+  /** Where glyphs.gif ends, so appending a frame need not read it. */
+  #gif: GifLayout | undefined;
 
   private constructor(dir: string, manifest: Manifest) {
     this.dir = dir;
@@ -76,7 +81,11 @@ export class RunWriter {
     return w;
   }
 
-  /** Re-opens an existing run folder to continue it (its frames stay in the GIF). */
+  /**
+   * Re-opens an existing run folder to continue it: its frames stay in the
+   * GIF; metrics.jsonl is rewritten once from `metrics` (as the reader read
+   * them: today's keys, no torn last line) and appended to from then on.
+   */
   static async reopen(
     dir: string,
     manifest: Manifest,
@@ -84,14 +93,7 @@ export class RunWriter {
   ): Promise<RunWriter> {
     const w = new RunWriter(dir, manifest);
     w.#metrics.push(...metrics);
-    const names: string[] = [];
-    for await (const e of Deno.readDir(`${dir}/frames`)) {
-      if (/^epoch-\d+\.png$/.test(e.name)) names.push(e.name);
-    }
-    for (const name of names.sort()) {
-      const img = decodePng(await Deno.readFile(`${dir}/frames/${name}`), name);
-      w.#frames.push({ rgba: toRgba(img.pixels, img.width, img.height, img.channels), ...img });
-    }
+    await writeFileAtomic(`${dir}/${RUN_FILES.metrics}`, metrics.map(jsonLine).join(""));
     manifest.status = "running";
     manifest.ended_at = null;
     manifest.error = null;
@@ -106,10 +108,10 @@ export class RunWriter {
       case "epoch":
         this.#metrics.push(e.metrics);
         this.manifest.epochs_done = e.metrics.epoch;
-        await writeFileAtomic(
-          `${this.dir}/${RUN_FILES.metrics}`,
-          this.#metrics.map((m) => JSON.stringify(m)).join("\n") + "\n",
-        );
+        // One whole line in one write; Deno keeps no buffer, so it is in the file on return.
+        await Deno.writeTextFile(`${this.dir}/${RUN_FILES.metrics}`, jsonLine(e.metrics), {
+          append: true,
+        });
         await this.writeSummary(config);
         await this.writeManifest();
         break;
@@ -134,11 +136,8 @@ export class RunWriter {
       `${this.dir}/frames/${name}`,
       encodePng(grid.pixels, grid.width, grid.height, grid.channels),
     );
-    this.#frames.push({
-      rgba: toRgba(grid.pixels, grid.width, grid.height, grid.channels),
-      ...grid,
-    });
-    await writeFileAtomic(`${this.dir}/${RUN_FILES.gif}`, encodeGif(this.#frames));
+    const rgba = toRgba(grid.pixels, grid.width, grid.height, grid.channels);
+    this.#gif = await appendGifFrame(`${this.dir}/${RUN_FILES.gif}`, { ...grid, rgba }, this.#gif);
   }
 
   async writeCheckpoint(s: TrainSnapshot) {
@@ -178,11 +177,10 @@ export class RunWriter {
     this.manifest.ended_at = new Date().toISOString();
     this.manifest.error = error ?? null;
   }
+}
 
-  /** Appends a line to train.log (lines are whole; the log only grows). */
-  async log(line: string): Promise<void> {
-    await Deno.writeTextFile(`${this.dir}/${RUN_FILES.log}`, line + "\n", { append: true });
-  }
+function jsonLine(m: EpochMetrics): string {
+  return JSON.stringify(m) + "\n";
 }
 
 /** Glyphs shown at least this many pixels wide in frames. */

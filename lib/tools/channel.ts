@@ -10,8 +10,9 @@ import { loadExperiment } from "../config/load.ts";
 import { renderChannelSheet } from "../channel/preview.ts";
 import { generate } from "../model/generator.ts";
 import { writeFileAtomic } from "../fs.ts";
-import { loadNetworks } from "../run/networks.ts";
+import { withNetworks } from "../run/networks.ts";
 import { fixedMessages, messageTensor } from "../model/messages.ts";
+import { InputError } from "../errors.ts";
 
 /** Options of {@link channelPreview}. */
 export interface ChannelPreviewOptions {
@@ -32,23 +33,24 @@ export async function channelPreview(
 ): Promise<string> {
   const samples = opts.samples ?? 6;
   const info = await Deno.stat(target).catch(() => null);
-  if (!info) throw new RangeError(`Cannot preview the channel: "${target}" does not exist`);
-  await initBackend(opts.backend ?? "cpu");
+  if (!info) throw new InputError(`Cannot preview the channel: "${target}" does not exist`);
+  const backend = opts.backend ?? "cpu";
   let sheet;
   let out = opts.out;
   if (info.isDirectory) {
-    const nets = await loadNetworks(target);
-    try {
+    sheet = await withNetworks(target, async ({ config, g }) => {
       const glyphs = tf.tidy(() =>
-        generate(nets.g, messageTensor(fixedMessages(nets.config.message, samples)))
+        generate(g, messageTensor(fixedMessages(config.message, samples)))
       );
-      sheet = await renderChannelSheet(nets.config, { glyphs, samples });
-      glyphs.dispose();
-    } finally {
-      nets.dispose();
-    }
+      try {
+        return await renderChannelSheet(config, { glyphs, samples });
+      } finally {
+        glyphs.dispose();
+      }
+    }, { backend });
     out ??= `${target.replace(/\/+$/, "")}/channel.png`;
   } else {
+    await initBackend(backend);
     const { config } = await loadExperiment(target, { set: opts.set });
     sheet = await renderChannelSheet(config, { samples });
     out ??= target.replace(/\.(ya?ml)$/i, "") + "-channel.png";

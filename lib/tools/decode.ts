@@ -4,10 +4,13 @@
  * it looks like noise.
  * @module
  */
-import { initBackend } from "../backend/init.ts";
+import { imageChannels } from "../config/schema.ts";
+import { heldOutSeed } from "../eval/evaluate.ts";
 import { type Decoded, decodeImage } from "../eval/codec.ts";
-import { blackenFill, decodePng, toModelImage } from "../eval/image.ts";
-import { loadNetworks } from "../run/networks.ts";
+import { blackenFill, toModelImage } from "../eval/image.ts";
+import { decodePng } from "../image/png.ts";
+import { withNetworks } from "../run/networks.ts";
+import { InputError } from "../errors.ts";
 
 /** Options of {@linkcode decodeRun}. */
 export interface DecodeRunOptions {
@@ -37,22 +40,17 @@ export async function decodeRun(
   try {
     bytes = await Deno.readFile(image);
   } catch (e) {
-    throw new RangeError(`Cannot read "${image}": ${(e as Error).message}`);
+    throw new InputError(`Cannot read "${image}": ${(e as Error).message}`);
   }
   const picture = decodePng(bytes, image);
   if (!opts.keepFill) blackenFill(picture);
-  await initBackend(opts.backend ?? "auto");
-  const nets = await loadNetworks(dir);
-  try {
-    const { config } = nets;
-    const pixels = toModelImage(picture, config.image.size, config.image.color === "rgb" ? 3 : 1);
-    return await decodeImage(nets.g, nets.d, config, pixels, {
-      level: opts.level ?? (config.channel.randomize ? 0 : nets.meta.level),
-      seed: config.seed + 1,
+  return await withNetworks(dir, async ({ config, g, d, meta }) => {
+    const pixels = toModelImage(picture, config.image.size, imageChannels(config.image));
+    return await decodeImage(g, d, config, pixels, {
+      level: opts.level ?? (config.channel.randomize ? 0 : meta.level),
+      seed: heldOutSeed(config),
     });
-  } finally {
-    nets.dispose();
-  }
+  }, opts);
 }
 
 /** One line for the terminal: message, its probability, the noise score. */

@@ -3,11 +3,12 @@
  * run's trained G and writes it as a PNG.
  * @module
  */
-import { initBackend } from "../backend/init.ts";
+import { imageChannels } from "../config/schema.ts";
+import { heldOutSeed } from "../eval/evaluate.ts";
 import { encodeMessage, messageLabel, parseMessage } from "../eval/codec.ts";
 import { upscale } from "../eval/image.ts";
 import { writeFileAtomic } from "../fs.ts";
-import { loadNetworks } from "../run/networks.ts";
+import { withNetworks } from "../run/networks.ts";
 import { encodePng } from "../image/png.ts";
 
 /** Options of {@linkcode encodeRun}. */
@@ -26,20 +27,15 @@ export async function encodeRun(
   message: string,
   opts: EncodeOptions = {},
 ): Promise<{ path: string; message: string }> {
-  await initBackend(opts.backend ?? "auto");
-  const nets = await loadNetworks(dir);
-  try {
-    const { config } = nets;
+  return await withNetworks(dir, async ({ config, g }) => {
     const row = parseMessage(config.message, message);
     const label = messageLabel(config.message, row);
-    const glyph = await encodeMessage(nets.g, config, row, { seed: config.seed + 1 });
-    const size = config.image.size, channels = config.image.color === "rgb" ? 3 : 1;
+    const glyph = await encodeMessage(g, config, row, { seed: heldOutSeed(config) });
+    const size = config.image.size, channels = imageChannels(config.image);
     const scale = opts.scale ?? 1;
     const pixels = upscale(glyph, size, channels, scale);
     const path = opts.out ?? `glyph-${label}.png`;
     await writeFileAtomic(path, encodePng(pixels, size * scale, size * scale, channels));
     return { path, message: label };
-  } finally {
-    nets.dispose();
-  }
+  }, opts);
 }

@@ -4,7 +4,8 @@
  * writes eval.json into the run folder (whole or not at all).
  * @module
  */
-import { type BackendInfo, initBackend } from "../backend/init.ts";
+import type { BackendInfo } from "../backend/init.ts";
+import { heldOutSeed } from "../eval/evaluate.ts";
 import { type GlyphMetrics, glyphMetrics } from "../eval/glyphs.ts";
 import {
   formatMatrix,
@@ -14,7 +15,7 @@ import {
   robustnessMatrix,
 } from "../eval/matrix.ts";
 import { toJson, writeFileAtomic } from "../fs.ts";
-import { loadNetworks } from "../run/networks.ts";
+import { type TrainedNetworks, withNetworks } from "../run/networks.ts";
 
 /** What eval.json holds. */
 export interface EvalReport {
@@ -47,54 +48,55 @@ export async function evalRun(
   dir: string,
   opts: EvalRunOptions = {},
 ): Promise<{ report: EvalReport; table: string; path: string }> {
-  const backend = await initBackend(opts.backend ?? "auto");
-  const nets = await loadNetworks(dir);
-  try {
-    const { config, meta } = nets;
-    const max = opts.maxLevel ?? config.eval.matrix_levels ?? config.channel.schedule.max;
-    const seed = config.seed + 1; // the run's held-out seed, as in training
-    const matrix = await robustnessMatrix(nets, config, {
-      levels: Array.from({ length: max + 1 }, (_, l) => l),
-      samples: opts.samples ?? 1024,
-      seed,
-    });
-    const glyphs = await glyphMetrics(nets.g, config, { samples: config.eval.glyph_samples, seed });
-    const report: EvalReport = {
-      $comment: "held-out evaluation of the last checkpoint (deno task eval)",
-      created_at: new Date().toISOString(),
-      backend,
-      checkpoint: { epoch: meta.epoch, step: meta.step, level: meta.level },
-      level_at_95: levelAt(matrix, 0.95),
-      level_at_99: levelAt(matrix, 0.99),
-      at_level: matrix.rows.channel?.[matrix.levels.indexOf(meta.level)] ?? null,
-      glyphs,
-      matrix,
-    };
-    const path = `${dir.replace(/\/+$/, "")}/eval.json`;
-    await writeFileAtomic(path, toJson(report));
-    const lines = [
-      `accuracy (%) over ${matrix.samples} held-out messages per cell, checkpoint epoch ${meta.epoch} (level ${meta.level}):`,
-      formatMatrix(matrix),
-    ];
-    if (config.message.type === "binary") {
-      lines.push("", "bit accuracy (%):", formatMatrix(matrix, "bit_accuracy"));
-    }
-    const pct = (x: number | undefined) => x === undefined ? "–" : `${(x * 100).toFixed(1)} %`;
-    lines.push(
-      "",
-      `level_at_95 ${report.level_at_95 ?? "none"}, level_at_99 ${report.level_at_99 ?? "none"}`,
-      `at level ${meta.level}: accuracy ${
-        pct(report.at_level?.accuracy)
-      }, real glyphs called noise ${pct(report.at_level?.called_noise)}, noise called a message ${
-        pct(report.at_level?.negatives_called_message)
-      }`,
-      `glyph diversity ${glyphs.diversity.toFixed(3)} over ${glyphs.glyphs} glyphs` +
-        (glyphs.topographic_similarity === null
-          ? ""
-          : `, topographic similarity ${glyphs.topographic_similarity.toFixed(3)}`),
-    );
-    return { report, table: lines.join("\n"), path };
-  } finally {
-    nets.dispose();
+  return await withNetworks(dir, (nets, backend) => evaluateRun(dir, nets, backend, opts), opts);
+}
+
+async function evaluateRun(
+  dir: string,
+  nets: TrainedNetworks,
+  backend: BackendInfo,
+  opts: EvalRunOptions,
+): Promise<{ report: EvalReport; table: string; path: string }> {
+  const { config, meta } = nets;
+  const max = opts.maxLevel ?? config.eval.matrix_levels ?? config.channel.schedule.max;
+  const seed = heldOutSeed(config); // as in training
+  const matrix = await robustnessMatrix(nets, config, {
+    levels: Array.from({ length: max + 1 }, (_, l) => l),
+    samples: opts.samples ?? 1024,
+    seed,
+  });
+  const glyphs = await glyphMetrics(nets.g, config, { samples: config.eval.glyph_samples, seed });
+  const report: EvalReport = {
+    $comment: "held-out evaluation of the last checkpoint (deno task eval)",
+    created_at: new Date().toISOString(),
+    backend,
+    checkpoint: { epoch: meta.epoch, step: meta.step, level: meta.level },
+    level_at_95: levelAt(matrix, 0.95),
+    level_at_99: levelAt(matrix, 0.99),
+    at_level: matrix.rows.channel?.[matrix.levels.indexOf(meta.level)] ?? null,
+    glyphs,
+    matrix,
+  };
+  const path = `${dir.replace(/\/+$/, "")}/eval.json`;
+  await writeFileAtomic(path, toJson(report));
+  const lines = [
+    `accuracy (%) over ${matrix.samples} held-out messages per cell, checkpoint epoch ${meta.epoch} (level ${meta.level}):`,
+    formatMatrix(matrix),
+  ];
+  if (config.message.type === "binary") {
+    lines.push("", "bit accuracy (%):", formatMatrix(matrix, "bit_accuracy"));
   }
+  const pct = (x: number | undefined) => x === undefined ? "–" : `${(x * 100).toFixed(1)} %`;
+  lines.push(
+    "",
+    `level_at_95 ${report.level_at_95 ?? "none"}, level_at_99 ${report.level_at_99 ?? "none"}`,
+    `at level ${meta.level}: accuracy ${pct(report.at_level?.accuracy)}, real glyphs called noise ${
+      pct(report.at_level?.called_noise)
+    }, noise called a message ${pct(report.at_level?.negatives_called_message)}`,
+    `glyph diversity ${glyphs.diversity.toFixed(3)} over ${glyphs.glyphs} glyphs` +
+      (glyphs.topographic_similarity === null
+        ? ""
+        : `, topographic similarity ${glyphs.topographic_similarity.toFixed(3)}`),
+  );
+  return { report, table: lines.join("\n"), path };
 }

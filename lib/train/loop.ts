@@ -5,19 +5,32 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { type Experiment, messageLength } from "../config/schema.ts";
-import { initialLevel, levelAfterCheck, levelAfterEpoch } from "../channel/mod.ts";
-import { buildDiscriminator } from "../model/discriminator.ts";
-import { buildGenerator, generate, type GeneratorSpec } from "../model/generator.ts";
-import { countParams, disposeNetwork } from "../model/network.ts";
-import { Adam } from "./adam.ts";
-import { type EvalResult, evaluate } from "../eval/evaluate.ts";
+import type { Experiment } from "../config/schema.ts";
+import { levelAfterCheck, levelAfterEpoch } from "../channel/mod.ts";
+import { generate } from "../model/generator.ts";
+import { countParams } from "../model/network.ts";
+import { evaluate, heldOutSeed } from "../eval/evaluate.ts";
 import { type GlyphMetrics, glyphMetrics } from "../eval/glyphs.ts";
-import { type RobustnessMatrix, robustnessMatrix } from "../eval/matrix.ts";
+import {
+  type MatrixCell,
+  type RobustnessMatrix,
+  robustnessMatrix,
+  storedScores,
+} from "../eval/matrix.ts";
 import { fixedMessages, messageTensor } from "../model/messages.ts";
-import { Rng } from "../rng.ts";
-import { type TrainState, trainStep } from "./step.ts";
+import {
+  createTrainState,
+  disposeTrainState,
+  renewRandomGenerator,
+  restoreState,
+  snapshotState,
+  type TrainSnapshot,
+  type TrainState,
+} from "./state.ts";
+import { trainStep } from "./step.ts";
 import { PendingLosses } from "./losses.ts";
+
+export { networkSpec, type TrainSnapshot } from "./state.ts";
 
 /** One line of metrics.jsonl. */
 export interface EpochMetrics {
@@ -30,7 +43,7 @@ export interface EpochMetrics {
   /** Mean losses over the epoch's steps. */
   loss: { d_real: number; d_fake: number; g: number; total: number };
   /** Held-out decoding at `level` through the whole channel (null when eval is off). */
-  eval: EvalResult | null;
+  eval: MatrixCell | null;
   /** Diversity (and binary: topographic similarity) of the held-out glyph set. */
   glyphs?: GlyphMetrics | null;
   /** Each op alone and the whole channel at every level (eval.matrix_every; last epoch). */
@@ -41,23 +54,6 @@ export interface EpochMetrics {
   seconds: number;
   /** Training speed over the epoch. */
   steps_per_second: number;
-}
-
-/** Tensors and counters that are enough to continue a run. */
-export interface TrainSnapshot {
-  /** Every variable of G, D and both optimizers by checkpoint name. */
-  tensors: Map<string, { shape: number[]; data: Float32Array }>;
-  /** Counters and the RNG's position. */
-  meta: {
-    epoch: number;
-    /** Steps done within `epoch` (0 when the epoch finished). */
-    step_in_epoch: number;
-    step: number;
-    level: number;
-    rng_state: number;
-    g_iterations: number;
-    d_iterations: number;
-  };
 }
 
 /** What the loop reports. */
@@ -93,15 +89,20 @@ export interface TrainOptions {
   readEvery?: number;
 }
 
-/** Shape of G and D for an experiment. */
-export function networkSpec(config: Experiment): GeneratorSpec {
-  return {
-    messageLength: messageLength(config.message),
-    imageSize: config.image.size,
-    channels: config.image.color === "rgb" ? 3 : 1,
-    filters: config.model.filters,
-  };
+/** What the epoch's parts share. */
+interface Loop {
+  config: Experiment;
+  state: TrainState;
+  emit: (e: TrainEvent) => Promise<void>;
+  signal?: AbortSignal;
+  /** When the loop last let the event loop run (see {@link letEventsIn}). */
+  lastYield: number;
+  /** Steps whose losses are still on the backend, read every `readEvery` steps. */
+  pending: PendingLosses;
+  readEvery: number;
 }
+
+type Losses = { d_real: number; d_fake: number; g: number };
 
 /**
  * Trains G and D as the experiment says. Resolves when the last epoch ends
@@ -132,228 +133,211 @@ export async function train(
   config: Experiment,
   opts: TrainOptions = {},
 ): Promise<"completed" | "interrupted"> {
-  const emit = async (e: TrainEvent) => {
-    await opts.onEvent?.(e);
-  };
-  const spec = networkSpec(config);
-  const init = new Rng(config.seed);
-  const g = buildGenerator(spec, init);
-  const d = buildDiscriminator(spec, init);
-  const o = config.training.optimizer;
-  const state: TrainState = {
+  const state = createTrainState(config);
+  const loop: Loop = {
     config,
-    g,
-    d,
-    randomG: buildGenerator(spec, init),
-    gOpt: new Adam(g.variables, o),
-    dOpt: new Adam(d.variables, o),
-    rng: init.fork(),
-    level: initialLevel(config.channel.schedule),
-    step: 0,
+    state,
+    emit: async (e) => await opts.onEvent?.(e),
+    signal: opts.signal,
+    lastYield: performance.now(),
+    pending: new PendingLosses(),
+    readEvery: opts.readEvery ?? 1,
   };
-  let epoch = 1, skip = 0;
-  if (opts.resume) ({ epoch, skip } = restore(state, opts.resume));
-  const frameMessages = fixedMessages(config.message, config.output.grid ** 2);
-  const { epochs, steps_per_epoch: stepsPerEpoch } = config.training;
-  const schedule = config.channel.schedule;
-  await emit({
-    type: "start",
-    params: { g: countParams(g), d: countParams(d) },
-    level: state.level,
-    epoch,
-  });
-  // Losses are read every `readEvery` steps (and before anything that reports).
-  const readEvery = opts.readEvery ?? 1;
-  const pending = new PendingLosses();
   try {
-    for (; epoch <= epochs; epoch++) {
-      if (epoch > 1 || skip > 0) {
-        disposeNetwork(state.randomG);
-        state.randomG = buildGenerator(spec, state.rng.fork());
-      }
-      const started = performance.now();
-      const sums = { d_real: 0, d_fake: 0, g: 0 };
-      let done = 0;
-      // Reads the pending losses, adds them to the epoch's sums and reports each step.
-      const report = async () => {
-        for (const { step, losses } of await pending.read()) {
-          for (const k of ["d_real", "d_fake", "g"] as const) sums[k] += losses[k];
-          done++;
-          const seconds = (performance.now() - started) / 1000;
-          await emit({
-            type: "step",
-            epoch,
-            step,
-            stepsPerEpoch,
-            losses,
-            level: state.level,
-            stepsPerSecond: done / seconds,
-          });
-        }
-      };
-      for (let step = skip; step < stepsPerEpoch; step++) {
-        pending.add(step + 1, trainStep(state));
-        const checkDue = schedule.kind === "accuracy" && state.step % schedule.check_every === 0;
-        if (pending.size >= readEvery || step + 1 === stepsPerEpoch || checkDue) await report();
-        if (checkDue) {
-          // On the training distribution: with `randomize`, levels 0..current.
-          const check = await evaluate({ g, d }, config, {
-            level: state.level,
-            samples: schedule.check_samples,
-            seed: state.rng.seed(),
-            asTrained: true,
-          });
-          const next = levelAfterCheck(state.level, schedule, check.accuracy);
-          if (next !== state.level) {
-            await emit({
-              type: "level",
-              step: state.step,
-              from: state.level,
-              to: next,
-              accuracy: check.accuracy,
-            });
-            state.level = next;
-          }
-        }
-        if (opts.signal?.aborted) {
-          await report();
-          await emit({
-            type: "checkpoint",
-            epoch,
-            snapshot: await snapshot(state, epoch, step + 1),
-          });
-          await emit({ type: "end", status: "interrupted", epoch });
-          return "interrupted";
-        }
-      }
-      skip = 0;
-      const mean = (x: number) => done ? x / done : NaN;
-      const loss = {
-        d_real: mean(sums.d_real),
-        d_fake: mean(sums.d_fake),
-        g: mean(sums.g),
-        total: 0,
-      };
-      loss.total = loss.d_real + loss.d_fake + loss.g;
-      // Held-out: one seed per run (config.seed + 1), the same test every epoch.
-      const ev = config.eval, heldOut = config.seed + 1;
-      const evalDue = ev.every > 0 && (epoch % ev.every === 0 || epoch === epochs);
-      const evalResult = evalDue
-        ? await evaluate({ g, d }, config, {
-          level: state.level,
-          samples: ev.samples,
-          seed: heldOut,
-          negatives: true,
-        })
-        : null;
-      const glyphs = evalDue
-        ? await glyphMetrics(g, config, { samples: ev.glyph_samples, seed: heldOut })
-        : null;
-      // The matrix costs (ops + 2) × levels × matrix_samples decodes: bounded by its own cadence.
-      const matrixDue = ev.every > 0 &&
-        ((ev.matrix_every > 0 && epoch % ev.matrix_every === 0) || epoch === epochs);
-      const top = ev.matrix_levels ?? schedule.max;
-      const matrix = matrixDue
-        ? await robustnessMatrix({ g, d }, config, {
-          levels: Array.from({ length: top + 1 }, (_, l) => l),
-          samples: ev.matrix_samples,
-          seed: heldOut,
-        })
-        : null;
-      const seconds = (performance.now() - started) / 1000;
-      const level = state.level;
-      state.level = levelAfterEpoch(level, schedule, { meanLoss: loss.total, epoch, epochs });
-      if (state.level !== level) {
-        await emit({ type: "level", step: state.step, from: level, to: state.level });
-      }
-      await emit({
-        type: "epoch",
-        metrics: {
-          epoch,
-          level,
-          next_level: state.level,
-          loss,
-          eval: evalResult,
-          glyphs,
-          matrix,
-          steps: done,
-          seconds,
-          steps_per_second: done / seconds,
-        },
-      });
-      const every = config.output.frame_every;
-      if (every > 0 && (epoch % every === 0 || epoch === epochs)) {
-        const images = tf.tidy(() => generate(g, messageTensor(frameMessages)));
-        await emit({
-          type: "frame",
-          epoch,
-          images: await images.data() as Float32Array,
-          shape: images.shape as [number, number, number, number],
-        });
-        images.dispose();
-      }
-      const ck = config.output.checkpoint_every;
-      if ((ck > 0 && epoch % ck === 0) || epoch === epochs) {
-        await emit({ type: "checkpoint", epoch, snapshot: await snapshot(state, epoch, 0) });
-      }
+    let { epoch, skip } = opts.resume ? restoreState(state, opts.resume) : { epoch: 1, skip: 0 };
+    const params = { g: countParams(state.g), d: countParams(state.d) };
+    await loop.emit({ type: "start", params, level: state.level, epoch });
+    const epochs = config.training.epochs;
+    for (; epoch <= epochs; epoch++, skip = 0) {
+      if (epoch > 1 || skip > 0) renewRandomGenerator(state);
+      if (await runEpoch(loop, epoch, skip) === "interrupted") return "interrupted";
     }
-    await emit({ type: "end", status: "completed", epoch: epochs });
+    await loop.emit({ type: "end", status: "completed", epoch: epochs });
     return "completed";
   } finally {
-    pending.dispose();
-    for (const net of [state.g, state.d, state.randomG]) disposeNetwork(net);
-    state.gOpt.dispose();
-    state.dOpt.dispose();
+    loop.pending.dispose();
+    disposeTrainState(state);
   }
 }
 
-/** Everything needed to continue: weights, Adam moments, counters, RNG. */
-async function snapshot(s: TrainState, epoch: number, stepInEpoch: number): Promise<TrainSnapshot> {
-  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  const add = async (name: string, t: tf.Tensor) =>
-    tensors.set(name, { shape: t.shape, data: (await t.data()) as Float32Array });
-  for (const [name, v] of s.g.variables) await add(name, v);
-  for (const [name, v] of s.d.variables) await add(name, v);
-  for (const [name, v] of s.gOpt.stateTensors()) await add(`adam/${name}`, v);
-  for (const [name, v] of s.dOpt.stateTensors()) await add(`adam/${name}`, v);
-  return {
-    tensors,
-    meta: {
-      epoch,
-      step_in_epoch: stepInEpoch,
-      step: s.step,
-      level: s.level,
-      rng_state: s.rng.state,
-      g_iterations: s.gOpt.iterations,
-      d_iterations: s.dOpt.iterations,
-    },
-  };
-}
-
-/** Loads a snapshot into fresh state; returns where to continue. */
-function restore(s: TrainState, snap: TrainSnapshot): { epoch: number; skip: number } {
-  const targets = new Map<string, tf.Variable>([
-    ...s.g.variables,
-    ...s.d.variables,
-    ...[...s.gOpt.stateTensors()].map(([n, v]) => [`adam/${n}`, v] as [string, tf.Variable]),
-    ...[...s.dOpt.stateTensors()].map(([n, v]) => [`adam/${n}`, v] as [string, tf.Variable]),
-  ]);
-  for (const [name, v] of targets) {
-    const saved = snap.tensors.get(name);
-    if (!saved || saved.shape.join() !== v.shape.join()) {
-      throw new RangeError(
-        `Cannot resume: the checkpoint has no tensor "${name}" of shape [${v.shape}] (was the experiment changed?)`,
-      );
+/** One epoch: its steps (from `skip` on), then evaluation, schedule, frame and checkpoint. */
+async function runEpoch(
+  loop: Loop,
+  epoch: number,
+  skip: number,
+): Promise<"done" | "interrupted"> {
+  const started = performance.now();
+  const sums: Losses = { d_real: 0, d_fake: 0, g: 0 };
+  const stepsPerEpoch = loop.config.training.steps_per_epoch;
+  let done = 0;
+  // Reads the pending losses (one transfer), adds them to the sums and reports each step.
+  const report = async () => {
+    for (const { step, losses } of await loop.pending.read()) {
+      for (const k of ["d_real", "d_fake", "g"] as const) sums[k] += losses[k];
+      done++;
+      const seconds = (performance.now() - started) / 1000;
+      await loop.emit({
+        type: "step",
+        epoch,
+        step,
+        stepsPerEpoch,
+        losses,
+        level: loop.state.level,
+        stepsPerSecond: done / seconds,
+      });
     }
-    tf.tidy(() => v.assign(tf.tensor(saved.data, saved.shape)));
+  };
+  for (let step = skip; step < stepsPerEpoch; step++) {
+    loop.pending.add(step + 1, trainStep(loop.state));
+    const read = loop.pending.size >= loop.readEvery || step + 1 === stepsPerEpoch;
+    if (read || checkDue(loop)) await report();
+    await checkLevel(loop);
+    await letEventsIn(loop);
+    if (loop.signal?.aborted) {
+      await report();
+      await interrupt(loop, epoch, step + 1);
+      return "interrupted";
+    }
   }
-  const m = snap.meta;
-  s.step = m.step;
-  s.level = m.level;
-  s.rng = Rng.fromState(m.rng_state);
-  s.gOpt.iterations = m.g_iterations;
-  s.dOpt.iterations = m.d_iterations;
-  return m.step_in_epoch === 0
-    ? { epoch: m.epoch + 1, skip: 0 }
-    : { epoch: m.epoch, skip: m.step_in_epoch };
+  await endEpoch(loop, epoch, { sums, done, started });
+  return "done";
+}
+
+/**
+ * Lets timers and signal handlers (Ctrl-C aborting the signal) run: a
+ * step's awaits can all be microtasks, which never let them in, so without
+ * this an abort would wait for the epoch's end. At most every 100 ms.
+ */
+async function letEventsIn(loop: Loop): Promise<void> {
+  const now = performance.now();
+  if (now - loop.lastYield < 100) return;
+  loop.lastYield = now;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** Whether the accuracy schedule checks the level after this step. */
+function checkDue({ config, state }: Pick<Loop, "config" | "state">): boolean {
+  const schedule = config.channel.schedule;
+  return schedule.kind === "accuracy" && state.step % schedule.check_every === 0;
+}
+
+/** The accuracy schedule's check: every `check_every` steps, maybe move the level. */
+async function checkLevel({ config, state, emit }: Loop): Promise<void> {
+  const schedule = config.channel.schedule;
+  if (!checkDue({ config, state })) return;
+  // On the training distribution: with `randomize`, levels 0..current.
+  const check = await evaluate({ g: state.g, d: state.d }, config, {
+    level: state.level,
+    samples: schedule.check_samples,
+    seed: state.rng.seed(),
+    asTrained: true,
+  });
+  const next = levelAfterCheck(state.level, schedule, check.accuracy);
+  if (next === state.level) return;
+  await emit({
+    type: "level",
+    step: state.step,
+    from: state.level,
+    to: next,
+    accuracy: check.accuracy,
+  });
+  state.level = next;
+}
+
+/** Stops mid-epoch: a checkpoint that resumes after `stepInEpoch`, then the end. */
+async function interrupt(loop: Loop, epoch: number, stepInEpoch: number): Promise<void> {
+  const snapshot = await snapshotState(loop.state, { epoch, stepInEpoch });
+  await loop.emit({ type: "checkpoint", epoch, snapshot });
+  await loop.emit({ type: "end", status: "interrupted", epoch });
+}
+
+/** Whether a cadence of `every` epochs (0: never) falls on `epoch`; the last epoch always counts. */
+function due(every: number, epoch: number, epochs: number): boolean {
+  return every > 0 && (epoch % every === 0 || epoch === epochs);
+}
+
+/** After the steps: held-out evaluation, the schedule's move, the metrics, frame and checkpoint. */
+async function endEpoch(
+  loop: Loop,
+  epoch: number,
+  run: { sums: Losses; done: number; started: number },
+): Promise<void> {
+  const { config, state, emit } = loop;
+  const { sums, done, started } = run;
+  const mean = (x: number) => done ? x / done : NaN;
+  const loss = { d_real: mean(sums.d_real), d_fake: mean(sums.d_fake), g: mean(sums.g), total: 0 };
+  loss.total = loss.d_real + loss.d_fake + loss.g;
+  const results = await evaluateEpoch(loop, epoch);
+  const seconds = (performance.now() - started) / 1000;
+  const level = state.level;
+  const schedule = config.channel.schedule;
+  const epochs = config.training.epochs;
+  state.level = levelAfterEpoch(level, schedule, { meanLoss: loss.total, epoch, epochs });
+  if (state.level !== level) {
+    await emit({ type: "level", step: state.step, from: level, to: state.level });
+  }
+  await emit({
+    type: "epoch",
+    metrics: {
+      epoch,
+      level,
+      next_level: state.level,
+      loss,
+      ...results,
+      steps: done,
+      seconds,
+      steps_per_second: done / seconds,
+    },
+  });
+  if (due(config.output.frame_every, epoch, epochs)) await emitFrame(loop, epoch);
+  if (due(config.output.checkpoint_every, epoch, epochs) || epoch === epochs) {
+    const snapshot = await snapshotState(state, { epoch, stepInEpoch: 0 });
+    await emit({ type: "checkpoint", epoch, snapshot });
+  }
+}
+
+/** Held-out decoding, glyph metrics and (on its cadence) the robustness matrix. */
+async function evaluateEpoch(
+  { config, state }: Loop,
+  epoch: number,
+): Promise<Pick<EpochMetrics, "eval" | "glyphs" | "matrix">> {
+  const ev = config.eval, epochs = config.training.epochs;
+  // Held-out: one seed per run, the same test every epoch.
+  const seed = heldOutSeed(config);
+  const evalDue = due(ev.every, epoch, epochs);
+  const result = evalDue
+    ? await evaluate({ g: state.g, d: state.d }, config, {
+      level: state.level,
+      samples: ev.samples,
+      seed,
+      negatives: true,
+    })
+    : null;
+  const glyphs = evalDue
+    ? await glyphMetrics(state.g, config, { samples: ev.glyph_samples, seed })
+    : null;
+  // The matrix costs (ops + 2) × levels × matrix_samples decodes: bounded by its own cadence.
+  const matrixDue = ev.every > 0 && (due(ev.matrix_every, epoch, epochs) || epoch === epochs);
+  const top = ev.matrix_levels ?? config.channel.schedule.max;
+  const matrix = matrixDue
+    ? await robustnessMatrix({ g: state.g, d: state.d }, config, {
+      levels: Array.from({ length: top + 1 }, (_, l) => l),
+      samples: ev.matrix_samples,
+      seed,
+    })
+    : null;
+  return { eval: result && storedScores(result), glyphs, matrix };
+}
+
+/** G's glyphs for the fixed grid of messages. */
+async function emitFrame({ config, state, emit }: Loop, epoch: number): Promise<void> {
+  const messages = fixedMessages(config.message, config.output.grid ** 2);
+  const images = tf.tidy(() => generate(state.g, messageTensor(messages)));
+  await emit({
+    type: "frame",
+    epoch,
+    images: await images.data() as Float32Array,
+    shape: images.shape as [number, number, number, number],
+  });
+  images.dispose();
 }

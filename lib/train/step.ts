@@ -6,32 +6,24 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { Experiment } from "../config/schema.ts";
+import { messageLength } from "../config/schema.ts";
 import { applyChannel } from "../channel/mod.ts";
 import { type BatchStats, updateRunningStats } from "../model/block.ts";
-import { discriminate, type Discriminator } from "../model/discriminator.ts";
-import { generate, type Generator } from "../model/generator.ts";
+import { discriminate } from "../model/discriminator.ts";
+import { generate } from "../model/generator.ts";
 import { type Network, trainableVariables } from "../model/network.ts";
 import type { Adam } from "./adam.ts";
+import type { TrainState } from "./state.ts";
 import { decodeLoss } from "../eval/scores.ts";
-import { labelTensor, messageTensor, noiseLabels, randomMessages } from "../model/messages.ts";
-import type { Rng } from "../rng.ts";
+import {
+  labelTensor,
+  messageTensor,
+  noiseImages,
+  noiseLabels,
+  randomMessages,
+} from "../model/messages.ts";
 
-/** Everything a step reads and updates. */
-export interface TrainState {
-  config: Experiment;
-  g: Generator;
-  d: Discriminator;
-  /** The negative-example generator, re-initialised each epoch. */
-  randomG: Generator;
-  gOpt: Adam;
-  dOpt: Adam;
-  rng: Rng;
-  /** Current channel difficulty. */
-  level: number;
-  /** Steps taken since the run began. */
-  step: number;
-}
+export type { TrainState } from "./state.ts";
 
 /** The three losses of a step, as scalars still on the backend. */
 export interface StepLosses {
@@ -45,9 +37,7 @@ export function trainStep(s: TrainState): StepLosses {
   const { config } = s;
   const batch = config.training.batch_size;
   const m = config.message;
-  const v = m.type === "one-hot" ? m.size : m.bits;
-  const size = config.image.size;
-  const channels = config.image.color === "rgb" ? 3 : 1;
+  const v = messageLength(m);
 
   const real = randomMessages(m, batch, s.rng);
   const glyphs = tf.tidy(() =>
@@ -64,8 +54,8 @@ export function trainStep(s: TrainState): StepLosses {
   const negatives = tf.tidy(() => {
     const images = s.step % 2 === 0
       ? generate(s.randomG, messageTensor(randomMessages(m, batch, s.rng)))
-      : tf.sigmoid(tf.randomNormal([batch, size, size, channels], 0, 1, "float32", s.rng.seed()));
-    return applyChannel(images as tf.Tensor4D, config.channel, { level: s.level, rng: s.rng });
+      : noiseImages(config.image, batch, s.rng.seed());
+    return applyChannel(images, config.channel, { level: s.level, rng: s.rng });
   });
   const dFake = minimize(
     s.d,
