@@ -120,8 +120,10 @@ Deno.test({
       { x: [2, 4, 4, 3], out: 4, o: { size: 3, stride: 1, activation: "swish" } },
       { x: [2, 6, 6, 2], out: 3, o: { size: 3, stride: 2, activation: "sigmoid" } },
       { x: [2, 3, 3, 4], out: 2, o: { size: 3, stride: 2, transpose: true, activation: "swish" } },
-      // 300 rows: more than one workgroup's 256 threads per channel.
+      // 300 rows: five spans of rows summed apart, then together.
       { x: [3, 10, 10, 2], out: 5, o: { size: 1, stride: 1, activation: "swish" } },
+      // 40 channels: two tiles of 32 channel lanes.
+      { x: [1, 3, 3, 2], out: 40, o: { size: 1, stride: 1, activation: "sigmoid" } },
     ];
     for (const c of cases) {
       const expected = await blockOn("cpu", c);

@@ -1,7 +1,7 @@
 /**
  * The fused kernels of lib/backend/fused_kernels.ts for tfjs's `webgpu`
  * backend: GlyphnetConvBnAct and its gradient run tfjs's own webgpu
- * convolution kernels with batch norm + activation as two WGSL dispatches
+ * convolution kernels with batch norm + activation as three WGSL dispatches
  * each way (instead of ~15 forward and ~80 backward tfjs kernels), and
  * GlyphnetAdam is one WGSL dispatch per variable (instead of ~12).
  * @module
