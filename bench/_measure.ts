@@ -88,6 +88,8 @@ export interface RunResult {
   /** The machine's 1-minute load average when the run ended (2 = both cores busy here). */
   loadavg: number;
   peak_rss_bytes: number;
+  /** webgpu: most bytes tfjs's buffer manager held on the GPU after a step (also pooled ones). */
+  peak_gpu_bytes?: number;
   gflop_per_step: number;
   gflops: number;
   /** Losses of the first step [d_real, d_fake, g], to compare backends. */
@@ -142,7 +144,7 @@ export async function measure(
   const config = benchExperiment(name, opts.batch);
   const state = createTrainState(config, { level: opts.level });
   const times: number[] = [];
-  let rss = Deno.memoryUsage().rss, first: number[] = [];
+  let rss = Deno.memoryUsage().rss, first: number[] = [], gpuBytes: number | undefined;
   const began = performance.now();
   let cpu = 0;
   let totals: KernelTotals | undefined;
@@ -166,6 +168,8 @@ export async function measure(
       cpu += (c.user + c.system) / 1e6;
     }
     rss = Math.max(rss, Deno.memoryUsage().rss);
+    const gpu = (tf.memory() as { numBytesAllocatedInGPU?: number }).numBytesAllocatedInGPU;
+    if (gpu !== undefined) gpuBytes = Math.max(gpuBytes ?? 0, gpu);
     const spent = (performance.now() - began) / 1000;
     if (times.length >= 3 && spent > opts.budgetSeconds) break;
   }
@@ -186,6 +190,7 @@ export async function measure(
     cpu_seconds_per_step: cpu / times.length,
     loadavg: loadavg(),
     peak_rss_bytes: peakRss(rss),
+    peak_gpu_bytes: gpuBytes,
     gflop_per_step: flops / 1e9,
     gflops: flops / 1e9 / med,
     first_losses: first,

@@ -3,6 +3,8 @@
  * PyTorch beside them, a table with ratios and bench/results/<stamp>.json.
  * @module
  */
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import type { BenchOptions } from "./bench.ts";
 import { type BenchConfigName, type RunResult } from "./_measure.ts";
 
@@ -263,9 +265,10 @@ export async function orchestrate(o: BenchOptions): Promise<void> {
   console.log(table(rows));
   for (const r of rows) if ("profile" in r && r.profile) console.log(profileTable(r as Measured));
   const stamp = new Date().toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
-  const dir = new URL("results/", import.meta.url);
-  await Deno.mkdir(dir, { recursive: true });
-  const file = new URL(`${stamp}.json`, dir);
+  const file = o.out
+    ? pathToFileURL(resolve(o.out))
+    : new URL(`results/${stamp}.json`, import.meta.url);
+  await Deno.mkdir(new URL(".", file), { recursive: true });
   const saved = {
     date: new Date().toISOString(),
     command: `deno task bench ${Deno.args.join(" ")}`.trim(),

@@ -19,7 +19,8 @@ import { nativeSync } from "../lib/backend/native/ffi.ts";
 import { BENCH_CONFIGS, BENCH_LEVEL, type BenchConfigName, measure } from "./_measure.ts";
 
 const USAGE = "usage: deno task bench [--config tiny|small|default|all] [--backend NAME|all] " +
-  "[--steps N] [--threads N[,N…]] [--level L] [--timeout S] [--force] [--profile] [--json]";
+  "[--steps N] [--threads N[,N…]] [--level L] [--timeout S] [--torch-device cpu|cuda] " +
+  "[--out FILE] [--force] [--profile] [--json]";
 
 /** Parses the command line; exits with a message on a mistake. */
 function parse(args: string[]) {
@@ -37,6 +38,7 @@ function parse(args: string[]) {
         budget: { type: "string", default: "60" },
         batch: { type: "string" },
         "torch-device": { type: "string", default: "cpu" },
+        out: { type: "string" },
         force: { type: "boolean", default: false },
         profile: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
@@ -80,6 +82,7 @@ function parse(args: string[]) {
     budget: int("budget", values.budget, 1)!,
     batch: int("batch", values.batch, 1),
     torchDevice: values["torch-device"],
+    out: values.out,
     force: values.force,
     profile: values.profile,
     json: values.json,

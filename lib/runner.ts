@@ -6,7 +6,7 @@
  * the same files and statuses.
  * @module
  */
-import { type BackendInfo, initBackend } from "./backend/init.ts";
+import { type BackendInfo, initBackend, lossReadInterval } from "./backend/init.ts";
 import { sanitizeName } from "./config/load.ts";
 import type { Experiment } from "./config/schema.ts";
 import { InputError, OperationalError } from "./errors.ts";
@@ -222,6 +222,7 @@ async function trainInto(
       signal: opts.signal,
       checkpointWanted: () => checkpointWanted && !(checkpointWanted = false),
       resume,
+      readEvery: lossReadInterval(backend),
       onEvent: async (e) => {
         await writer.onEvent(e, config);
         // report.html once an epoch: after its frame, or after its metrics when no frame is due.

@@ -11,6 +11,7 @@ import { UserError } from "../errors.ts";
 import { startNative } from "./native.ts";
 import { startTensorflow } from "./tensorflow.ts";
 import { registerWasmKernels } from "./wasm_kernels.ts";
+import { registerWebgpuKernels } from "./webgpu/kernels.ts";
 import { resolveThreads, type ThreadChoice } from "./threads.ts";
 import { setNativeThreads } from "./native/ffi.ts";
 
@@ -64,6 +65,7 @@ async function startWebgpu(): Promise<BackendInfo> {
     );
   }
   await import("@tensorflow/tfjs-backend-webgpu");
+  registerWebgpuKernels();
   if (!(await tf.setBackend("webgpu"))) {
     throw new BackendError("Cannot start webgpu: tfjs could not initialise it on this adapter");
   }
@@ -129,6 +131,15 @@ export const autoOrder: string[] = ["tensorflow", "webgpu", "native", "wasm", "c
 const autoStarters: Record<string, (opts?: StartOptions) => Promise<BackendInfo>> = {
   webgpu: startWebgpuHardware,
 };
+
+/**
+ * Steps between reads of the training losses on a started backend: a read
+ * on a GPU waits for its queue to drain, so the loop reads every 10 steps
+ * there (the reported values are the same); on the CPU backends every step.
+ */
+export function lossReadInterval(info: BackendInfo): number {
+  return info.name === "webgpu" ? 10 : 1;
+}
 
 let current: BackendInfo | undefined;
 
