@@ -13,8 +13,8 @@ import type { StartedRun } from "./lib/runner.ts";
 const USAGE = `glyphnet: two networks invent a visual language
 
 usage:
-  deno task run <experiment.yaml> [--set key=value]... [--backend NAME] [--name NAME] [--runs DIR]
-  deno task run --resume <run folder> [--set key=value]...   (optimizer, schedule, epochs)
+  deno task run <experiment.yaml> [--set key=value]... [--backend NAME] [--threads N] [--name NAME] [--runs DIR]
+  deno task run --resume <run folder> [--set key=value]... [--threads N]   (optimizer, schedule, epochs, threads)
   deno task schema [--out FILE]   (the sweep format's schema goes beside it: sweep.schema.json)
   deno task channel <experiment.yaml | run folder> [--out FILE.png] [--samples N]
   deno task eval <run folder> [--samples N] [--levels MAX] [--backend NAME]
@@ -92,6 +92,7 @@ async function runCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     set: { type: "string", multiple: true },
     backend: { type: "string" },
+    threads: { type: "string" },
     name: { type: "string" },
     runs: { type: "string", default: "runs" },
     resume: { type: "string" },
@@ -123,13 +124,16 @@ async function runCommand(args: string[]): Promise<number> {
       if (positionals.length) {
         throw new UsageError("--resume takes a run folder and no experiment file");
       }
-      result = await resumeRun(values.resume, { ...common, set: values.set });
+      const set = [...(values.set ?? [])];
+      if (values.threads) set.push(`training.threads=${values.threads}`);
+      result = await resumeRun(values.resume, { ...common, set });
     } else {
       if (positionals.length !== 1) {
         throw new UsageError(`run takes one experiment file\n\n${USAGE}`);
       }
       const set = [...(values.set ?? [])];
       if (values.backend) set.push(`training.backend=${values.backend}`);
+      if (values.threads) set.push(`training.threads=${values.threads}`);
       if (values.name) set.push(`name=${JSON.stringify(values.name)}`);
       const loaded = await loadExperiment(positionals[0], { set });
       result = await runExperiment(loaded.config, {

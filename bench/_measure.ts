@@ -10,6 +10,7 @@ import { type Experiment, experimentSchema } from "../lib/config/schema.ts";
 import type { GeneratorSpec } from "../lib/model/generator.ts";
 import { createTrainState, networkSpec } from "../lib/train/state.ts";
 import { trainStep } from "../lib/train/step.ts";
+import { instrumentKernels, type KernelTotals, profileRows } from "./_profile.ts";
 
 /** The benchmark's model sizes (docs/ARCHITECTURE.md, "Backends: measured facts"). */
 export const BENCH_CONFIGS = {
@@ -87,12 +88,16 @@ export interface RunResult {
   /** The machine's 1-minute load average when the run ended (2 = both cores busy here). */
   loadavg: number;
   peak_rss_bytes: number;
+  /** webgpu: most bytes tfjs's buffer manager held on the GPU after a step (also pooled ones). */
+  peak_gpu_bytes?: number;
   gflop_per_step: number;
   gflops: number;
   /** Losses of the first step [d_real, d_fake, g], to compare backends. */
   first_losses: number[];
   deno: string;
   tfjs: string;
+  /** With `--profile`: the kernels that took the most time per measured step. */
+  profile?: ReturnType<typeof profileRows>;
 }
 
 /** Median of a non-empty list. */
@@ -127,15 +132,24 @@ function peakRss(sampled: number): number {
 export async function measure(
   name: BenchConfigName,
   info: BackendInfo,
-  opts: { steps: number; warmup: number; level: number; budgetSeconds: number; batch?: number },
+  opts: {
+    steps: number;
+    warmup: number;
+    level: number;
+    budgetSeconds: number;
+    batch?: number;
+    profile?: boolean;
+  },
 ): Promise<RunResult> {
   const config = benchExperiment(name, opts.batch);
   const state = createTrainState(config, { level: opts.level });
   const times: number[] = [];
-  let rss = Deno.memoryUsage().rss, first: number[] = [];
+  let rss = Deno.memoryUsage().rss, first: number[] = [], gpuBytes: number | undefined;
   const began = performance.now();
   let cpu = 0;
+  let totals: KernelTotals | undefined;
   for (let i = 0; i < opts.warmup + opts.steps; i++) {
+    if (opts.profile && i === opts.warmup) totals = instrumentKernels(tf.getBackend());
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     const losses = trainStep(state);
@@ -154,6 +168,8 @@ export async function measure(
       cpu += (c.user + c.system) / 1e6;
     }
     rss = Math.max(rss, Deno.memoryUsage().rss);
+    const gpu = (tf.memory() as { numBytesAllocatedInGPU?: number }).numBytesAllocatedInGPU;
+    if (gpu !== undefined) gpuBytes = Math.max(gpuBytes ?? 0, gpu);
     const spent = (performance.now() - began) / 1000;
     if (times.length >= 3 && spent > opts.budgetSeconds) break;
   }
@@ -174,10 +190,12 @@ export async function measure(
     cpu_seconds_per_step: cpu / times.length,
     loadavg: loadavg(),
     peak_rss_bytes: peakRss(rss),
+    peak_gpu_bytes: gpuBytes,
     gflop_per_step: flops / 1e9,
     gflops: flops / 1e9 / med,
     first_losses: first,
     deno: Deno.version.deno,
     tfjs: tf.version_core,
+    ...(totals ? { profile: profileRows(totals, times.length) } : {}),
   };
 }

@@ -3,6 +3,8 @@
  * PyTorch beside them, a table with ratios and bench/results/<stamp>.json.
  * @module
  */
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import type { BenchOptions } from "./bench.ts";
 import { type BenchConfigName, type RunResult } from "./_measure.ts";
 
@@ -13,10 +15,18 @@ const ALL_BACKENDS = ["tensorflow", "webgpu", "native", "wasm", "cpu"];
 interface Skipped {
   config: BenchConfigName;
   backend: string;
+  threads_requested: number;
   note: string;
 }
 
-type Row = RunResult | Skipped;
+/** A measured run, with the thread count it was asked for and, for native, the GEMM ceiling. */
+type Measured = RunResult & {
+  threads_requested: number;
+  gemm_ceiling_gflops?: number;
+  ceiling_fraction?: number;
+};
+
+type Row = Measured | Skipped;
 
 /** True when WebGPU here is absent or a software adapter (checked without starting tfjs). */
 async function softwareGpu(): Promise<boolean> {
@@ -93,23 +103,28 @@ function python(): string {
   }
 }
 
-function common(o: BenchOptions, config: BenchConfigName): string[] {
-  const args = ["--config", config, "--threads", String(o.threads), "--level", String(o.level)];
+function common(o: BenchOptions, config: BenchConfigName, threads: number): string[] {
+  const args = ["--config", config, "--threads", String(threads), "--level", String(o.level)];
   if (o.steps) args.push("--steps", String(o.steps));
   if (o.batch) args.push("--batch", String(o.batch));
   return args;
 }
 
-async function runOne(o: BenchOptions, config: BenchConfigName, backend: string): Promise<Row> {
+async function runOne(
+  o: BenchOptions,
+  config: BenchConfigName,
+  backend: string,
+  threads: number,
+): Promise<Row> {
   const here = new URL(".", import.meta.url);
   // NO_COLOR keeps error lines plain for the notes.
-  const env = { GLYPHNET_THREADS: String(o.threads), OPENBLAS_THREAD_TIMEOUT: "1", NO_COLOR: "1" };
+  const env = { GLYPHNET_THREADS: String(threads), OPENBLAS_THREAD_TIMEOUT: "1", NO_COLOR: "1" };
   const r = backend === "pytorch"
     ? await runJson(
       python(),
       [
         new URL("torch_ref.py", here).pathname,
-        ...common(o, config),
+        ...common(o, config, threads),
         "--device",
         o.torchDevice,
         "--json",
@@ -126,46 +141,67 @@ async function runOne(o: BenchOptions, config: BenchConfigName, backend: string)
         "--config",
         new URL("../deno.json", here).pathname,
         new URL("bench.ts", here).pathname,
-        ...common(o, config),
+        ...common(o, config, threads),
         "--backend",
         backend,
         "--budget",
         String(o.budget),
+        ...(o.profile ? ["--profile"] : []),
         "--json",
       ],
       env,
       o.timeout,
     );
-  return r.json ? r.json as unknown as RunResult : { config, backend, note: r.note! };
+  return r.json
+    ? { ...r.json as unknown as RunResult, threads_requested: threads }
+    : { config, backend, threads_requested: threads, note: r.note! };
 }
 
+/** The table: per config and thread count, PyTorch first, with ratios and the GEMM ceiling. */
 function table(rows: Row[]): string {
-  const torch = new Map<string, RunResult>();
-  for (const r of rows) {
-    if ("step_seconds_median" in r && r.backend === "pytorch") torch.set(r.config, r);
-  }
-  const head = ["config", "backend", "thr", "steps", "median s", "× PyTorch", "CPU s/step"];
-  head.push("× PyTorch CPU", "GFLOP/s", "peak RSS MiB", "load");
+  const measured = rows.filter((r): r is Measured => "step_seconds_median" in r);
+  const torch = (config: string, threads?: number) =>
+    measured.filter((r) =>
+      r.backend === "pytorch" && r.config === config &&
+      (threads === undefined || r.threads_requested === threads)
+    );
+  const one = (r: Measured) =>
+    measured.find((m) =>
+      m.backend === r.backend && m.config === r.config && m.threads_requested === 1
+    );
+  const head = ["config", "backend", "thr", "steps", "median s", "× PyTorch", "× PyTorch best"];
+  head.push("speedup vs 1 thr", "CPU s/step", "GFLOP/s", "GEMM ceiling", "% ceiling");
+  head.push("peak RSS MiB", "load");
   const lines = [head];
   const notes: string[] = [];
   for (const r of rows) {
     if (!("step_seconds_median" in r)) {
-      notes.push(`${r.config}/${r.backend}: ${r.note}`);
-      lines.push([r.config, r.backend, ...head.slice(2).map(() => "-")]);
+      notes.push(`${r.config}/${r.backend}/${r.threads_requested} thr: ${r.note}`);
+      lines.push([
+        r.config,
+        r.backend,
+        String(r.threads_requested),
+        ...head.slice(3).map(() => "-"),
+      ]);
       continue;
     }
-    const t = torch.get(r.config);
-    const ratio = (a: number, b?: number) => b ? (a / b).toFixed(2) : "-";
+    const same = torch(r.config, r.threads_requested)[0];
+    const best = Math.min(...torch(r.config).map((t) => t.step_seconds_median));
+    const ratio = (a: number, b?: number) => b && isFinite(b) ? (a / b).toFixed(2) : "-";
+    const base = one(r);
     lines.push([
       r.config,
       r.backend + (r.fallback ? " (software)" : ""),
       String(r.threads),
       String(r.steps),
       r.step_seconds_median.toFixed(3),
-      ratio(r.step_seconds_median, t?.step_seconds_median),
+      ratio(r.step_seconds_median, same?.step_seconds_median),
+      ratio(r.step_seconds_median, best),
+      base ? (base.step_seconds_median / r.step_seconds_median).toFixed(2) : "-",
       r.cpu_seconds_per_step.toFixed(3),
-      ratio(r.cpu_seconds_per_step, t?.cpu_seconds_per_step),
       r.gflops.toFixed(2),
+      r.gemm_ceiling_gflops ? r.gemm_ceiling_gflops.toFixed(1) : "-",
+      r.ceiling_fraction ? `${(100 * r.ceiling_fraction).toFixed(0)} %` : "-",
       (r.peak_rss_bytes / 2 ** 20).toFixed(0),
       r.loadavg.toFixed(1),
     ]);
@@ -180,32 +216,66 @@ function table(rows: Row[]): string {
   ].join("\n");
 }
 
+/** A run's kernel profile: the top kernels per step, and the time outside kernels. */
+function profileTable(r: Measured): string {
+  const p = r.profile!;
+  const step = r.step_seconds_median * 1000;
+  const lines = [
+    `\n${r.config} on ${r.backend}: ${step.toFixed(1)} ms/step, ${
+      p.kernel_ms_per_step.toFixed(1)
+    } ms in ${p.kernel_calls_per_step.toFixed(0)} kernel calls, ${
+      (step - p.kernel_ms_per_step).toFixed(1)
+    } ms outside kernels`,
+    "| kernel | ms/step | calls/step | ms/call |",
+    "|---|---|---|---|",
+  ];
+  for (const row of p.rows) {
+    lines.push(
+      `| ${row.kernel} | ${row.ms_per_step.toFixed(2)} | ${row.calls_per_step.toFixed(0)} | ${
+        (row.ms_per_step / row.calls_per_step).toFixed(3)
+      } |`,
+    );
+  }
+  return lines.join("\n");
+}
+
 /** Runs every requested (config, backend) pair in subprocesses, prints and saves the results. */
 export async function orchestrate(o: BenchOptions): Promise<void> {
   const backends = o.backends === "all" ? ALL_BACKENDS : o.backends.split(",");
   const softGpu = await softwareGpu();
+  const loadStart = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  console.error(`bench: load average at start ${loadStart}`);
   const rows: Row[] = [];
-  for (const config of o.configs) {
+  const pairs = o.configs.flatMap((config) => o.threads.map((threads) => ({ config, threads })));
+  for (const { config, threads } of pairs) {
     for (const backend of ["pytorch", ...backends]) {
       const skip = o.force ? undefined : skipReason(config, backend, softGpu);
-      console.error(`bench: ${config} on ${backend}${skip ? ` (${skip})` : ""} ...`);
-      const row = skip ? { config, backend, note: skip } : await runOne(o, config, backend);
+      console.error(
+        `bench: ${config} on ${backend}, ${threads} thr${skip ? ` (${skip})` : ""} ...`,
+      );
+      const row = skip
+        ? { config, backend, threads_requested: threads, note: skip }
+        : await runOne(o, config, backend, threads);
       if ("note" in row) console.error(`  ${row.note}`);
       else console.error(`  ${row.step_seconds_median.toFixed(3)} s/step (${row.steps} steps)`);
       rows.push(row);
     }
   }
+  console.log(`load average at start: ${loadStart} (${navigator.hardwareConcurrency} cores)\n`);
   console.log(table(rows));
+  for (const r of rows) if ("profile" in r && r.profile) console.log(profileTable(r as Measured));
   const stamp = new Date().toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
-  const dir = new URL("results/", import.meta.url);
-  await Deno.mkdir(dir, { recursive: true });
-  const file = new URL(`${stamp}.json`, dir);
+  const file = o.out
+    ? pathToFileURL(resolve(o.out))
+    : new URL(`results/${stamp}.json`, import.meta.url);
+  await Deno.mkdir(new URL(".", file), { recursive: true });
   const saved = {
     date: new Date().toISOString(),
     command: `deno task bench ${Deno.args.join(" ")}`.trim(),
     machine: { cores: navigator.hardwareConcurrency, os: Deno.build.os, arch: Deno.build.arch },
     level: o.level,
     threads: o.threads,
+    loadavg_start: loadStart,
     runs: rows,
   };
   await Deno.writeTextFile(file, JSON.stringify(saved, null, 2) + "\n");

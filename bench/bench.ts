@@ -3,7 +3,7 @@
  * G through the channel and D) per backend and config, against PyTorch.
  *
  *   deno task bench [--config tiny|small|default|all] [--backend NAME|all]
- *                   [--steps N] [--threads N] [--level L] [--timeout S] [--force]
+ *                   [--steps N] [--threads N[,N…]] [--level L] [--timeout S] [--force] [--profile]
  *   deno task bench --config tiny --backend wasm --json   # one run, in this process
  *
  * Without `--json`, each (config, backend) runs in its own subprocess (so
@@ -14,10 +14,13 @@
 import { parseArgs } from "node:util";
 import { type BackendInfo, initBackend } from "../lib/backend/init.ts";
 import { orchestrate } from "./_orchestrate.ts";
+import { availableCores } from "../lib/backend/threads.ts";
+import { nativeSync } from "../lib/backend/native/ffi.ts";
 import { BENCH_CONFIGS, BENCH_LEVEL, type BenchConfigName, measure } from "./_measure.ts";
 
 const USAGE = "usage: deno task bench [--config tiny|small|default|all] [--backend NAME|all] " +
-  "[--steps N] [--threads N] [--level L] [--timeout S] [--force] [--json]";
+  "[--steps N] [--threads N[,N…]] [--level L] [--timeout S] [--torch-device cpu|cuda] " +
+  "[--out FILE] [--force] [--profile] [--json]";
 
 /** Parses the command line; exits with a message on a mistake. */
 function parse(args: string[]) {
@@ -29,13 +32,15 @@ function parse(args: string[]) {
         config: { type: "string", default: "all" },
         backend: { type: "string", default: "all" },
         steps: { type: "string" },
-        threads: { type: "string", default: Deno.env.get("GLYPHNET_THREADS") ?? "1" },
+        threads: { type: "string", default: Deno.env.get("GLYPHNET_THREADS") ?? "" },
         level: { type: "string", default: String(BENCH_LEVEL) },
         timeout: { type: "string", default: "600" },
         budget: { type: "string", default: "60" },
         batch: { type: "string" },
         "torch-device": { type: "string", default: "cpu" },
+        out: { type: "string" },
         force: { type: "boolean", default: false },
+        profile: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         help: { type: "boolean", default: false },
       },
@@ -63,19 +68,34 @@ function parse(args: string[]) {
     }
     return n;
   };
+  const threads = values.threads
+    ? values.threads.split(",").map((t) => int("threads", t, 1)!)
+    : defaultThreads();
+  if (values.json && threads.length !== 1) fail("Cannot bench with --json: name one --threads");
   return {
     configs,
     backends: values.backend,
     steps: int("steps", values.steps, 1),
-    threads: int("threads", values.threads, 1)!,
+    threads,
     level: int("level", values.level, 0)!,
     timeout: int("timeout", values.timeout, 1)!,
     budget: int("budget", values.budget, 1)!,
     batch: int("batch", values.batch, 1),
     torchDevice: values["torch-device"],
+    out: values.out,
     force: values.force,
+    profile: values.profile,
     json: values.json,
   };
+}
+
+/** 1, 2, 4, … up to the cores this process may use, and that count itself. */
+function defaultThreads(): number[] {
+  const cores = availableCores().threads;
+  const list = [1];
+  for (let t = 2; t < cores; t *= 2) list.push(t);
+  if (cores > 1) list.push(cores);
+  return list;
 }
 
 /** Parsed `deno task bench` options. */
@@ -92,10 +112,10 @@ async function main(): Promise<void> {
   if (opts.configs.length !== 1 || opts.backends === "all" || opts.backends.includes(",")) {
     fail("Cannot bench with --json: name one --config and one --backend (the subprocess form)");
   }
-  Deno.env.set("GLYPHNET_THREADS", String(opts.threads));
+  const threads = opts.threads[0];
   let info: BackendInfo;
   try {
-    info = await initBackend(opts.backends);
+    info = await initBackend(opts.backends, { threads });
   } catch (e) {
     fail((e as Error).message);
   }
@@ -106,8 +126,19 @@ async function main(): Promise<void> {
     level: opts.level,
     budgetSeconds: opts.budget,
     batch: opts.batch,
+    profile: opts.profile,
   });
-  console.log(JSON.stringify(result));
+  // The machine's GEMM ceiling at this thread count, with the same OpenBLAS.
+  const ceiling = info.name === "native" ? gemmCeiling(threads) : undefined;
+  console.log(JSON.stringify({
+    ...result,
+    ...(ceiling ? { gemm_ceiling_gflops: ceiling, ceiling_fraction: result.gflops / ceiling } : {}),
+  }));
+}
+
+/** GFLOP/s of OpenBLAS's own sgemm (2048², best of 3) on `threads` BLAS threads. */
+function gemmCeiling(threads: number): number {
+  return nativeSync().symbols.gn_sgemm_gflops(2048, 3, threads);
 }
 
 if (import.meta.main) await main();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Packs what `deno task bench` needs onto a machine with no internet (e.g. a
-# GPU box): the Deno binary, the sources, node_modules without source maps
-# and browser bundles, and bench/torch_ref.py, as one .tar.xz under 64 MiB.
+# Packs what `deno task bench` and bench/gpu-check.sh need onto a machine with
+# no internet (e.g. a GPU box): the Deno binary, the sources, the experiments,
+# node_modules without source maps and browser bundles, the bench scripts and
+# a Vulkan loader (libvulkan.so.1, for Deno's WebGPU), as one .tar.xz under 64 MiB.
 #
 #   bash bench/kit.sh [OUT_DIR]        # default OUT_DIR: build/kit
 #
@@ -34,10 +35,22 @@ cp "$deno_bin" "$dest/deno"
 cp "$root/deno.json" "$dest/"
 [ -f "$root/deno.lock" ] && cp "$root/deno.lock" "$dest/"
 # Every source file, tracked or not (native compiles lib/backend/native/*.c on the target).
-(cd "$root" && git ls-files -co --exclude-standard -- lib main.ts mod.ts) |
+(cd "$root" && git ls-files -co --exclude-standard -- lib main.ts mod.ts experiments bench |
+  grep -v '^bench/results/') |
   (cd "$root" && xargs -d '\n' cp --parents -t "$dest")
-cp "$root/bench/bench.ts" "$root/bench/torch_ref.py" "$root/bench/README.md" "$dest/bench/"
 mkdir -p "$dest/bench/results"
+
+# Deno's WebGPU needs the Vulkan loader; GPU machines may lack it (apt needs internet).
+vulkan=$(ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1 ' | head -1 | sed 's/.*=> //' || true)
+mkdir -p "$dest/vulkan"
+if [ -n "$vulkan" ]; then
+  cp -L "$vulkan" "$dest/vulkan/libvulkan.so.1"
+elif (cd "$stage" && apt-get download libvulkan1 >/dev/null 2>&1); then
+  dpkg-deb -x "$stage"/libvulkan1_*.deb "$stage/vk" &&
+    cp -L "$stage"/vk/usr/lib/*/libvulkan.so.1 "$dest/vulkan/libvulkan.so.1" || true
+fi
+[ -f "$dest/vulkan/libvulkan.so.1" ] ||
+  echo "kit: warning: no libvulkan.so.1 to pack (apt-get install libvulkan1); the GPU machine needs its own" >&2
 
 # node_modules as installed (symlinks kept); Deno loads each package's
 # `main` (the *.node.js build) and per-file modules, never the maps,
@@ -66,7 +79,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 export DENO_DIR="${DENO_DIR:-$here/.deno_dir}" DENO_NO_UPDATE_CHECK=1
 # The bench task's flags (deno.json): no network, writes to bench/results and build only.
 cd "$here" && exec ./deno run --allow-read --allow-write=bench/results,build --allow-run --allow-ffi=build \
-  --allow-env=GLYPHNET_THREADS,GLYPHNET_DEBUG,OPENBLAS_NUM_THREADS,OPENBLAS_THREAD_TIMEOUT,LOG_TOKENS,LOG_STREAM,GLYPHNET_PYTHON \
+  --allow-env=GLYPHNET_THREADS,GLYPHNET_DEBUG,OPENBLAS_NUM_THREADS,OPENBLAS_THREAD_TIMEOUT,GOMP_SPINCOUNT,SLURM_CPUS_PER_TASK,LOG_TOKENS,LOG_STREAM,GLYPHNET_PYTHON \
   --v8-flags=--max-old-space-size=16384 bench/bench.ts "$@"
 EOF
 chmod +x "$dest/run.sh" "$dest/deno"

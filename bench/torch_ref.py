@@ -199,6 +199,8 @@ def main():
     p.add_argument("--level", type=int, default=5)
     p.add_argument("--batch", type=int)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--tf32", action="store_true",
+                   help="cuda: let matmuls and convolutions use TF32 (default: strict fp32, as WebGPU)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     cfg = dict(CONFIGS[a.config])
@@ -207,6 +209,10 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     dev = torch.device(a.device)
+    if dev.type == "cuda":
+        # PyTorch lets cuDNN convolutions use TF32 by default; WebGPU computes in fp32.
+        torch.backends.cuda.matmul.allow_tf32 = a.tf32
+        torch.backends.cudnn.allow_tf32 = a.tf32
     args = (cfg["symbols"], cfg["size"], cfg["channels"], cfg["filters"])
     g, d, rg = Generator(*args).to(dev), Discriminator(*args).to(dev), Generator(*args).to(dev)
     adam = dict(lr=2.5e-4, betas=(0.5, 0.999), eps=1e-7)
@@ -217,9 +223,12 @@ def main():
     warmup = 1 if a.config == "default" else 2
     steps = a.steps or cfg["steps"]
     times, first, cpu = [], None, 0.0
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     for i in range(warmup + steps):
+        sync()
         t0, c0 = time.perf_counter(), time.process_time()
-        losses = step(s, i)  # .item() synchronises, also on CUDA
+        losses = step(s, i)  # .item() waits for the losses; synchronize for everything else
+        sync()
         dt = time.perf_counter() - t0
         first = first or losses
         if i >= warmup:
@@ -240,6 +249,7 @@ def main():
     )
     if dev.type == "cuda":
         result["peak_gpu_bytes"] = torch.cuda.max_memory_allocated(dev)
+        result["tf32"] = a.tf32
     if a.json:
         print(json.dumps(result))
     else:

@@ -6,7 +6,7 @@
  * the same files and statuses.
  * @module
  */
-import { type BackendInfo, initBackend } from "./backend/init.ts";
+import { type BackendInfo, initBackend, lossReadInterval } from "./backend/init.ts";
 import { sanitizeName } from "./config/load.ts";
 import type { Experiment } from "./config/schema.ts";
 import { InputError, OperationalError } from "./errors.ts";
@@ -104,7 +104,9 @@ export interface RunResult {
 export async function runExperiment(config: Experiment, opts: RunOptions = {}): Promise<RunResult> {
   const root = opts.root ?? "runs";
   await checkWritable(root, `Cannot start a run in "${root}"`);
-  const backend = await initBackend(config.training.backend);
+  const backend = await initBackend(config.training.backend, {
+    threads: config.training.threads,
+  });
   const writer = await RunWriter.create({
     root,
     name: sanitizeName(config.name ?? "run"),
@@ -167,7 +169,10 @@ export async function resumeRun(dir: string, opts: ResumeOptions = {}): Promise<
   // What a killed run wrote after its checkpoint goes: those epochs run again.
   await dropAfter(run.dir, done);
   run.manifest.epochs_done = done;
-  const backend = await initBackend(config.training.backend);
+  // Older runs' configs have no threads: auto.
+  const backend = await initBackend(config.training.backend, {
+    threads: config.training.threads ?? "auto",
+  });
   const metrics = run.metrics.filter((m) => m.epoch <= done);
   const writer = await RunWriter.reopen(dir, run.manifest, metrics);
   if (Object.keys(changes).length) {
@@ -256,6 +261,7 @@ async function trainInto(
       signal: opts.signal,
       checkpointWanted: () => checkpointWanted && !(checkpointWanted = false),
       resume,
+      readEvery: lossReadInterval(backend),
       onEvent: async (e) => {
         await writer.onEvent(e, config);
         // report.html once an epoch: after its frame, or after its metrics when no frame is due.

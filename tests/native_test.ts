@@ -1,16 +1,19 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
-import {
-  createNativeAdamState,
-  nativeAdamApply,
-  nativeAdamUpdate,
-  startNative,
-  takeBuffer,
-} from "../lib/backend/native.ts";
+import { startNative, takeBuffer } from "../lib/backend/native.ts";
+import { nativeSync, setNativeThreads } from "../lib/backend/native/ffi.ts";
 import { buildNative, NativeBuildError } from "../lib/backend/native/build.ts";
-import { fusedConvBnAct } from "../lib/backend/native/fused.ts";
 import { NATIVE_KERNELS } from "../lib/backend/native/kernels.ts";
+import {
+  ADAM,
+  backendHasKernels,
+  CONV_BN_ACT,
+  CONV_BN_ACT_GRAD,
+} from "../lib/backend/fused_kernels.ts";
+import { Adam } from "../lib/train/adam.ts";
+import { applyExtras, drawExtras } from "../lib/channel/extras.ts";
+import { centredMaps, resampleAffine } from "../lib/channel/_resample.ts";
 import {
   type BatchStats,
   type BlockOptions,
@@ -78,8 +81,51 @@ async function compare(
 ) {
   const r = random(outShape, rng);
   const want = await on("cpu", inputs, valueAndGrads(f, r));
-  const got = await on("native", inputs, valueAndGrads(f, r));
+  const got = await onNative(inputs, valueAndGrads(f, r), what);
   got.forEach((g, i) => assertClose(g, want[i], `${what} ${i === 0 ? "value" : `grad ${i - 1}`}`));
+}
+
+/** Thread counts every native kernel is checked at; 3 splits the test shapes unevenly. */
+const THREADS = [1, 2, 3];
+
+/**
+ * Runs `n` threads of native kernels, splitting even the tiny test shapes
+ * over the team, then restores the defaults.
+ */
+async function withThreads<T>(n: number, fn: () => Promise<T>): Promise<T> {
+  setNativeThreads(n);
+  nativeSync().symbols.gn_set_min_work(0);
+  try {
+    return await fn();
+  } finally {
+    nativeSync().symbols.gn_set_min_work(-1);
+    setNativeThreads(info.threads);
+  }
+}
+
+/**
+ * fn's outputs on native at each of THREADS (each run twice: the same
+ * thread count must give bit-identical results); returns the first.
+ */
+async function onNative(
+  inputs: Shaped[],
+  fn: (...xs: tf.Tensor[]) => tf.Tensor[],
+  what: string,
+): Promise<Float32Array[]> {
+  return await sameAtEveryThreadCount(() => on("native", inputs, fn), what);
+}
+
+async function sameAtEveryThreadCount(
+  run: () => Promise<Float32Array[]>,
+  what: string,
+): Promise<Float32Array[]> {
+  let first: Float32Array[] | undefined;
+  for (const n of THREADS) {
+    const [got, again] = await withThreads(n, async () => [await run(), await run()]);
+    again.forEach((g, i) => assert.deepEqual(g, got[i], `${what}: output ${i} at ${n} threads`));
+    first ??= got;
+  }
+  return first!;
 }
 
 Deno.test("startNative() reports its BLAS and threads", () => {
@@ -258,14 +304,23 @@ function blockInputs(x: number[], kernel: number[], rng: Rng, out = kernel[3]): 
   ];
 }
 
-function block(o: BlockOptions, fused: boolean) {
+/** convBnAct on raw tensors: the fused kernel on native, tfjs ops on cpu. */
+function block(o: BlockOptions) {
   return (x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => {
     const p = { name: "t", kernel, bias, gamma, beta } as unknown as BlockParams;
-    return (fused ? fusedConvBnAct : convBnAct)(x as tf.Tensor4D, p, o);
+    return convBnAct(x as tf.Tensor4D, p, o);
   };
 }
 
-Deno.test("fusedConvBnAct() matches the composed block for every shape G and D use", async () => {
+Deno.test("backendHasKernels() finds the fused kernels on native only", async () => {
+  await tf.setBackend("native");
+  assert.ok(backendHasKernels(CONV_BN_ACT, CONV_BN_ACT_GRAD, ADAM));
+  await tf.setBackend("cpu");
+  assert.ok(!backendHasKernels(CONV_BN_ACT));
+  assert.ok(!backendHasKernels(ADAM));
+});
+
+Deno.test("convBnAct() as a native kernel matches its tfjs ops for every shape G and D use", async () => {
   const rng = new Rng(3);
   const cases: [number[], number, BlockOptions][] = [
     [[3, 1, 1, 26], 8, { size: 1, stride: 1, activation: "swish" }], // G stem: 1×1 on 1×1
@@ -288,8 +343,8 @@ Deno.test("fusedConvBnAct() matches the composed block for every shape G and D u
     const inputs = blockInputs(xs, kernel, rng, out);
     const r = random([b, s, sw, out], rng);
     const what = `block x[${xs}] → ${out} ${JSON.stringify(o)}`;
-    const want = await on("cpu", inputs, valueAndGrads(block(o, false), r));
-    const got = await on("native", inputs, valueAndGrads(block(o, true), r));
+    const want = await on("cpu", inputs, valueAndGrads(block(o), r));
+    const got = await onNative(inputs, valueAndGrads(block(o), r), what);
     const names = ["value", "dx", "dkernel", "dbias", "dgamma", "dbeta"];
     got.forEach((g, i) => {
       // The bias gradient is zero up to rounding under batch norm: scale by dbeta's.
@@ -299,11 +354,11 @@ Deno.test("fusedConvBnAct() matches the composed block for every shape G and D u
   }
 });
 
-Deno.test("fusedConvBnAct() pushes the batch mean and variance like the composed path", async () => {
+Deno.test("convBnAct() pushes the same batch mean and variance on native and cpu", async () => {
   const rng = new Rng(4);
   const o: BlockOptions = { size: 3, stride: 2, activation: "swish" };
   const inputs = blockInputs([2, 6, 6, 3], [3, 3, 3, 4], rng);
-  const statsOf = (fused: boolean) => (...xs: tf.Tensor[]) => {
+  const statsOf = (...xs: tf.Tensor[]) => {
     const stats: BatchStats[] = [];
     const p = {
       name: "t",
@@ -312,16 +367,16 @@ Deno.test("fusedConvBnAct() pushes the batch mean and variance like the composed
       gamma: xs[3],
       beta: xs[4],
     } as unknown as BlockParams;
-    (fused ? fusedConvBnAct : convBnAct)(xs[0] as tf.Tensor4D, p, o, stats);
+    convBnAct(xs[0] as tf.Tensor4D, p, o, stats);
     return [stats[0].mean, stats[0].variance];
   };
-  const want = await on("cpu", inputs, statsOf(false));
-  const got = await on("native", inputs, statsOf(true));
+  const want = await on("cpu", inputs, statsOf);
+  const got = await onNative(inputs, statsOf, "stats");
   assertClose(got[0], want[0], "mean");
   assertClose(got[1], want[1], "variance");
 });
 
-Deno.test("fusedConvBnAct() keeps tf.memory().numTensors flat over repeated calls", async () => {
+Deno.test("convBnAct() on native keeps tf.memory().numTensors flat over repeated calls", async () => {
   await tf.setBackend("native");
   const rng = new Rng(5);
   const ts = blockInputs([2, 4, 4, 3], [3, 3, 3, 2], rng).map((s) => tf.tensor(s.values, s.shape));
@@ -330,7 +385,7 @@ Deno.test("fusedConvBnAct() keeps tf.memory().numTensors flat over repeated call
     const stats: BatchStats[] = [];
     tf.tidy(() => {
       tf.grads((...xs: tf.Tensor[]) =>
-        tf.sum((block(o, true) as (...a: tf.Tensor[]) => tf.Tensor)(...xs))
+        tf.sum((block(o) as (...a: tf.Tensor[]) => tf.Tensor)(...xs))
       )(ts);
       const p = {
         name: "t",
@@ -339,7 +394,8 @@ Deno.test("fusedConvBnAct() keeps tf.memory().numTensors flat over repeated call
         gamma: ts[3],
         beta: ts[4],
       } as unknown as BlockParams;
-      fusedConvBnAct(ts[0] as tf.Tensor4D, p, o, stats);
+      convBnAct(ts[0] as tf.Tensor4D, p, o, stats);
+      convBnAct(ts[0] as tf.Tensor4D, p, o);
     });
     for (const s of stats) tf.dispose([s.mean, s.variance]);
   };
@@ -377,7 +433,7 @@ Deno.test("native G and D forward and gradients match cpu", async () => {
     return values;
   };
   const want = await run("cpu");
-  const got = await run("native");
+  const got = await sameAtEveryThreadCount(() => run("native"), "G+D");
   assertClose(got[0], want[0], "G+D loss");
   names.forEach((name, i) => {
     // A conv bias gets no gradient through batch norm, only rounding: scale by its beta's.
@@ -387,50 +443,52 @@ Deno.test("native G and D forward and gradients match cpu", async () => {
   });
 });
 
-Deno.test("nativeAdamUpdate() matches tf.train.adam", async () => {
+Deno.test("Adam.apply() through the native GlyphnetAdam kernel matches its tfjs ops", async () => {
   const rng = new Rng(9);
-  const init = random([4, 3], rng);
-  const grads = [random([4, 3], rng), random([4, 3], rng), random([4, 3], rng)];
-  await tf.setBackend("cpu");
-  const ref = tf.variable(tf.tensor(init.values, init.shape));
-  const opt = tf.train.adam(0.01, 0.5, 0.999);
-  for (const g of grads) {
-    opt.applyGradients([{ name: ref.name, tensor: tf.tensor(g.values, g.shape) }]);
-  }
-  const want = ref.dataSync().slice() as Float32Array;
-  ref.dispose();
-  opt.dispose();
-  await tf.setBackend("native");
-  const v = tf.variable(tf.tensor(init.values, init.shape));
-  const state = createNativeAdamState({ learningRate: 0.01, beta1: 0.5 });
-  const before = tf.memory().numTensors;
-  for (const g of grads) {
-    const gt = tf.tensor(g.values, g.shape);
-    nativeAdamUpdate([v], [gt], state);
-    gt.dispose();
-  }
-  assert.equal(tf.memory().numTensors, before);
-  assertClose(v.dataSync() as Float32Array, want, "adam");
-  v.dispose();
+  const init = [random([4, 3], rng), random([5], rng)];
+  const steps = [0, 1, 2].map(() => init.map((s) => random(s.shape, rng)));
+  const options = { learning_rate: 0.01, beta1: 0.5, beta2: 0.999, epsilon: 1e-7 };
+  const run = async (backend: string) => {
+    await tf.setBackend(backend);
+    const vars = new Map(init.map((s, i) => [`w${i}`, tf.variable(tf.tensor(s.values, s.shape))]));
+    const adam = new Adam(vars, options);
+    const before = tf.memory().numTensors;
+    for (const step of steps) {
+      const grads = new Map(step.map((s, i) => [`w${i}`, tf.tensor(s.values, s.shape)]));
+      adam.apply(vars, grads);
+      tf.dispose([...grads.values()]);
+    }
+    assert.equal(tf.memory().numTensors, before, `${backend}: tensors leaked`);
+    const out = [...vars.values(), ...adam.stateTensors().values()].map((t) =>
+      t.dataSync().slice() as Float32Array
+    );
+    adam.dispose();
+    tf.dispose([...vars.values()]);
+    return out;
+  };
+  const want = await run("cpu");
+  const got = await sameAtEveryThreadCount(() => run("native"), "adam");
+  got.forEach((g, i) => assertClose(g, want[i], `adam tensor ${i}`));
 });
 
-Deno.test("nativeAdamApply() matches Keras-form Adam written in tfjs ops", async () => {
-  const rng = new Rng(11);
-  const [w0, g0, m0] = [random([5], rng), random([5], rng), random([5], rng)];
-  const v0 = { values: m0.values.map((x) => x * x), shape: [5] };
-  const step = { stepSize: 0.01, beta1: 0.5, beta2: 0.999, epsilon: 1e-7 };
-  const want = await on("cpu", [w0, g0, m0, v0], (w, g, m, v) => {
-    const m1 = tf.add(tf.mul(m, step.beta1), tf.mul(g, 1 - step.beta1));
-    const v1 = tf.add(tf.mul(v, step.beta2), tf.mul(tf.square(g), 1 - step.beta2));
-    const w1 = tf.sub(w, tf.div(tf.mul(m1, step.stepSize), tf.add(tf.sqrt(v1), step.epsilon)));
-    return [w1, m1, v1];
-  });
-  await tf.setBackend("native");
-  const [w, m, v] = [w0, m0, v0].map((s) => tf.variable(tf.tensor(s.values, s.shape)));
-  const g = tf.tensor(g0.values, g0.shape);
-  const before = tf.memory().numTensors;
-  nativeAdamApply(w, g, { m, v }, step);
-  assert.equal(tf.memory().numTensors, before);
-  [w, m, v].forEach((t, i) => assertClose(t.dataSync() as Float32Array, want[i], `adam ${i}`));
-  tf.dispose([w, m, v, g]);
+Deno.test("the channel's resampling and 3×3 correlation kernels give the JS loops' bits", async () => {
+  const rng = new Rng(12);
+  for (const shape of [[3, 7, 5, 1], [5, 6, 6, 3]] as [number, number, number, number][]) {
+    const [b, h, w] = shape;
+    const image = random(shape, rng, 0.5);
+    const maps = centredMaps(h, w, {
+      sx: [...Array(b)].map(() => rng.uniform(0.7, 1.3)),
+      sy: [...Array(b)].map(() => rng.uniform(0.7, 1.3)),
+      angle: [...Array(b)].map(() => rng.uniform(-0.5, 0.5)),
+      dx: [...Array(b)].map(() => rng.uniform(-2, 2)),
+      dy: [...Array(b)].map(() => rng.uniform(-2, 2)),
+    });
+    const extras = drawExtras([...Array(b)].map(() => 15), rng);
+    const f = (x: tf.Tensor) => applyExtras(resampleAffine(x as tf.Tensor4D, maps), extras);
+    const r = random(shape, rng);
+    const what = `channel [${shape}]`;
+    const want = await on("cpu", [image], valueAndGrads(f, r));
+    const got = await onNative([image], valueAndGrads(f, r), what);
+    got.forEach((g, i) => assert.deepEqual(g, want[i], `${what} output ${i}`));
+  }
 });

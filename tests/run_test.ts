@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../lib/backend/init.ts";
+import { nativeSync } from "../lib/backend/native/ffi.ts";
 import { parseExperiment } from "../lib/config/load.ts";
 import { initialLevel } from "../lib/channel/mod.ts";
 import { readCheckpoint, readRun } from "../lib/run/reader.ts";
@@ -70,16 +71,25 @@ Deno.test("runExperiment() writes a complete run folder", async () => {
   await Deno.remove(root, { recursive: true });
 });
 
-for (const backend of ["cpu", "native"]) {
-  Deno.test(`runExperiment() is deterministic for a seed and backend (${backend})`, async () => {
+for (const [backend, threads] of [["cpu", 1], ["native", 1], ["native", 3]] as const) {
+  Deno.test(`runExperiment() is deterministic for a seed and backend (${backend}, ${threads} thr)`, async () => {
     const root = await Deno.makeTempDir();
-    const set = [`training.backend=${backend}`];
+    const set = [`training.backend=${backend}`, `training.threads=${threads}`];
+    // Split even this tiny model's kernels over the native team.
+    if (threads > 1) nativeSync().symbols.gn_set_min_work(0);
     const a = await readRun((await runExperiment(tiny(set), { root })).dir);
     const b = await readRun((await runExperiment(tiny(set), { root })).dir);
     const c = await readRun((await runExperiment(tiny([...set, "seed=6"]), { root })).dir);
     const strip = (r: typeof a) =>
       r.metrics.map((m) => ({ ...m, seconds: 0, steps_per_second: 0 }));
+    if (threads > 1) nativeSync().symbols.gn_set_min_work(-1);
     assertEquals(a.manifest.backend.name, backend);
+    if (backend === "native") {
+      assertEquals([a.manifest.backend.threads, a.manifest.backend.threads_from], [
+        threads,
+        "training.threads",
+      ]);
+    }
     assertEquals(strip(a), strip(b));
     assert(
       JSON.stringify(strip(a)) !== JSON.stringify(strip(c)),

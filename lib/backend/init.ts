@@ -11,6 +11,9 @@ import { UserError } from "../errors.ts";
 import { startNative } from "./native.ts";
 import { startTensorflow } from "./tensorflow.ts";
 import { registerWasmKernels } from "./wasm_kernels.ts";
+import { registerWebgpuKernels } from "./webgpu/kernels.ts";
+import { resolveThreads, type ThreadChoice } from "./threads.ts";
+import { setNativeThreads } from "./native/ffi.ts";
 
 // PROD silences tfjs's "install tfjs-node" banner and debug-only checks.
 tf.env().set("PROD", true);
@@ -23,6 +26,8 @@ export interface BackendInfo {
   device: string;
   /** Threads the backend computes on. */
   threads: number;
+  /** Where the thread count came from, e.g. "auto: 2 cores (machine 2, affinity 2)". */
+  threads_from?: string;
   /** True when the device is a software stand-in for a GPU. */
   fallback?: boolean;
   /** Why `auto` chose this backend: what it skipped and why. */
@@ -60,6 +65,7 @@ async function startWebgpu(): Promise<BackendInfo> {
     );
   }
   await import("@tensorflow/tfjs-backend-webgpu");
+  registerWebgpuKernels();
   if (!(await tf.setBackend("webgpu"))) {
     throw new BackendError("Cannot start webgpu: tfjs could not initialise it on this adapter");
   }
@@ -100,10 +106,16 @@ async function startCpu(): Promise<BackendInfo> {
   return { name: "cpu", device: `${cpuModel()} (JavaScript)`, threads: 1 };
 }
 
+/** Options every starter takes. */
+export interface StartOptions {
+  /** Threads for backends that use several (native); the others use one. */
+  threads?: ThreadChoice;
+}
+
 /** Starters by backend name; later modules add to it (native, tensorflow). */
-export const starters: Record<string, () => Promise<BackendInfo>> = {
+export const starters: Record<string, (opts?: StartOptions) => Promise<BackendInfo>> = {
   tensorflow: () => startTensorflow(),
-  native: startNative,
+  native: (opts) => startNative(opts),
   cpu: startCpu,
   wasm: startWasm,
   webgpu: startWebgpu,
@@ -116,15 +128,26 @@ export const starters: Record<string, () => Promise<BackendInfo>> = {
 export const autoOrder: string[] = ["tensorflow", "webgpu", "native", "wasm", "cpu"];
 
 /** Stricter starters for `auto`, where a backend must also be worth choosing. */
-const autoStarters: Record<string, () => Promise<BackendInfo>> = {
+const autoStarters: Record<string, (opts?: StartOptions) => Promise<BackendInfo>> = {
   webgpu: startWebgpuHardware,
 };
+
+/**
+ * Steps between reads of the training losses on a started backend: a read
+ * on a GPU waits for its queue to drain, so the loop reads every 10 steps
+ * there (the reported values are the same); on the CPU backends every step.
+ */
+export function lossReadInterval(info: BackendInfo): number {
+  return info.name === "webgpu" ? 10 : 1;
+}
 
 let current: BackendInfo | undefined;
 
 /**
- * Starts the named backend (or the fastest that works, for `auto`) and
- * returns what it got. Calling it again with the same name is free.
+ * Starts the named backend (or the fastest that works, for `auto`) on
+ * `threads` (a `training.threads` setting, default `auto`) and returns what
+ * it got. Calling it again with the same name is free; a new thread count
+ * is applied to the running backend.
  *
  * @example
  * ```ts
@@ -134,13 +157,17 @@ let current: BackendInfo | undefined;
  * assert.equal(info.name, "cpu");
  * ```
  */
-export async function initBackend(name: BackendName | string): Promise<BackendInfo> {
-  if (current && (name === "auto" || current.name === name)) return current;
+export async function initBackend(
+  name: BackendName | string,
+  opts: { threads?: "auto" | number } = {},
+): Promise<BackendInfo> {
+  const threads = resolveThreads(opts.threads);
+  if (current && (name === "auto" || current.name === name)) return retune(current, threads);
   if (name === "auto") {
     const reasons: string[] = [];
     for (const candidate of autoOrder) {
       try {
-        const info = await (autoStarters[candidate] ?? starters[candidate])();
+        const info = await (autoStarters[candidate] ?? starters[candidate])({ threads });
         // The first clause of each error (what failed), not the install hints.
         const skipped = reasons
           .map((r) => r.split(";")[0].replace(/Cannot start \w+( for auto)?: /, ""))
@@ -160,6 +187,19 @@ export async function initBackend(name: BackendName | string): Promise<BackendIn
       `Cannot start backend "${name}": unknown; choose one of ${Object.keys(starters).join(", ")}`,
     );
   }
-  current = await start();
+  current = await start({ threads });
+  return current;
+}
+
+/** The running backend on `threads` (native changes its team; the others keep one thread). */
+function retune(info: BackendInfo, threads: ThreadChoice): BackendInfo {
+  if (info.name !== "native" || info.threads === threads.threads) return info;
+  const n = setNativeThreads(threads.threads);
+  current = {
+    ...info,
+    device: info.device.replace(/\d+ threads?\)$/, `${n} thread${n === 1 ? "" : "s"})`),
+    threads: n,
+    threads_from: threads.from,
+  };
   return current;
 }

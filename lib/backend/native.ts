@@ -1,25 +1,18 @@
 /**
  * Starter for the `native` backend: tfjs's cpu backend with convolutions,
- * matmul and the conv→BN→activation block computed in C on OpenBLAS through
+ * matmul, elementwise ops and glyphnet's fused kernels (the conv→BN→activation
+ * block and Adam, lib/backend/fused_kernels.ts) computed in C on OpenBLAS through
  * Deno FFI (needs `--allow-ffi`, `--allow-run` and `--allow-write` the first
- * time, to compile into `build/`). Threads: env `GLYPHNET_THREADS` (default 1).
+ * time, to compile into `build/`). Threads: `training.threads` (lib/backend/threads.ts).
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { BackendError, type BackendInfo } from "./init.ts";
 import { NativeBuildError } from "./native/build.ts";
-import { type NativeLib, startNative as loadAndStart } from "./native/ffi.ts";
+import { type NativeLib, setNativeThreads, startNative as loadAndStart } from "./native/ffi.ts";
 import { NATIVE, registerNativeBackend } from "./native/kernels.ts";
 import { NativeBackend } from "./native/backend.ts";
-
-export { fusedConvBnAct } from "./native/fused.ts";
-export {
-  type AdamStep,
-  createNativeAdamState,
-  nativeAdamApply,
-  type NativeAdamState,
-  nativeAdamUpdate,
-} from "./native/adam.ts";
+import { resolveThreads, type ThreadChoice } from "./threads.ts";
 
 /**
  * A float32 array of `n` values to wrap with `tf.tensor` as a tensor's
@@ -53,16 +46,19 @@ function cpuName(): string {
 
 /**
  * Builds and loads the native library, registers the `native` tfjs backend
- * and makes it current. Throws {@link BackendError} saying what to install
- * when the compiler or OpenBLAS is missing.
+ * and makes it current, computing on `threads` threads (default: `auto`, see
+ * lib/backend/threads.ts). Throws {@link BackendError} saying what to
+ * install when the compiler or OpenBLAS is missing.
  *
  * @example
  * ```ts ignore
- * const info = await startNative();
- * console.log(info.device); // "AMD EPYC (OpenBLAS 0.3.21 ..., 1 thread)"
+ * const info = await startNative({ threads: { threads: 2, from: "training.threads" } });
+ * console.log(info.device); // "AMD EPYC (OpenBLAS 0.3.21 ..., 2 threads)"
  * ```
  */
-export async function startNative(): Promise<BackendInfo> {
+export async function startNative(
+  opts: { threads?: ThreadChoice } = {},
+): Promise<BackendInfo> {
   let lib: NativeLib;
   try {
     lib = await loadAndStart();
@@ -81,6 +77,8 @@ export async function startNative(): Promise<BackendInfo> {
       `Cannot start native: loading its library failed: ${(e as Error).message}`,
     );
   }
+  const choice = opts.threads ?? resolveThreads();
+  const threads = setNativeThreads(choice.threads);
   registerNativeBackend();
   if (!(await tf.setBackend(NATIVE))) {
     throw new BackendError("Cannot start native: tfjs could not initialise the backend");
@@ -88,7 +86,8 @@ export async function startNative(): Promise<BackendInfo> {
   const blas = lib.blas.split(/\s+/).slice(0, 2).join(" ");
   return {
     name: NATIVE,
-    device: `${cpuName()} (${blas}, ${lib.threads} thread${lib.threads === 1 ? "" : "s"})`,
-    threads: lib.threads,
+    device: `${cpuName()} (${blas}, ${threads} thread${threads === 1 ? "" : "s"})`,
+    threads,
+    threads_from: threads === choice.threads ? choice.from : `${choice.from}; built without OpenMP`,
   };
 }

@@ -9,11 +9,13 @@
  * corners) times the weights and its backward pass one `scatterND` (which
  * sums duplicate indices); on backends that keep tensors in host memory
  * (cpu, native, wasm) both are JS loops over the values, since tfjs'
- * generic gather is 15–20× slower there. Linear time everywhere.
+ * generic gather is 15–20× slower there, or the backend's kernels for them
+ * where it registers some (native: C on every core). Linear time everywhere.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { affineOp, inHostMemory } from "./_custom.ts";
+import { backendHasKernels, GATHER_WEIGHTED, SCATTER_WEIGHTED } from "../backend/fused_kernels.ts";
 
 /**
  * Per-sample affine maps from output to source pixel coordinates, 6 numbers
@@ -135,6 +137,7 @@ export function resampleAffine(
   const { index, weight, count } = corners([batch, height, width], list);
   const shape = images.shape;
   const forward = (x: tf.Tensor4D) => {
+    if (backendHasKernels(GATHER_WEIGHTED)) return weighted(GATHER_WEIGHTED, { x }, index, weight);
     if (inHostMemory()) {
       return tf.tensor4d(spread(x.dataSync() as Float32Array, index, weight, channels), shape);
     }
@@ -146,6 +149,9 @@ export function resampleAffine(
     });
   };
   const adjoint = (dy: tf.Tensor4D) => {
+    if (backendHasKernels(SCATTER_WEIGHTED)) {
+      return weighted(SCATTER_WEIGHTED, { dy }, index, weight);
+    }
     if (inHostMemory()) {
       return tf.tensor4d(gatherBack(dy.dataSync() as Float32Array, index, weight, channels), shape);
     }
@@ -156,6 +162,20 @@ export function resampleAffine(
     return tf.reshape(tf.slice(rows, [0, 0], [n, channels]), shape);
   };
   return affineOp(images, forward, adjoint);
+}
+
+/** {@link spread} or {@link gatherBack} as the backend's kernel (lib/backend/fused_kernels.ts). */
+function weighted(
+  kernel: string,
+  image: Record<string, tf.Tensor4D>,
+  index: Int32Array,
+  weight: Float32Array,
+): tf.Tensor4D {
+  const at = tf.tensor1d(index, "int32");
+  const by = tf.tensor1d(weight);
+  const out = tf.engine().runKernel(kernel, { ...image, index: at, weight: by }) as tf.Tensor4D;
+  tf.dispose([at, by]);
+  return out;
 }
 
 /** out[o] = Σₖ weight[k·N+o] · src[index[k·N+o]], per channel. */

@@ -6,6 +6,11 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { affineOp, elementwiseOp, inHostMemory } from "./_custom.ts";
+import {
+  backendHasKernels,
+  type Correlate3x3Attrs,
+  CORRELATE_3X3,
+} from "../backend/fused_kernels.ts";
 import type { Rng } from "../rng.ts";
 import { EXTRAS_TABLES, tableEntry } from "./tables.ts";
 
@@ -99,12 +104,21 @@ function squashHost(x: tf.Tensor4D, slope: number[], invert: boolean[]) {
 }
 
 /**
- * Per-sample 3×3 correlation (zero padded): a JS loop in host memory,
+ * Per-sample 3×3 correlation (zero padded): the backend's kernel where it
+ * registers one (lib/backend/fused_kernels.ts), a JS loop in host memory,
  * else one depthwise conv over [1,H,W,B·C] with a filter per sample and
  * channel (nine shifted slices cost 10× more on cpu).
  */
 function mixKernels(images: tf.Tensor4D, kernel: number[]): tf.Tensor4D {
   const [b, h, w, c] = images.shape;
+  if (backendHasKernels(CORRELATE_3X3)) {
+    const attrs: Correlate3x3Attrs = { kernel };
+    return tf.engine().runKernel(
+      CORRELATE_3X3,
+      { x: images },
+      attrs as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor4D;
+  }
   if (inHostMemory()) return tf.tensor4d(correlateHost(images, kernel), images.shape);
   const filter = new Float32Array(9 * b * c);
   for (let k = 0; k < 9; k++) {

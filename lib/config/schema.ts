@@ -74,6 +74,10 @@ const optimizerSchema = z.strictObject({
 
 const trainingSchema = z.strictObject({
   backend: z.enum(BACKEND_NAMES).default("auto"),
+  threads: z.union([z.literal("auto"), int(1, 1024)]).default("auto").describe(
+    "threads the native backend computes on; auto: GLYPHNET_THREADS when set, else the cores " +
+      "this process may use (CPU affinity, cgroup quota, SLURM_CPUS_PER_TASK)",
+  ),
   batch_size: int(1, 4096).default(128),
   epochs: int(1, 1_000_000).default(100),
   steps_per_epoch: int(1, 10_000_000).default(250),

@@ -12,7 +12,12 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../rng.ts";
 import type { Tensor1D, Variable } from "../tensors.ts";
 import { toVariable } from "./network.ts";
-import { fusedConvBnAct } from "../backend/native/fused.ts";
+import {
+  backendHasKernels,
+  CONV_BN_ACT,
+  CONV_BN_ACT_GRAD,
+  type ConvBnActAttrs,
+} from "../backend/fused_kernels.ts";
 
 /** Batch norm's epsilon, Keras's default. */
 export const BN_EPSILON = 1e-3;
@@ -100,6 +105,9 @@ export function glorotUniform(shape: number[], rng: Rng): tf.Tensor {
  * [B, 2H, 2W, out] when `transpose`.
  * When `stats` is given, the block's batch mean and variance are pushed to
  * it (kept past any tidy) so the caller can update the running averages.
+ *
+ * Runs as one `GlyphnetConvBnAct` kernel (lib/backend/fused_kernels.ts) when
+ * the active backend registers it, else as the tfjs ops it fuses.
  */
 export function convBnAct(
   x: tf.Tensor4D,
@@ -107,28 +115,97 @@ export function convBnAct(
   o: BlockOptions,
   stats?: BatchStats[],
 ): tf.Tensor4D {
-  // One native call forward and one backward instead of ~100 small kernels.
-  if (tf.getBackend() === "native") return fusedConvBnAct(x, p, o, stats);
-  let y: tf.Tensor4D;
-  if (o.transpose) {
-    const [b, h, w] = x.shape;
-    const out = p.kernel.shape[2] as number;
-    y = tf.conv2dTranspose(x, p.kernel as tf.Tensor4D, [b, 2 * h, 2 * w, out], 2, "same");
-  } else {
-    y = tf.conv2d(x, p.kernel as tf.Tensor4D, o.stride, "same");
-  }
-  y = tf.add(y, p.bias);
-  const { mean, variance } = tf.moments(y, [0, 1, 2]);
+  const attrs: ConvBnActAttrs = {
+    stride: o.transpose ? 2 : o.stride,
+    transpose: o.transpose ?? false,
+    activation: o.activation,
+    epsilon: BN_EPSILON,
+  };
+  const fused = backendHasKernels(CONV_BN_ACT, CONV_BN_ACT_GRAD);
+  const { y, mean, variance } = (fused ? convBnActKernel : convBnActComposed)(x, p, attrs);
   if (stats) {
     stats.push({
       params: p,
       mean: tf.keep(mean) as tf.Tensor1D,
       variance: tf.keep(variance) as tf.Tensor1D,
     });
+  } else if (fused) {
+    tf.dispose([mean, variance]);
   }
-  const scale = tf.mul(tf.rsqrt(tf.add(variance, BN_EPSILON)), p.gamma);
-  const normed = tf.add(tf.mul(tf.sub(y, mean), scale), p.beta) as tf.Tensor4D;
-  return o.activation === "swish" ? swish(normed) : tf.sigmoid(normed);
+  return y;
+}
+
+/** The block's output and batch statistics. */
+interface BlockResult {
+  y: tf.Tensor4D;
+  mean: tf.Tensor1D;
+  variance: tf.Tensor1D;
+}
+
+/** The reference: the block as tfjs ops (what the fused kernel must match). */
+function convBnActComposed(x: tf.Tensor4D, p: BlockParams, a: ConvBnActAttrs): BlockResult {
+  let z: tf.Tensor4D;
+  if (a.transpose) {
+    const [b, h, w] = x.shape;
+    const out = p.kernel.shape[2] as number;
+    z = tf.conv2dTranspose(x, p.kernel as tf.Tensor4D, [b, 2 * h, 2 * w, out], 2, "same");
+  } else {
+    z = tf.conv2d(x, p.kernel as tf.Tensor4D, a.stride, "same");
+  }
+  z = tf.add(z, p.bias);
+  const { mean, variance } = tf.moments(z, [0, 1, 2]);
+  const scale = tf.mul(tf.rsqrt(tf.add(variance, a.epsilon)), p.gamma);
+  const normed = tf.add(tf.mul(tf.sub(z, mean), scale), p.beta) as tf.Tensor4D;
+  const y = a.activation === "swish" ? swish(normed) : tf.sigmoid(normed);
+  return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+}
+
+/** The block as one backend kernel; its gradient is the backend's grad kernel. */
+function convBnActKernel(x: tf.Tensor4D, p: BlockParams, a: ConvBnActAttrs): BlockResult {
+  registerConvBnActGradient();
+  // The kernels read float32 only; a one-hot int32 message is cast here.
+  const input = x.dtype === "float32" ? x : tf.cast(x, "float32");
+  const inputs = { x: input, filter: p.kernel, bias: p.bias, gamma: p.gamma, beta: p.beta };
+  const [y, xhat, mean, variance] = tf.engine().runKernel(
+    CONV_BN_ACT,
+    inputs,
+    a as unknown as tf.NamedAttrMap,
+  ) as tf.Tensor[];
+  // The tape keeps its own references to what the backward pass needs.
+  xhat.dispose();
+  if (input !== x) input.dispose();
+  return {
+    y: y as tf.Tensor4D,
+    mean: mean as tf.Tensor1D,
+    variance: variance as tf.Tensor1D,
+  };
+}
+
+/** Registers GlyphnetConvBnAct's gradient (through y only) with tfjs, once. */
+function registerConvBnActGradient(): void {
+  if (tf.getGradient(CONV_BN_ACT)) return;
+  tf.registerGradient({
+    kernelName: CONV_BN_ACT,
+    inputsToSave: ["x", "filter", "gamma", "beta"],
+    outputsToSave: [false, true, false, true],
+    gradFunc: (dys, saved, attrs) => {
+      const [x, filter, gamma, beta, xhat, variance] = saved;
+      const dy = (dys as tf.Tensor[])[0];
+      const inputs = { x, filter, gamma, beta, xhat, variance, dy };
+      const [dx, dfilter, dbias, dgamma, dbeta] = tf.engine().runKernel(
+        CONV_BN_ACT_GRAD,
+        inputs,
+        attrs,
+      ) as tf.Tensor[];
+      return {
+        x: () => dx,
+        filter: () => dfilter,
+        bias: () => dbias,
+        gamma: () => dgamma,
+        beta: () => dbeta,
+      };
+    },
+  });
 }
 
 /** x · sigmoid(x). */

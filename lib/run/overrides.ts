@@ -9,7 +9,13 @@ import type { Experiment } from "../config/schema.ts";
 import type { ResumeOverride } from "./manifest.ts";
 
 /** Key paths (and everything under them) that a resume may change. */
-export const RESUMABLE_KEYS = ["training.optimizer", "channel.schedule", "training.epochs"];
+export const RESUMABLE_KEYS = [
+  "training.optimizer",
+  "channel.schedule",
+  "training.epochs",
+  // Another machine may continue a run with its own cores.
+  "training.threads",
+];
 
 /** Keys that decide the networks' shapes: a checkpoint cannot follow a change. */
 const SHAPE_KEYS = ["message", "image", "model"];

@@ -1,11 +1,12 @@
 /**
- * Adam with named state, so checkpoints can save and resume it and a
- * backend can replace the update with a fused kernel.
+ * Adam with named state, so checkpoints can save and resume it. Runs as
+ * one `GlyphnetAdam` kernel per variable (lib/backend/fused_kernels.ts) when
+ * the active backend registers it, else as tfjs ops.
  * Keras's form: lr_t = lr·√(1−β2ᵗ)/(1−β1ᵗ); w −= lr_t·m/(√v + ε).
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { nativeAdamApply } from "../backend/native/adam.ts";
+import { ADAM, type AdamAttrs, backendHasKernels } from "../backend/fused_kernels.ts";
 
 /** Adam's hyperparameters. */
 export interface AdamOptions {
@@ -40,16 +41,10 @@ export class Adam {
     const { learning_rate: lr, beta1: b1, beta2: b2, epsilon } = this.options;
     const t = this.iterations;
     const lrT = lr * Math.sqrt(1 - b2 ** t) / (1 - b1 ** t);
-    if (tf.getBackend() === "native") {
-      // One native call per variable instead of ~12 tfjs kernels.
-      for (const [name, g] of grads) {
-        nativeAdamApply(variables.get(name)!, g, { m: this.#m.get(name)!, v: this.#v.get(name)! }, {
-          stepSize: lrT,
-          beta1: b1,
-          beta2: b2,
-          epsilon,
-        });
-      }
+    if (backendHasKernels(ADAM)) {
+      // One backend kernel per variable instead of ~12 tfjs ops.
+      const attrs: AdamAttrs = { stepSize: lrT, beta1: b1, beta2: b2, epsilon };
+      for (const [name, grad] of grads) this.#applyKernel(name, variables.get(name)!, grad, attrs);
       return;
     }
     tf.tidy(() => {
@@ -62,6 +57,21 @@ export class Adam {
         w.assign(tf.sub(w, tf.div(tf.mul(m, lrT), tf.add(tf.sqrt(v), epsilon))));
       }
     });
+  }
+
+  /** One `GlyphnetAdam` kernel on one variable: new value and moments, assigned. */
+  #applyKernel(name: string, w: tf.Variable, grad: tf.Tensor, attrs: AdamAttrs): void {
+    const m = this.#m.get(name)!;
+    const v = this.#v.get(name)!;
+    const out = tf.engine().runKernel(
+      ADAM,
+      { value: w, grad, m, v },
+      attrs as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor[];
+    w.assign(out[0]);
+    m.assign(out[1]);
+    v.assign(out[2]);
+    tf.dispose(out);
   }
 
   /** The moments by name (`<var>/m`, `<var>/v`), for checkpoints. */

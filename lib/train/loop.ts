@@ -30,6 +30,7 @@ import {
   type TrainState,
 } from "./state.ts";
 import { trainStep } from "./step.ts";
+import { PendingLosses } from "./losses.ts";
 
 export { networkSpec, NonFiniteError, type TrainSnapshot } from "./state.ts";
 
@@ -94,6 +95,11 @@ export interface TrainOptions {
   checkpointWanted?: () => boolean;
   /** Continue from a snapshot instead of starting fresh. */
   resume?: TrainSnapshot;
+  /**
+   * Read the losses back every this many steps (default 1). On a GPU a read
+   * drains the queue; step events and metrics are the same, only batched.
+   */
+  readEvery?: number;
 }
 
 /** What the epoch's parts share. */
@@ -107,6 +113,9 @@ interface Loop {
   lastYield: number;
   /** Drills only: the run step before which a weight is poisoned ({@link drillNanStep}). */
   nanAt?: number;
+  /** Steps whose losses are still on the backend, read every `readEvery` steps. */
+  pending: PendingLosses;
+  readEvery: number;
 }
 
 type Losses = { d_real: number; d_fake: number; g: number };
@@ -149,6 +158,8 @@ export async function train(
     checkpointWanted: opts.checkpointWanted,
     lastYield: performance.now(),
     nanAt: drillNanStep(),
+    pending: new PendingLosses(),
+    readEvery: opts.readEvery ?? 1,
   };
   try {
     let { epoch, skip } = opts.resume ? restoreState(state, opts.resume) : { epoch: 1, skip: 0 };
@@ -162,6 +173,7 @@ export async function train(
     await loop.emit({ type: "end", status: "completed", epoch: epochs });
     return "completed";
   } finally {
+    loop.pending.dispose();
     disposeTrainState(state);
   }
 }
@@ -176,27 +188,38 @@ async function runEpoch(
   const sums: Losses = { d_real: 0, d_fake: 0, g: 0 };
   const stepsPerEpoch = loop.config.training.steps_per_epoch;
   let done = 0;
+  // Reads the pending losses (one transfer), adds them to the sums and reports each step.
+  const report = async () => {
+    for (const { step, losses } of await loop.pending.read()) {
+      checkFinite(losses, epoch, step);
+      for (const k of ["d_real", "d_fake", "g"] as const) sums[k] += losses[k];
+      done++;
+      const seconds = (performance.now() - started) / 1000;
+      await loop.emit({
+        type: "step",
+        epoch,
+        step,
+        stepsPerEpoch,
+        losses,
+        level: loop.state.level,
+        stepsPerSecond: done / seconds,
+      });
+    }
+  };
   for (let step = skip; step < stepsPerEpoch; step++) {
-    const losses = await runStep(loop, epoch, step + 1);
-    for (const k of ["d_real", "d_fake", "g"] as const) sums[k] += losses[k];
-    done++;
-    const seconds = (performance.now() - started) / 1000;
-    await loop.emit({
-      type: "step",
-      epoch,
-      step: step + 1,
-      stepsPerEpoch,
-      losses,
-      level: loop.state.level,
-      stepsPerSecond: done / seconds,
-    });
+    if (loop.nanAt === loop.state.step + 1) poisonWeight(loop.state);
+    loop.pending.add(step + 1, trainStep(loop.state));
+    const read = loop.pending.size >= loop.readEvery || step + 1 === stepsPerEpoch;
+    if (read || checkDue(loop)) await report();
     await checkLevel(loop);
     await letEventsIn(loop);
     if (loop.signal?.aborted) {
+      await report();
       await interrupt(loop, epoch, step + 1);
       return "interrupted";
     }
     if (loop.checkpointWanted?.()) {
+      await report();
       const snapshot = await snapshotState(loop.state, { epoch, stepInEpoch: step + 1 });
       await loop.emit({ type: "checkpoint", epoch, snapshot, requested: true });
     }
@@ -218,26 +241,23 @@ async function letEventsIn(loop: Loop): Promise<void> {
 }
 
 /**
- * One training step; returns its losses as numbers. They are read on the host
- * every step on every backend, so a NaN or Inf stops the run at the step it
- * appears (a {@link NonFiniteError}), before anything is checkpointed.
+ * Stops the run at a non-finite loss (a {@link NonFiniteError}). Losses are
+ * checked as they are read (every step, or every `readEvery` on a GPU), and
+ * always before a checkpoint, so a poisoned state is never saved.
  */
-async function runStep(loop: Loop, epoch: number, step: number): Promise<Losses> {
-  if (loop.nanAt === loop.state.step + 1) poisonWeight(loop.state);
-  const losses = trainStep(loop.state);
-  const values = {
-    d_real: (await losses.dReal.data())[0],
-    d_fake: (await losses.dFake.data())[0],
-    g: (await losses.g.data())[0],
-  };
-  tf.dispose([losses.dReal, losses.dFake, losses.g]);
-  for (const [name, value] of Object.entries(values)) {
+function checkFinite(losses: Losses, epoch: number, step: number): void {
+  for (const [name, value] of Object.entries(losses)) {
     if (!Number.isFinite(value)) {
       const what = Number.isNaN(value) ? "NaN" : "Inf";
       throw new NonFiniteError(`${name} loss is ${what} at epoch ${epoch}, step ${step}`);
     }
   }
-  return values;
+}
+
+/** Whether the accuracy schedule checks the level after this step. */
+function checkDue({ config, state }: Pick<Loop, "config" | "state">): boolean {
+  const schedule = config.channel.schedule;
+  return schedule.kind === "accuracy" && state.step % schedule.check_every === 0;
 }
 
 /**
@@ -260,7 +280,7 @@ function poisonWeight(state: TrainState): void {
 /** The accuracy schedule's check: every `check_every` steps, maybe move the level. */
 async function checkLevel({ config, state, emit }: Loop): Promise<void> {
   const schedule = config.channel.schedule;
-  if (schedule.kind !== "accuracy" || state.step % schedule.check_every !== 0) return;
+  if (!checkDue({ config, state })) return;
   // On the training distribution: with `randomize`, levels 0..current.
   const check = await evaluate({ g: state.g, d: state.d }, config, {
     level: state.level,

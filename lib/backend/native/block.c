@@ -25,19 +25,29 @@ static inline float fast_exp(float x) {
 
 static inline float sigmoid_fast(float a) { return 1.0f / (1.0f + fast_exp(-a)); }
 
-/* Rows per block of float partial sums before they go into doubles. */
+/* Rows per block of float partial sums before they go into doubles. Blocks
+ * are the unit of work of the team; their partial sums are added in block
+ * order, so the result does not depend on the thread count. */
 #define ROW_BLOCK 64
 
-/*
- * Per-channel sum and sum of squares of (y[i, c] - shift[c]) over M rows of
- * C channels, in double (floats within blocks of ROW_BLOCK rows).
- */
-static void channel_moments(const float *y, size_t M, int C, const float *shift, double *s,
-                            double *s2) {
-  float *ps = (float *)malloc(2 * (size_t)C * sizeof(float));
-  float *ps2 = ps + C;
-  for (size_t i0 = 0; i0 < M; i0 += ROW_BLOCK) {
-    const size_t i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
+static size_t blocks_of(size_t M) { return (M + ROW_BLOCK - 1) / ROW_BLOCK; }
+
+/* Adds per-block float partials p[nb][C] (rows of `stride` floats) into the doubles s[C], in order. */
+static void add_blocks(const float *p, size_t nb, int C, size_t stride, double *s) {
+  for (size_t i = 0; i < nb; i++) {
+    const float *r = p + i * stride;
+    for (int c = 0; c < C; c++) s[c] += r[c];
+  }
+}
+
+/* Per-block sum and sum of squares of (y[i, c] - shift[c]); part[blk] = [sum C | sumsq C]. */
+static void block_moments(const float *y, size_t M, int C, const float *shift, float *part,
+                          int team) {
+  const long nb = (long)blocks_of(M);
+#pragma omp parallel for schedule(static) num_threads(team)
+  for (long blk = 0; blk < nb; blk++) {
+    float *ps = part + (size_t)blk * 2 * C, *ps2 = ps + C;
+    const size_t i0 = (size_t)blk * ROW_BLOCK, i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
     for (int c = 0; c < C; c++) ps[c] = ps2[c] = 0.0f;
     for (size_t i = i0; i < i1; i++) {
       const float *r = y + i * C;
@@ -47,41 +57,13 @@ static void channel_moments(const float *y, size_t M, int C, const float *shift,
         ps2[c] += d * d;
       }
     }
-    for (int c = 0; c < C; c++) {
-      s[c] += ps[c];
-      s2[c] += ps2[c];
-    }
   }
-  free(ps);
 }
 
-/*
- * Batch norm + activation of z = y + bias over y[M, C], in place: writes
- * xhat (normalised z), the batch mean and (biased) variance of z, and
- * y = act(xhat·gamma + beta). The bias only shifts the mean, so it is
- * never added to y.
- */
-static void bn_act_fwd(float *y, size_t M, int C, const float *bias, const float *gamma,
-                       const float *beta, float *xhat, float *mean, float *var, int act,
-                       float eps) {
-  double *acc = (double *)calloc(2 * (size_t)C, sizeof(double));
-  float *fm = (float *)malloc(3 * (size_t)C * sizeof(float));
-  double *s = acc, *s2 = acc + C;
-  float *shift = fm, *scale = fm + C, *offset = fm + 2 * C;
-  /* Shifting by the first row keeps the one-pass variance accurate. */
-  for (int c = 0; c < C; c++) shift[c] = y[c];
-  channel_moments(y, M, C, shift, s, s2);
-  for (int c = 0; c < C; c++) {
-    const double m = s[c] / (double)M;
-    const double v = s2[c] / (double)M - m * m;
-    const double vv = v > 0 ? v : 0;
-    const double inv = 1.0 / sqrt(vv + eps);
-    mean[c] = (float)(shift[c] + m + bias[c]);
-    var[c] = (float)vv;
-    scale[c] = (float)inv;
-    offset[c] = (float)(-(shift[c] + m) * inv);
-  }
-  for (size_t i = 0; i < M; i++) {
+/* y = act(xhat·gamma + beta) and xhat = y·scale + offset, rows [i0, i1), in place. */
+static void normalise_rows(float *y, float *xhat, int C, const float *scale, const float *offset,
+                           const float *gamma, const float *beta, int act, size_t i0, size_t i1) {
+  for (size_t i = i0; i < i1; i++) {
     float *r = y + i * C, *h = xhat + i * C;
     if (act == 0) {
       for (int c = 0; c < C; c++) {
@@ -98,51 +80,110 @@ static void bn_act_fwd(float *y, size_t M, int C, const float *bias, const float
       }
     }
   }
+}
+
+/*
+ * Batch norm + activation of z = y + bias over y[M, C], in place: writes
+ * xhat (normalised z), the batch mean and (biased) variance of z, and
+ * y = act(xhat·gamma + beta). The bias only shifts the mean, so it is
+ * never added to y. Returns -1 when out of memory.
+ */
+static int bn_act_fwd(float *y, size_t M, int C, const float *bias, const float *gamma,
+                      const float *beta, float *xhat, float *mean, float *var, int act,
+                      float eps) {
+  const size_t nb = blocks_of(M);
+  double *acc = (double *)calloc(2 * (size_t)C, sizeof(double));
+  float *fm = (float *)malloc((3 * (size_t)C + nb * 2 * C) * sizeof(float));
+  if (!acc || !fm) {
+    free(acc);
+    free(fm);
+    return -1;
+  }
+  double *s = acc, *s2 = acc + C;
+  float *shift = fm, *scale = fm + C, *offset = fm + 2 * C, *part = fm + 3 * C;
+  const int team = gn__team(8.0 * (double)M * C);
+  /* Shifting by the first row keeps the one-pass variance accurate. */
+  for (int c = 0; c < C; c++) shift[c] = y[c];
+  block_moments(y, M, C, shift, part, team);
+  add_blocks(part, nb, C, 2 * (size_t)C, s);
+  add_blocks(part + C, nb, C, 2 * (size_t)C, s2);
+  for (int c = 0; c < C; c++) {
+    const double m = s[c] / (double)M;
+    const double v = s2[c] / (double)M - m * m;
+    const double vv = v > 0 ? v : 0;
+    const double inv = 1.0 / sqrt(vv + eps);
+    mean[c] = (float)(shift[c] + m + bias[c]);
+    var[c] = (float)vv;
+    scale[c] = (float)inv;
+    offset[c] = (float)(-(shift[c] + m) * inv);
+  }
+#pragma omp parallel num_threads(team)
+  {
+    size_t lo, hi;
+    gn__split(M, GN_NTH(), GN_TID(), &lo, &hi);
+    normalise_rows(y, xhat, C, scale, offset, gamma, beta, act, lo, hi);
+  }
   free(acc);
   free(fm);
+  return 0;
+}
+
+/* da = dy · act'(xhat·gamma + beta) into dz for one block of rows; its sums of da and da·xhat. */
+static void act_bwd_block(const float *dy, const float *xhat, const float *gamma,
+                          const float *beta, int C, int act, float *dz, size_t i0, size_t i1,
+                          float *pb, float *pg) {
+  for (int c = 0; c < C; c++) pg[c] = pb[c] = 0.0f;
+  for (size_t i = i0; i < i1; i++) {
+    const float *h = xhat + i * C, *d = dy + i * C;
+    float *o = dz + i * C;
+    if (act == 0) {
+      for (int c = 0; c < C; c++) {
+        const float a = h[c] * gamma[c] + beta[c];
+        const float sa = sigmoid_fast(a);
+        const float da = d[c] * sa * (1.0f + a * (1.0f - sa));
+        o[c] = da;
+        pb[c] += da;
+        pg[c] += da * h[c];
+      }
+    } else {
+      for (int c = 0; c < C; c++) {
+        const float sa = sigmoid_fast(h[c] * gamma[c] + beta[c]);
+        const float da = d[c] * sa * (1.0f - sa);
+        o[c] = da;
+        pb[c] += da;
+        pg[c] += da * h[c];
+      }
+    }
+  }
 }
 
 /*
  * Backward of bn_act_fwd: dz[M, C] from dy, plus dgamma, dbeta and dbias
- * (the column sums of dz).
+ * (the column sums of dz). Returns -1 when out of memory.
  */
-static void bn_act_bwd(const float *dy, const float *xhat, const float *var, const float *gamma,
-                       const float *beta, size_t M, int C, int act, float eps, float *dz,
-                       float *dgamma, float *dbeta, float *dbias) {
+static int bn_act_bwd(const float *dy, const float *xhat, const float *var, const float *gamma,
+                      const float *beta, size_t M, int C, int act, float eps, float *dz,
+                      float *dgamma, float *dbeta, float *dbias) {
+  const size_t nb = blocks_of(M);
   double *acc = (double *)calloc(3 * (size_t)C, sizeof(double));
-  float *k = (float *)malloc(5 * (size_t)C * sizeof(float));
-  double *sg = acc, *sb = acc + C, *sz = acc + 2 * C;
-  float *k1 = k, *k2 = k + C, *k3 = k + 2 * C, *pg = k + 3 * C, *pb = k + 4 * C;
-  for (size_t i0 = 0; i0 < M; i0 += ROW_BLOCK) {
-    const size_t i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
-    for (int c = 0; c < C; c++) pg[c] = pb[c] = 0.0f;
-    for (size_t i = i0; i < i1; i++) {
-      const float *h = xhat + i * C, *d = dy + i * C;
-      float *o = dz + i * C;
-      if (act == 0) {
-        for (int c = 0; c < C; c++) {
-          const float a = h[c] * gamma[c] + beta[c];
-          const float sa = sigmoid_fast(a);
-          const float da = d[c] * sa * (1.0f + a * (1.0f - sa));
-          o[c] = da;
-          pb[c] += da;
-          pg[c] += da * h[c];
-        }
-      } else {
-        for (int c = 0; c < C; c++) {
-          const float sa = sigmoid_fast(h[c] * gamma[c] + beta[c]);
-          const float da = d[c] * sa * (1.0f - sa);
-          o[c] = da;
-          pb[c] += da;
-          pg[c] += da * h[c];
-        }
-      }
-    }
-    for (int c = 0; c < C; c++) {
-      sg[c] += pg[c];
-      sb[c] += pb[c];
-    }
+  float *k = (float *)malloc((3 * (size_t)C + nb * 2 * C) * sizeof(float));
+  if (!acc || !k) {
+    free(acc);
+    free(k);
+    return -1;
   }
+  double *sg = acc, *sb = acc + C, *sz = acc + 2 * C;
+  float *k1 = k, *k2 = k + C, *k3 = k + 2 * C, *part = k + 3 * C;
+  const int team = gn__team(12.0 * (double)M * C);
+  const long nblocks = (long)nb;
+#pragma omp parallel for schedule(static) num_threads(team)
+  for (long blk = 0; blk < nblocks; blk++) {
+    const size_t i0 = (size_t)blk * ROW_BLOCK, i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
+    float *pb = part + (size_t)blk * 2 * C, *pg = pb + C;
+    act_bwd_block(dy, xhat, gamma, beta, C, act, dz, i0, i1, pb, pg);
+  }
+  add_blocks(part, nb, C, 2 * (size_t)C, sb);
+  add_blocks(part + C, nb, C, 2 * (size_t)C, sg);
   /* dz = gamma·invstd·(da − mean(da) − xhat·mean(da·xhat)) */
   for (int c = 0; c < C; c++) {
     dgamma[c] = (float)sg[c];
@@ -152,22 +193,25 @@ static void bn_act_bwd(const float *dy, const float *xhat, const float *var, con
     k2[c] = (float)(g * sb[c] / (double)M);
     k3[c] = (float)(g * sg[c] / (double)M);
   }
-  for (size_t i0 = 0; i0 < M; i0 += ROW_BLOCK) {
-    const size_t i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
-    for (int c = 0; c < C; c++) pb[c] = 0.0f;
+#pragma omp parallel for schedule(static) num_threads(team)
+  for (long blk = 0; blk < nblocks; blk++) {
+    const size_t i0 = (size_t)blk * ROW_BLOCK, i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
+    float *pz = part + (size_t)blk * 2 * C;
+    for (int c = 0; c < C; c++) pz[c] = 0.0f;
     for (size_t i = i0; i < i1; i++) {
       const float *h = xhat + i * C;
       float *o = dz + i * C;
       for (int c = 0; c < C; c++) {
         o[c] = k1[c] * o[c] - k2[c] - h[c] * k3[c];
-        pb[c] += o[c];
+        pz[c] += o[c];
       }
     }
-    for (int c = 0; c < C; c++) sz[c] += pb[c];
   }
+  add_blocks(part, nb, C, 2 * (size_t)C, sz);
   for (int c = 0; c < C; c++) dbias[c] = (float)sz[c];
   free(acc);
   free(k);
+  return 0;
 }
 
 /*
@@ -192,8 +236,7 @@ int gn_block_fwd(const float *x, const float *w, const float *bias, const float 
     M = gn__rows(g);
     C = g[CO_];
   }
-  bn_act_fwd(y, M, C, bias, gamma, beta, xhat, mean, var, act, eps);
-  return 0;
+  return bn_act_fwd(y, M, C, bias, gamma, beta, xhat, mean, var, act, eps);
 }
 
 /**
@@ -210,7 +253,7 @@ int gn_block_bwd(const float *x, const float *w, const float *gamma, const float
   float *dz = gn__scratch(M * C + gn__col_floats(g));
   if (!dz) return -1;
   float *col = dz + M * C;
-  bn_act_bwd(dy, xhat, var, gamma, beta, M, C, act, eps, dz, dgamma, dbeta, dbias);
+  if (bn_act_bwd(dy, xhat, var, gamma, beta, M, C, act, eps, dz, dgamma, dbeta, dbias)) return -1;
   if (transpose) {
     /* out = conv^T(x): dx = conv(dz, w); dw = im2col(dz)^T · x. */
     gn__conv_fwd(dz, w, dx, g, col);

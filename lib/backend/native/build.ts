@@ -1,8 +1,9 @@
 /**
- * Compiles the C sources beside this file (glyphnet.h, conv.c, block.c,
- * elementwise.c) into a shared library under `build/`, once per source and
- * flag hash: `build/glyphnet-<hash>.so`. Linux links OpenBLAS; macOS links
- * Accelerate (written for, not tested on, macOS).
+ * Compiles the C sources beside this file (glyphnet.h, pool.c, conv.c,
+ * block.c, elementwise.c, channel.c) into a shared library under `build/`, once per
+ * source and flag hash: `build/glyphnet-<hash>.so`. Linux links OpenBLAS and
+ * OpenMP (gcc's libgomp); macOS links Accelerate and runs one thread
+ * (written for, not tested on, macOS).
  * @module
  */
 
@@ -11,16 +12,16 @@ export class NativeBuildError extends Error {
   override name = "NativeBuildError";
 }
 
-const SOURCES = ["glyphnet.h", "conv.c", "block.c", "elementwise.c"].map((f) =>
-  new URL(`./${f}`, import.meta.url)
-);
+const SOURCES = ["glyphnet.h", "pool.c", "conv.c", "block.c", "elementwise.c", "channel.c"].map((
+  f,
+) => new URL(`./${f}`, import.meta.url));
 const BUILD_DIR = new URL("../../../build/", import.meta.url);
 const INSTALL_HINT = Deno.build.os === "darwin"
   ? "install the Xcode command line tools (xcode-select --install)"
   : "install a C compiler and OpenBLAS: apt-get install libopenblas-dev gcc " +
     "(Debian/Ubuntu; libopenblas0-pthread is the fast variant)";
 
-/** Compiler flags for this machine: AVX2/FMA only where the CPU has them. */
+/** Compiler flags for this machine: AVX2/FMA only where the CPU has them; OpenMP on Linux. */
 function compilerFlags(): string[] {
   // No errno or FP traps: lets loops with floorf and clamps vectorise; results are unchanged.
   const flags = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared", "-std=c11"];
@@ -30,7 +31,7 @@ function compilerFlags(): string[] {
     const cpuFlags = info.match(/^flags\s*:(.*)$/m)?.[1].split(/\s+/) ?? [];
     if (cpuFlags.includes("avx2") && cpuFlags.includes("fma")) flags.push("-mavx2", "-mfma");
   } catch { /* no /proc: portable code only */ }
-  return [...flags, "-lopenblas", "-lm"];
+  return [...flags, "-fopenmp", "-lopenblas", "-lm"];
 }
 
 async function sha256Hex(text: string): Promise<string> {

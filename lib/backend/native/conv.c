@@ -1,70 +1,6 @@
-/* Convolutions as im2col + sgemm, their gradients, batched matmul, and the
- * BLAS thread settings. See glyphnet.h for the geometry layout. */
+/* Convolutions as im2col + sgemm, their gradients, and batched matmul, on
+ * the thread team. See glyphnet.h for the geometry layout and threading. */
 #include "glyphnet.h"
-
-#ifndef __APPLE__
-extern void openblas_set_num_threads(int);
-extern int openblas_get_num_threads(void);
-extern char *openblas_get_config(void);
-#endif
-
-/* The one piece of global state: a scratch arena that only grows, reused by
- * every call (JS calls are synchronous and single-threaded). */
-static float *arena = NULL;
-static size_t arena_cap = 0;
-
-/* Returns scratch for n floats, or NULL when out of memory. */
-float *gn__scratch(size_t n) {
-  if (n > arena_cap) {
-    free(arena);
-    arena = (float *)malloc(n * sizeof(float));
-    arena_cap = arena ? n : 0;
-  }
-  return arena;
-}
-
-/** Sets the BLAS thread count (OpenBLAS; a no-op with Accelerate). */
-void gn_set_threads(int n) {
-#ifndef __APPLE__
-  openblas_set_num_threads(n);
-#endif
-}
-
-/** BLAS threads in use (1 with Accelerate, which manages its own). */
-int gn_get_threads(void) {
-#ifdef __APPLE__
-  return 1;
-#else
-  return openblas_get_num_threads();
-#endif
-}
-
-/** The BLAS build description, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... Zen". */
-const char *gn_blas_config(void) {
-#ifdef __APPLE__
-  return "Accelerate";
-#else
-  return openblas_get_config();
-#endif
-}
-
-/**
- * Copies the BLAS description into `out` (`cap` bytes, NUL-terminated) and
- * returns its length: JS reads it from its own buffer, so it needs no
- * pointer access (Deno allows that only with unscoped --allow-ffi).
- */
-int gn_blas_config_copy(char *out, int cap) {
-  const char *s = gn_blas_config();
-  int n = (int)strlen(s);
-  if (cap <= 0) return n;
-  int k = n < cap - 1 ? n : cap - 1;
-  memcpy(out, s, (size_t)k);
-  out[k] = 0;
-  return k;
-}
-
-/** Bytes held by the scratch arena. */
-double gn_arena_bytes(void) { return (double)arena_cap * sizeof(float); }
 
 int gn__pointwise(const int *g) {
   return g[KH_] == 1 && g[KW_] == 1 && g[SH_] == 1 && g[SW_] == 1 && g[PT_] == 0 &&
@@ -94,10 +30,11 @@ static void tap_range(const int *g, int kx, int *lo, int *hi) {
   *hi = b < g[OW_] ? b : g[OW_];
 }
 
-static void single_fwd(const float *x, const float *w, float *y, const int *g) {
+/* Images [b0, b1) of the single-channel convolution. */
+static void single_fwd(const float *x, const float *w, float *y, const int *g, int b0, int b1) {
   const int H = g[H_], W = g[W_], OH = g[OH_], OW = g[OW_], KH = g[KH_], KW = g[KW_];
-  memset(y, 0, (size_t)g[B_] * OH * OW * sizeof(float));
-  for (int b = 0; b < g[B_]; b++) {
+  memset(y + (size_t)b0 * OH * OW, 0, (size_t)(b1 - b0) * OH * OW * sizeof(float));
+  for (int b = b0; b < b1; b++) {
     for (int oy = 0; oy < OH; oy++) {
       float *yr = y + ((size_t)b * OH + oy) * OW;
       for (int ky = 0; ky < KH; ky++) {
@@ -115,10 +52,11 @@ static void single_fwd(const float *x, const float *w, float *y, const int *g) {
   }
 }
 
-static void single_bwd_input(const float *dy, const float *w, float *dx, const int *g) {
+static void single_bwd_input(const float *dy, const float *w, float *dx, const int *g, int b0,
+                             int b1) {
   const int H = g[H_], W = g[W_], OH = g[OH_], OW = g[OW_], KH = g[KH_], KW = g[KW_];
-  memset(dx, 0, (size_t)g[B_] * H * W * sizeof(float));
-  for (int b = 0; b < g[B_]; b++) {
+  memset(dx + (size_t)b0 * H * W, 0, (size_t)(b1 - b0) * H * W * sizeof(float));
+  for (int b = b0; b < b1; b++) {
     for (int oy = 0; oy < OH; oy++) {
       const float *dyr = dy + ((size_t)b * OH + oy) * OW;
       for (int ky = 0; ky < KH; ky++) {
@@ -136,27 +74,24 @@ static void single_bwd_input(const float *dy, const float *w, float *dx, const i
   }
 }
 
-static void single_bwd_filter(const float *x, const float *dy, float *dw, const int *g) {
-  const int H = g[H_], W = g[W_], OH = g[OH_], OW = g[OW_], KH = g[KH_], KW = g[KW_];
-  for (int ky = 0; ky < KH; ky++) {
-    for (int kx = 0; kx < KW; kx++) {
-      int lo, hi;
-      tap_range(g, kx, &lo, &hi);
-      double acc = 0;
-      for (int b = 0; b < g[B_]; b++) {
-        for (int oy = 0; oy < OH; oy++) {
-          const int iy = oy - g[PT_] + ky;
-          if (iy < 0 || iy >= H) continue;
-          const float *dyr = dy + ((size_t)b * OH + oy) * OW;
-          const float *xr = x + ((size_t)b * H + iy) * W - g[PL_];
-          float row = 0.0f;
-          for (int ox = lo; ox < hi; ox++) row += dyr[ox] * xr[ox + kx];
-          acc += row;
-        }
-      }
-      dw[ky * KW + kx] = (float)acc;
+/* dw for tap (ky, kx): a sum over every image and row, in that order. */
+static float single_tap(const float *x, const float *dy, const int *g, int ky, int kx) {
+  const int H = g[H_], W = g[W_], OH = g[OH_], OW = g[OW_];
+  int lo, hi;
+  tap_range(g, kx, &lo, &hi);
+  double acc = 0;
+  for (int b = 0; b < g[B_]; b++) {
+    for (int oy = 0; oy < OH; oy++) {
+      const int iy = oy - g[PT_] + ky;
+      if (iy < 0 || iy >= H) continue;
+      const float *dyr = dy + ((size_t)b * OH + oy) * OW;
+      const float *xr = x + ((size_t)b * H + iy) * W - g[PL_];
+      float row = 0.0f;
+      for (int ox = lo; ox < hi; ox++) row += dyr[ox] * xr[ox + kx];
+      acc += row;
     }
   }
+  return (float)acc;
 }
 
 /* Rows [m0, m1) of col[M, KH*KW*C] from x[B,H,W,C]; row m is output pixel m. */
@@ -234,71 +169,148 @@ static size_t chunk_rows(const int *g) {
   return rows < m ? rows : m;
 }
 
-size_t gn__col_floats(const int *g) {
+/* Column scratch of one thread. */
+static size_t col_floats_each(const int *g) {
   return gn__pointwise(g) || is_single(g) ? 0 : chunk_rows(g) * gn__k(g);
 }
 
+size_t gn__col_floats(const int *g) { return (size_t)gn__threads() * col_floats_each(g); }
+
+/* Multiply-adds of the convolution, times 2: the work the team is sized by. */
+static double conv_flops(const int *g) {
+  return 2.0 * (double)gn__rows(g) * (double)gn__k(g) * (double)g[CO_];
+}
+
+/* y[m0:m1] = rows of x (or of im2col(x)) times w; a thread's share of the forward pass. */
+static void fwd_rows(const float *x, const float *w, float *y, const int *g, float *col,
+                     size_t m0, size_t m1) {
+  const size_t K = gn__k(g);
+  const int N = g[CO_];
+  if (gn__pointwise(g)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m1 - m0), N, (int)K, 1.0f,
+                x + m0 * K, (int)K, w, N, 0.0f, y + m0 * N, N);
+    return;
+  }
+  const size_t step = chunk_rows(g);
+  for (size_t a = m0; a < m1; a += step) {
+    const size_t b = a + step < m1 ? a + step : m1;
+    im2col_rows(x, col, g, a, b);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(b - a), N, (int)K, 1.0f, col,
+                (int)K, w, N, 0.0f, y + a * N, N);
+  }
+}
+
 void gn__conv_fwd(const float *x, const float *w, float *y, const int *g, float *col) {
-  const size_t M = gn__rows(g), K = gn__k(g);
-  const int N = g[CO_];
-  if (gn__pointwise(g)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, N, (int)K, 1.0f, x, (int)K,
-                w, N, 0.0f, y, N);
-    return;
-  }
-  if (is_single(g)) {
-    single_fwd(x, w, y, g);
-    return;
-  }
-  const size_t step = chunk_rows(g);
-  for (size_t m0 = 0; m0 < M; m0 += step) {
-    const size_t m1 = m0 + step < M ? m0 + step : M;
-    im2col_rows(x, col, g, m0, m1);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m1 - m0), N, (int)K, 1.0f, col,
-                (int)K, w, N, 0.0f, y + m0 * N, N);
+  const int team = gn__team(conv_flops(g));
+  const size_t each = col_floats_each(g);
+#pragma omp parallel num_threads(team)
+  {
+    const int t = GN_TID(), nt = GN_NTH();
+    size_t lo, hi;
+    if (is_single(g)) {
+      gn__split((size_t)g[B_], nt, t, &lo, &hi);
+      single_fwd(x, w, y, g, (int)lo, (int)hi);
+    } else {
+      gn__split(gn__rows(g), nt, t, &lo, &hi);
+      if (hi > lo) fwd_rows(x, w, y, g, col + (size_t)t * each, lo, hi);
+    }
   }
 }
 
-void gn__conv_bwd_input(const float *dy, const float *w, float *dx, const int *g, float *col) {
-  const size_t M = gn__rows(g), K = gn__k(g);
+/* dx of images [b0, b1): their rows of dy times w^T, added back by col2im. */
+static void bwd_input_images(const float *dy, const float *w, float *dx, const int *g, float *col,
+                             int b0, int b1) {
+  const size_t K = gn__k(g), per = (size_t)g[OH_] * g[OW_];
   const int N = g[CO_];
+  const size_t m0 = (size_t)b0 * per, m1 = (size_t)b1 * per;
   if (gn__pointwise(g)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)K, N, 1.0f, dy, N, w, N,
-                0.0f, dx, (int)K);
-    return;
-  }
-  if (is_single(g)) {
-    single_bwd_input(dy, w, dx, g);
-    return;
-  }
-  memset(dx, 0, (size_t)g[B_] * g[H_] * g[W_] * g[C_] * sizeof(float));
-  const size_t step = chunk_rows(g);
-  for (size_t m0 = 0; m0 < M; m0 += step) {
-    const size_t m1 = m0 + step < M ? m0 + step : M;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(m1 - m0), (int)K, N, 1.0f,
-                dy + m0 * N, N, w, N, 0.0f, col, (int)K);
-    col2im_rows(col, dx, g, m0, m1);
+                dy + m0 * N, N, w, N, 0.0f, dx + m0 * K, (int)K);
+    return;
+  }
+  const size_t image = (size_t)g[H_] * g[W_] * g[C_];
+  memset(dx + (size_t)b0 * image, 0, (size_t)(b1 - b0) * image * sizeof(float));
+  const size_t step = chunk_rows(g);
+  for (size_t a = m0; a < m1; a += step) {
+    const size_t b = a + step < m1 ? a + step : m1;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(b - a), (int)K, N, 1.0f,
+                dy + a * N, N, w, N, 0.0f, col, (int)K);
+    col2im_rows(col, dx, g, a, b);
   }
 }
 
+/* Each image goes to one thread, so col2im's sums into dx never race and
+ * run in the same order at any thread count. */
+void gn__conv_bwd_input(const float *dy, const float *w, float *dx, const int *g, float *col) {
+  const int team = gn__team(conv_flops(g));
+  const size_t each = col_floats_each(g);
+#pragma omp parallel num_threads(team < g[B_] ? team : g[B_])
+  {
+    const int t = GN_TID(), nt = GN_NTH();
+    size_t lo, hi;
+    gn__split((size_t)g[B_], nt, t, &lo, &hi);
+    if (hi > lo) {
+      if (is_single(g)) {
+        single_bwd_input(dy, w, dx, g, (int)lo, (int)hi);
+      } else {
+        bwd_input_images(dy, w, dx, g, col + (size_t)t * each, (int)lo, (int)hi);
+      }
+    }
+  }
+}
+
+/* dw[k0:k1, n0:n1] (+)= a^T[k0:k1, rows] . dy[rows, n0:n1], a with K columns. */
+static void filter_block(const float *a, const float *dy, float *dw, size_t K, int N, size_t rows,
+                         size_t k0, size_t k1, size_t n0, size_t n1, float beta) {
+  if (k1 <= k0 || n1 <= n0) return;
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(k1 - k0), (int)(n1 - n0), (int)rows,
+              1.0f, a + k0, (int)K, dy + n0, N, beta, dw + k0 * N + n0, N);
+}
+
+/* Thread t's block of dw: a slice of K rows, or of N columns when N is wider. */
+static void filter_slice(const float *a, const float *dy, float *dw, size_t K, int N, size_t rows,
+                         float beta, int t, int nt) {
+  size_t lo, hi;
+  if (K >= (size_t)N) {
+    gn__split(K, nt, t, &lo, &hi);
+    filter_block(a, dy, dw, K, N, rows, lo, hi, 0, (size_t)N, beta);
+  } else {
+    gn__split((size_t)N, nt, t, &lo, &hi);
+    filter_block(a, dy, dw, K, N, rows, 0, K, lo, hi, beta);
+  }
+}
+
+/* dw sums over every output pixel: chunks of rows run one after another
+ * (the same chunks at any thread count), the team splitting each chunk's
+ * im2col by rows and its GEMM by slices of dw. */
 void gn__conv_bwd_filter(const float *x, const float *dy, float *dw, const int *g, float *col) {
   const size_t M = gn__rows(g), K = gn__k(g);
   const int N = g[CO_];
-  if (gn__pointwise(g)) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, N, (int)M, 1.0f, x, (int)K, dy,
-                N, 0.0f, dw, N);
-    return;
-  }
+  const int team = gn__team(conv_flops(g));
   if (is_single(g)) {
-    single_bwd_filter(x, dy, dw, g);
+    const int taps = g[KH_] * g[KW_];
+#pragma omp parallel for schedule(static) num_threads(team < taps ? team : taps)
+    for (int tap = 0; tap < taps; tap++) dw[tap] = single_tap(x, dy, g, tap / g[KW_], tap % g[KW_]);
     return;
   }
-  const size_t step = chunk_rows(g);
-  for (size_t m0 = 0; m0 < M; m0 += step) {
-    const size_t m1 = m0 + step < M ? m0 + step : M;
-    im2col_rows(x, col, g, m0, m1);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, N, (int)(m1 - m0), 1.0f, col,
-                (int)K, dy + m0 * N, N, m0 == 0 ? 0.0f : 1.0f, dw, N);
+  const int pointwise = gn__pointwise(g);
+  const size_t step = pointwise ? M : chunk_rows(g);
+#pragma omp parallel num_threads(team)
+  {
+    const int t = GN_TID(), nt = GN_NTH();
+    for (size_t m0 = 0; m0 < M; m0 += step) {
+      const size_t m1 = m0 + step < M ? m0 + step : M;
+      const float *a = x + m0 * K;
+      if (!pointwise) {
+        size_t lo, hi;
+        gn__split(m1 - m0, nt, t, &lo, &hi);
+        im2col_rows(x, col + lo * K, g, m0 + lo, m0 + hi);
+        a = col;
+#pragma omp barrier
+      }
+      filter_slice(a, dy + m0 * N, dw, K, N, m1 - m0, m0 == 0 ? 0.0f : 1.0f, t, nt);
+#pragma omp barrier
+    }
   }
 }
 
@@ -328,13 +340,30 @@ int gn_conv2d_bwd_filter(const float *x, const float *dy, float *dw, const int *
 
 /**
  * c[batch, m, n] = op(a) · op(b) where op transposes when ta/tb; a batch
- * stride of 0 broadcasts that operand.
+ * stride of 0 broadcasts that operand. The team splits the batch, or the
+ * rows of c when there is one matrix.
  */
 void gn_matmul(const float *a, const float *b, float *c, int batch, int m, int n, int k, int ta,
                int tb, int stride_a, int stride_b) {
-  for (int i = 0; i < batch; i++) {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
-                n, k, 1.0f, a + (size_t)i * stride_a, ta ? m : k, b + (size_t)i * stride_b,
-                tb ? k : n, 0.0f, c + (size_t)i * m * n, n);
+  const int team = gn__team(2.0 * batch * m * n * k);
+  const int parts = batch > 1 ? batch : m;
+#pragma omp parallel num_threads(team < parts ? team : parts)
+  {
+    const int t = GN_TID(), nt = GN_NTH();
+    size_t lo, hi;
+    gn__split((size_t)parts, nt, t, &lo, &hi);
+    for (int i = 0; i < batch; i++) {
+      const float *ai = a + (size_t)i * stride_a, *bi = b + (size_t)i * stride_b;
+      float *ci = c + (size_t)i * m * n;
+      size_t r0 = 0, r1 = (size_t)m;
+      if (batch > 1 && (i < (int)lo || i >= (int)hi)) continue;
+      if (batch == 1) r0 = lo, r1 = hi;
+      if (r1 <= r0) continue;
+      /* Rows r0..r1 of op(a): row r starts at r (transposed) or r·k. */
+      const float *ar = ai + (ta ? r0 : r0 * (size_t)k);
+      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                  (int)(r1 - r0), n, k, 1.0f, ar, ta ? m : k, bi, tb ? k : n, 0.0f,
+                  ci + r0 * (size_t)n, n);
+    }
   }
 }

@@ -1,15 +1,10 @@
-/* Adam, broadcasting add/sub/mul and transpose over float32 buffers. */
+/* Adam, broadcasting add/sub/mul and transpose over float32 buffers, split
+ * over the thread team by ranges of output elements or rows. */
 #include "glyphnet.h"
 
-/**
- * One Adam step in place on value, m and v (n floats):
- * m = b1·m + (1−b1)·g; v = b2·v + (1−b2)·g²; value −= a · m / (sqrt(v) + e).
- * Keras's form is a = lr·sqrt(1−b2^t)/(1−b1^t), e = eps; tfjs's is the same
- * a with e = eps·sqrt(1−b2^t).
- */
-void gn_adam(float *value, const float *grad, float *m, float *v, int n, float a, float b1,
-             float b2, float e) {
-  for (int i = 0; i < n; i++) {
+static void adam_range(float *value, const float *grad, float *m, float *v, size_t lo, size_t hi,
+                       float a, float b1, float b2, float e) {
+  for (size_t i = lo; i < hi; i++) {
     const float gi = grad[i];
     const float mi = b1 * m[i] + (1.0f - b1) * gi;
     const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
@@ -20,33 +15,63 @@ void gn_adam(float *value, const float *grad, float *m, float *v, int n, float a
 }
 
 /**
- * out[i] = a[i % na] op b[i % nb] for i < n, where na and nb divide n (a
- * trailing broadcast). op: 0 add, 1 subtract, 2 multiply.
+ * One Adam step in place on value, m and v (n floats):
+ * m = b1·m + (1−b1)·g; v = b2·v + (1−b2)·g²; value −= a · m / (sqrt(v) + e).
+ * Keras's form is a = lr·sqrt(1−b2^t)/(1−b1^t), e = eps; tfjs's is the same
+ * a with e = eps·sqrt(1−b2^t).
  */
-void gn_binary(int op, const float *a, int na, const float *b, int nb, float *out, int n) {
+void gn_adam(float *value, const float *grad, float *m, float *v, int n, float a, float b1,
+             float b2, float e) {
+#pragma omp parallel num_threads(gn__team(20.0 * n))
+  {
+    size_t lo, hi;
+    gn__split((size_t)n, GN_NTH(), GN_TID(), &lo, &hi);
+    adam_range(value, grad, m, v, lo, hi, a, b1, b2, e);
+  }
+}
+
+/* out[i] = a[i % na] op b[i % nb] for i in [lo, hi). */
+static void binary_range(int op, const float *a, int na, const float *b, int nb, float *out,
+                         int n, size_t lo, size_t hi) {
   if (na == n && nb == n) {
-    if (op == 0) for (int i = 0; i < n; i++) out[i] = a[i] + b[i];
-    if (op == 1) for (int i = 0; i < n; i++) out[i] = a[i] - b[i];
-    if (op == 2) for (int i = 0; i < n; i++) out[i] = a[i] * b[i];
+    if (op == 0) for (size_t i = lo; i < hi; i++) out[i] = a[i] + b[i];
+    if (op == 1) for (size_t i = lo; i < hi; i++) out[i] = a[i] - b[i];
+    if (op == 2) for (size_t i = lo; i < hi; i++) out[i] = a[i] * b[i];
     return;
   }
   if (na == 1 || nb == 1) {
     const float s = na == 1 ? a[0] : b[0];
     const float *v = na == 1 ? b : a;
-    if (op == 0) for (int i = 0; i < n; i++) out[i] = v[i] + s;
-    if (op == 1 && nb == 1) for (int i = 0; i < n; i++) out[i] = v[i] - s;
-    if (op == 1 && na == 1) for (int i = 0; i < n; i++) out[i] = s - v[i];
-    if (op == 2) for (int i = 0; i < n; i++) out[i] = v[i] * s;
+    if (op == 0) for (size_t i = lo; i < hi; i++) out[i] = v[i] + s;
+    if (op == 1 && nb == 1) for (size_t i = lo; i < hi; i++) out[i] = v[i] - s;
+    if (op == 1 && na == 1) for (size_t i = lo; i < hi; i++) out[i] = s - v[i];
+    if (op == 2) for (size_t i = lo; i < hi; i++) out[i] = v[i] * s;
     return;
   }
-  for (int base = 0; base < n; base += (na < nb ? na : nb)) {
-    const int len = na < nb ? na : nb;
-    const float *pa = na == n || na > len ? a + (base % na) : a;
-    const float *pb = nb == n || nb > len ? b + (base % nb) : b;
+  /* One operand repeats every `len` values (a per-channel vector): whole
+   * repeats only, so ranges start and end on a repeat's boundary. */
+  const size_t len = (size_t)(na < nb ? na : nb);
+  for (size_t base = lo - lo % len; base < hi; base += len) {
+    const float *pa = na == n || (size_t)na > len ? a + (base % (size_t)na) : a;
+    const float *pb = nb == n || (size_t)nb > len ? b + (base % (size_t)nb) : b;
     float *po = out + base;
-    if (op == 0) for (int i = 0; i < len; i++) po[i] = pa[i] + pb[i];
-    if (op == 1) for (int i = 0; i < len; i++) po[i] = pa[i] - pb[i];
-    if (op == 2) for (int i = 0; i < len; i++) po[i] = pa[i] * pb[i];
+    const size_t i0 = base < lo ? lo - base : 0, i1 = base + len > hi ? hi - base : len;
+    if (op == 0) for (size_t i = i0; i < i1; i++) po[i] = pa[i] + pb[i];
+    if (op == 1) for (size_t i = i0; i < i1; i++) po[i] = pa[i] - pb[i];
+    if (op == 2) for (size_t i = i0; i < i1; i++) po[i] = pa[i] * pb[i];
+  }
+}
+
+/**
+ * out[i] = a[i % na] op b[i % nb] for i < n, where na and nb divide n (a
+ * trailing broadcast). op: 0 add, 1 subtract, 2 multiply.
+ */
+void gn_binary(int op, const float *a, int na, const float *b, int nb, float *out, int n) {
+#pragma omp parallel num_threads(gn__team(4.0 * n))
+  {
+    size_t lo, hi;
+    gn__split((size_t)n, GN_NTH(), GN_TID(), &lo, &hi);
+    if (hi > lo) binary_range(op, a, na, b, nb, out, n, lo, hi);
   }
 }
 
@@ -55,6 +80,14 @@ static void binary_row(int op, const float *a, int sa, const float *b, int sb, f
   for (int i = 0; i < n; i++) {
     const float x = a[i * sa], y = b[i * sb];
     o[i] = op == 0 ? x + y : (op == 1 ? x - y : x * y);
+  }
+}
+
+/* Index of row r in a shape's leading dimensions (all but the last), into idx. */
+static void unravel(size_t r, const int *shape, int lead, int *idx) {
+  for (int k = lead - 1; k >= 0; k--) {
+    idx[k] = (int)(r % (size_t)shape[k]);
+    r /= (size_t)shape[k];
   }
 }
 
@@ -68,17 +101,23 @@ void gn_binary_bcast(int op, const float *a, const float *b, float *out, const i
   const int inner = shape[rank - 1];
   size_t rows = 1;
   for (int k = 0; k < rank - 1; k++) rows *= (size_t)shape[k];
-  int idx[8] = {0};
-  for (size_t r = 0; r < rows; r++) {
-    size_t oa = 0, ob = 0;
-    for (int k = 0; k < rank - 1; k++) {
-      oa += (size_t)idx[k] * sa[k];
-      ob += (size_t)idx[k] * sb[k];
-    }
-    binary_row(op, a + oa, sa[rank - 1], b + ob, sb[rank - 1], out + r * inner, inner);
-    for (int k = rank - 2; k >= 0; k--) {
-      if (++idx[k] < shape[k]) break;
-      idx[k] = 0;
+#pragma omp parallel num_threads(gn__team(4.0 * (double)rows * inner))
+  {
+    size_t lo, hi;
+    gn__split(rows, GN_NTH(), GN_TID(), &lo, &hi);
+    int idx[8] = {0};
+    unravel(lo, shape, rank - 1, idx);
+    for (size_t r = lo; r < hi; r++) {
+      size_t oa = 0, ob = 0;
+      for (int k = 0; k < rank - 1; k++) {
+        oa += (size_t)idx[k] * sa[k];
+        ob += (size_t)idx[k] * sb[k];
+      }
+      binary_row(op, a + oa, sa[rank - 1], b + ob, sb[rank - 1], out + r * inner, inner);
+      for (int k = rank - 2; k >= 0; k--) {
+        if (++idx[k] < shape[k]) break;
+        idx[k] = 0;
+      }
     }
   }
 }
@@ -104,20 +143,26 @@ void gn_transpose(const float *x, float *out, const int *d) {
   const size_t step = os[rank - 1];
   size_t rows = 1;
   for (int k = 0; k < rank - 1; k++) rows *= (size_t)oshape[k];
-  int idx[8] = {0};
-  for (size_t r = 0; r < rows; r++) {
-    size_t off = 0;
-    for (int k = 0; k < rank - 1; k++) off += (size_t)idx[k] * os[k];
-    const float *src = x + off;
-    float *dst = out + r * inner;
-    if (step == 1) {
-      memcpy(dst, src, (size_t)inner * sizeof(float));
-    } else {
-      for (int i = 0; i < inner; i++) dst[i] = src[(size_t)i * step];
-    }
-    for (int k = rank - 2; k >= 0; k--) {
-      if (++idx[k] < oshape[k]) break;
-      idx[k] = 0;
+#pragma omp parallel num_threads(gn__team(2.0 * (double)rows * inner))
+  {
+    size_t lo, hi;
+    gn__split(rows, GN_NTH(), GN_TID(), &lo, &hi);
+    int idx[8] = {0};
+    unravel(lo, oshape, rank - 1, idx);
+    for (size_t r = lo; r < hi; r++) {
+      size_t off = 0;
+      for (int k = 0; k < rank - 1; k++) off += (size_t)idx[k] * os[k];
+      const float *src = x + off;
+      float *dst = out + r * inner;
+      if (step == 1) {
+        memcpy(dst, src, (size_t)inner * sizeof(float));
+      } else {
+        for (int i = 0; i < inner; i++) dst[i] = src[(size_t)i * step];
+      }
+      for (int k = rank - 2; k >= 0; k--) {
+        if (++idx[k] < oshape[k]) break;
+        idx[k] = 0;
+      }
     }
   }
 }

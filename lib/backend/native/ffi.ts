@@ -1,6 +1,6 @@
 /**
  * Loads the native library through Deno FFI (building it first when needed)
- * and sets its BLAS threads. Buffers pass as `"buffer"`: Float32Arrays go to
+ * and sets its threads. Buffers pass as `"buffer"`: Float32Arrays go to
  * C without a copy.
  * @module
  */
@@ -11,6 +11,9 @@ const SYMBOLS = {
   gn_get_threads: { parameters: [], result: "i32" },
   gn_blas_config_copy: { parameters: ["buffer", "i32"], result: "i32" },
   gn_arena_bytes: { parameters: [], result: "f64" },
+  gn_has_openmp: { parameters: [], result: "i32" },
+  gn_set_min_work: { parameters: ["f64"], result: "void" },
+  gn_sgemm_gflops: { parameters: ["i32", "i32", "i32"], result: "f64" },
   gn_conv2d: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "i32" },
   gn_conv2d_bwd_input: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "i32" },
   gn_conv2d_bwd_filter: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "i32" },
@@ -79,9 +82,21 @@ const SYMBOLS = {
   },
   gn_binary_bcast: { parameters: ["i32", "buffer", "buffer", "buffer", "buffer"], result: "void" },
   gn_transpose: { parameters: ["buffer", "buffer", "buffer"], result: "void" },
+  gn_gather_weighted: {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "i32", "i32", "i32", "i32"],
+    result: "void",
+  },
+  gn_scatter_weighted: {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "i32", "i32", "i32", "i32"],
+    result: "void",
+  },
+  gn_correlate3x3: {
+    parameters: ["buffer", "buffer", "buffer", "i32", "i32", "i32", "i32"],
+    result: "void",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/** The loaded library's functions (each documented in conv.c, block.c, elementwise.c). */
+/** The loaded library's functions (each documented in pool.c, conv.c, block.c, elementwise.c, channel.c). */
 export type NativeSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 /** The loaded library and what it runs on. */
@@ -89,40 +104,51 @@ export interface NativeLib {
   symbols: NativeSymbols;
   /** BLAS build description, e.g. "OpenBLAS 0.3.21 ... Zen MAX_THREADS=64". */
   blas: string;
-  /** BLAS threads set for this process. */
+  /** Threads the kernels use (setNativeThreads). */
   threads: number;
   /** Path of the shared library. */
   path: string;
 }
 
+/**
+ * Spins an idle team thread makes before it sleeps: about 100 µs, longer
+ * than the JavaScript between two kernels of a step, so the next kernel
+ * finds the team awake, and short enough not to hold a core through longer
+ * JavaScript work (the channel's loops).
+ */
+const SPIN_COUNT = 30000;
+
 // The one module-level state: the library, loaded once per process and
 // then used synchronously by every kernel.
 let lib: NativeLib | undefined;
 
-/** Threads from `GLYPHNET_THREADS` (default 1), checked. */
-export function requestedThreads(): number {
-  const raw = Deno.env.get("GLYPHNET_THREADS") ?? "1";
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new RangeError(`Cannot use GLYPHNET_THREADS="${raw}": it must be a whole number ≥ 1`);
-  }
-  return n;
-}
-
 async function open(): Promise<NativeLib> {
-  const threads = requestedThreads();
-  // OpenBLAS reads these when it loads: start no more threads than asked,
-  // and let idle ones sleep quickly instead of spinning (docs/ARCHITECTURE.md, "Backends").
-  if (!Deno.env.get("OPENBLAS_NUM_THREADS")) Deno.env.set("OPENBLAS_NUM_THREADS", String(threads));
+  // Read when the libraries load: OpenBLAS starts no threads of its own
+  // (kernels call it from inside glyphnet's team, one thread each); idle
+  // team threads spin briefly between kernels, then sleep.
+  Deno.env.set("OPENBLAS_NUM_THREADS", "1");
+  // OpenBLAS's own threads (the GEMM ceiling probe only) sleep soon after.
   if (!Deno.env.get("OPENBLAS_THREAD_TIMEOUT")) Deno.env.set("OPENBLAS_THREAD_TIMEOUT", "4");
+  if (!Deno.env.get("GOMP_SPINCOUNT")) Deno.env.set("GOMP_SPINCOUNT", String(SPIN_COUNT));
   const path = await buildNative();
   const { symbols } = Deno.dlopen(path, SYMBOLS);
-  symbols.gn_set_threads(threads);
+  symbols.gn_set_threads(1);
   // Copied into our buffer: reading a C pointer needs unscoped --allow-ffi.
   const text = new Uint8Array(512);
   const length = symbols.gn_blas_config_copy(text, text.length);
   const blas = new TextDecoder().decode(text.subarray(0, length)).trim() || "unknown BLAS";
-  return { symbols, blas, threads: symbols.gn_get_threads(), path };
+  return { symbols, blas, threads: 1, path };
+}
+
+/**
+ * Sets the threads every native kernel uses (1 when the library was built
+ * without OpenMP) and returns the count in effect.
+ */
+export function setNativeThreads(n: number): number {
+  const l = nativeSync();
+  l.symbols.gn_set_threads(l.symbols.gn_has_openmp() ? n : 1);
+  l.threads = l.symbols.gn_get_threads();
+  return l.threads;
 }
 
 /** Builds (if needed) and loads the native library once; later calls return it. */

@@ -1,33 +1,44 @@
 /**
- * conv → batch norm (batch statistics) → swish/sigmoid as one native call
- * forward and one backward, for the `native` backend. Numerically the same
- * block as the composed tfjs path in lib/model/block.ts.
+ * The `native` backend's fused kernels (contract in lib/backend/fused_kernels.ts):
+ * conv → batch norm (batch statistics) → swish/sigmoid as one C call forward
+ * (`GlyphnetConvBnAct`) and one backward (`GlyphnetConvBnActGrad`), and
+ * Keras-form Adam as one C call per variable (`GlyphnetAdam`), and the
+ * channel's resampling and 3×3 correlation loops.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { BatchStats, BlockOptions, BlockParams } from "../../model/block.ts";
+import {
+  ADAM,
+  type AdamAttrs,
+  CONV_BN_ACT,
+  CONV_BN_ACT_GRAD,
+  type ConvBnActAttrs,
+  type Correlate3x3Attrs,
+  CORRELATE_3X3,
+  GATHER_WEIGHTED,
+  SCATTER_WEIGHTED,
+} from "../fused_kernels.ts";
 import type { NativeBackend } from "./backend.ts";
 import { nativeSync } from "./ffi.ts";
-import { geometry, valuesOf } from "./kernels.ts";
+import { geometry, valuesOf } from "./c_args.ts";
 
-/** Batch norm's epsilon; equal to block.ts's BN_EPSILON (not imported: no cycle). */
-const EPSILON = 1e-3;
+type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 /** The conv geometry of a block: for a transposed one, of the conv it transposes. */
-function blockGeometry(xShape: number[], kernelShape: number[], o: BlockOptions): Int32Array {
-  const k = kernelShape as [number, number, number, number];
+function blockGeometry(xShape: number[], filterShape: number[], a: ConvBnActAttrs): Int32Array {
+  const k = filterShape as [number, number, number, number];
   const [b, h, w] = xShape;
-  const convIn: [number, number, number, number] = o.transpose
+  const convIn: [number, number, number, number] = a.transpose
     ? [b, 2 * h, 2 * w, k[2]]
     : xShape as [number, number, number, number];
-  const info = tf.backend_util.computeConv2DInfo(convIn, k, o.transpose ? 2 : o.stride, 1, "same");
+  const info = tf.backend_util.computeConv2DInfo(convIn, k, a.transpose ? 2 : a.stride, 1, "same");
   const g = geometry(info);
   if (!g) throw new RangeError(`Cannot run a fused block on shape [${xShape}]: NHWC only`);
   if (
-    o.transpose && (info.outHeight !== h || info.outWidth !== w || info.outChannels !== xShape[3])
+    a.transpose && (info.outHeight !== h || info.outWidth !== w || info.outChannels !== xShape[3])
   ) {
     throw new RangeError(
-      `Cannot run a transposed block on [${xShape}] with kernel [${kernelShape}]: channels differ`,
+      `Cannot run a transposed block on [${xShape}] with filter [${filterShape}]: channels differ`,
     );
   }
   return g;
@@ -43,99 +54,186 @@ function check(rc: number, what: string, shape: number[]): void {
   }
 }
 
-/**
- * Same contract as `convBnAct` in lib/model/block.ts, computed natively:
- * input [B, H, W, in] → [B, H/stride, W/stride, out] (or [B, 2H, 2W, out]
- * when `transpose`). Pushes the batch mean and variance to `stats` (kept)
- * when given. Requires the `native` backend to be active.
- */
-export function fusedConvBnAct(
-  x: tf.Tensor4D,
-  p: BlockParams,
-  o: BlockOptions,
-  stats?: BatchStats[],
-): tf.Tensor4D {
-  const g = blockGeometry(x.shape, p.kernel.shape, o);
-  const shape = outputShape(g, o.transpose ?? false);
+/** Inputs x, filter, bias, gamma, beta → [y, xhat, mean, variance]. */
+function convBnAct(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as NativeBackend;
+  const { x, filter, bias, gamma, beta } = args.inputs as Record<string, tf.TensorInfo>;
+  const a = args.attrs as unknown as ConvBnActAttrs;
+  const g = blockGeometry(x.shape, filter.shape, a);
+  const shape = outputShape(g, a.transpose);
+  const size = tf.util.sizeFromShape(shape);
   const channels = shape[3];
+  const y = backend.take(size);
+  const xhat = backend.take(size);
   const mean = new Float32Array(channels);
   const variance = new Float32Array(channels);
-  const transpose = o.transpose ? 1 : 0;
-  const act = o.activation === "swish" ? 0 : 1;
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [xt, kernel, bias, gamma, beta] = args as tf.Tensor[];
-    const save = args[5] as tf.GradSaveFunc;
-    const backend = tf.backend() as NativeBackend;
-    const size = tf.util.sizeFromShape(shape);
-    const y = backend.take(size);
-    const xhat = backend.take(size);
-    const rc = nativeSync().symbols.gn_block_fwd(
-      valuesOf(backend, xt),
-      valuesOf(backend, kernel),
-      valuesOf(backend, bias),
-      valuesOf(backend, gamma),
-      valuesOf(backend, beta),
-      y,
-      xhat,
-      mean,
-      variance,
-      g,
-      transpose,
-      act,
-      EPSILON,
-    );
-    check(rc, "forward", x.shape);
-    // The forward runs in a tidy: save() keeps clones of what backward needs.
-    save([xt, kernel, gamma, beta, tf.tensor(xhat, shape), tf.tensor1d(variance.slice())]);
-    return { value: tf.tensor4d(y, shape), gradFunc: backward };
-  });
-
-  function backward(dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] {
-    const [xt, kernel, gamma, beta, xhat, savedVar] = saved;
-    const backend = tf.backend() as NativeBackend;
-    const dx = backend.take(xt.size);
-    const dw = backend.take(kernel.size);
-    const dbias = new Float32Array(channels);
-    const dgamma = new Float32Array(channels);
-    const dbeta = new Float32Array(channels);
-    const rc = nativeSync().symbols.gn_block_bwd(
-      valuesOf(backend, xt),
-      valuesOf(backend, kernel),
-      valuesOf(backend, gamma),
-      valuesOf(backend, beta),
-      valuesOf(backend, xhat),
-      valuesOf(backend, savedVar),
-      valuesOf(backend, dy),
-      dx,
-      dw,
-      dbias,
-      dgamma,
-      dbeta,
-      g,
-      transpose,
-      act,
-      EPSILON,
-    );
-    check(rc, "backward", xt.shape);
-    return [
-      tf.tensor(dx, xt.shape),
-      tf.tensor(dw, kernel.shape),
-      tf.tensor1d(dbias),
-      tf.tensor1d(dgamma),
-      tf.tensor1d(dbeta),
-    ];
-  }
-
-  // Native code reads float32 only; a one-hot int32 message is cast here.
-  const input = x.dtype === "float32" ? x : tf.cast(x, "float32");
-  const out = op(input, p.kernel, p.bias, p.gamma, p.beta) as tf.Tensor4D;
-  if (input !== x) input.dispose();
-  if (stats) {
-    stats.push({
-      params: p,
-      mean: tf.keep(tf.tensor1d(mean)),
-      variance: tf.keep(tf.tensor1d(variance)),
-    });
-  }
-  return out;
+  const rc = nativeSync().symbols.gn_block_fwd(
+    valuesOf(backend, x),
+    valuesOf(backend, filter),
+    valuesOf(backend, bias),
+    valuesOf(backend, gamma),
+    valuesOf(backend, beta),
+    y,
+    xhat,
+    mean,
+    variance,
+    g,
+    a.transpose ? 1 : 0,
+    a.activation === "swish" ? 0 : 1,
+    a.epsilon,
+  );
+  check(rc, "forward", x.shape);
+  return [
+    backend.makeTensorInfo(shape, "float32", y),
+    backend.makeTensorInfo(shape, "float32", xhat),
+    backend.makeTensorInfo([channels], "float32", mean),
+    backend.makeTensorInfo([channels], "float32", variance),
+  ];
 }
+
+/** Inputs x, filter, gamma, beta, xhat, variance, dy → [dx, dfilter, dbias, dgamma, dbeta]. */
+function convBnActGrad(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as NativeBackend;
+  const { x, filter, gamma, beta, xhat, variance, dy } = args.inputs as Record<
+    string,
+    tf.TensorInfo
+  >;
+  const a = args.attrs as unknown as ConvBnActAttrs;
+  const g = blockGeometry(x.shape, filter.shape, a);
+  const channels = outputShape(g, a.transpose)[3];
+  const dx = backend.take(tf.util.sizeFromShape(x.shape));
+  const dw = backend.take(tf.util.sizeFromShape(filter.shape));
+  const dbias = new Float32Array(channels);
+  const dgamma = new Float32Array(channels);
+  const dbeta = new Float32Array(channels);
+  const rc = nativeSync().symbols.gn_block_bwd(
+    valuesOf(backend, x),
+    valuesOf(backend, filter),
+    valuesOf(backend, gamma),
+    valuesOf(backend, beta),
+    valuesOf(backend, xhat),
+    valuesOf(backend, variance),
+    valuesOf(backend, dy),
+    dx,
+    dw,
+    dbias,
+    dgamma,
+    dbeta,
+    g,
+    a.transpose ? 1 : 0,
+    a.activation === "swish" ? 0 : 1,
+    a.epsilon,
+  );
+  check(rc, "backward", x.shape);
+  return [
+    backend.makeTensorInfo(x.shape, "float32", dx),
+    backend.makeTensorInfo(filter.shape, "float32", dw),
+    backend.makeTensorInfo([channels], "float32", dbias),
+    backend.makeTensorInfo([channels], "float32", dgamma),
+    backend.makeTensorInfo([channels], "float32", dbeta),
+  ];
+}
+
+/** A pooled copy of a tensor's values. */
+function copyOf(backend: NativeBackend, t: tf.TensorInfo): Float32Array {
+  const copy = backend.take(tf.util.sizeFromShape(t.shape));
+  copy.set(valuesOf(backend, t));
+  return copy;
+}
+
+/** Inputs value, grad, m, v → [value', m', v'], new buffers (inputs may be shared). */
+function adam(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as NativeBackend;
+  const { value, grad, m, v } = args.inputs as Record<string, tf.TensorInfo>;
+  const a = args.attrs as unknown as AdamAttrs;
+  const n = tf.util.sizeFromShape(value.shape);
+  for (const t of [grad, m, v]) {
+    if (tf.util.sizeFromShape(t.shape) !== n) {
+      throw new RangeError(
+        `Cannot apply Adam to a variable of shape [${value.shape}]: ` +
+          `gradient [${grad.shape}], moments [${m.shape}] and [${v.shape}] must match it`,
+      );
+    }
+  }
+  const out = [copyOf(backend, value), copyOf(backend, m), copyOf(backend, v)];
+  nativeSync().symbols.gn_adam(
+    out[0],
+    valuesOf(backend, grad),
+    out[1],
+    out[2],
+    n,
+    a.stepSize,
+    a.beta1,
+    a.beta2,
+    a.epsilon,
+  );
+  return out.map((values) => backend.makeTensorInfo(value.shape, "float32", values));
+}
+
+/** Int32 values of a tensor (the resampling's corner indices). */
+function int32Of(backend: NativeBackend, t: tf.TensorInfo): Int32Array {
+  const values = backend.data.get(t.dataId).values;
+  if (values instanceof Int32Array) return values;
+  return Int32Array.from(values as unknown as ArrayLike<number>);
+}
+
+/** GatherWeighted (`scatter` false) or its adjoint ScatterWeighted: one output like the image. */
+function weighted(scatter: boolean) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const backend = args.backend as NativeBackend;
+    const t = args.inputs as Record<string, tf.TensorInfo>;
+    const x = scatter ? t.dy : t.x;
+    const [b, h, w, c] = x.shape;
+    const n = b * h * w;
+    const count = tf.util.sizeFromShape(t.index.shape) / n;
+    const out = backend.take(n * c);
+    const call = scatter ? nativeSync().symbols.gn_scatter_weighted : nativeSync().symbols
+      .gn_gather_weighted;
+    call(
+      valuesOf(backend, x),
+      int32Of(backend, t.index),
+      valuesOf(backend, t.weight),
+      out,
+      count,
+      b,
+      h * w,
+      c,
+    );
+    return backend.makeTensorInfo(x.shape, "float32", out);
+  };
+}
+
+/** Correlate3x3: per-sample 3×3 correlation of x, kernels in the attributes. */
+function correlate3x3(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as NativeBackend;
+  const { x } = args.inputs as Record<string, tf.TensorInfo>;
+  const { kernel } = args.attrs as unknown as Correlate3x3Attrs;
+  const [b, h, w, c] = x.shape;
+  if (kernel.length !== 9 * b) {
+    throw new RangeError(`Cannot correlate a batch of ${b}: got ${kernel.length} kernel values`);
+  }
+  const out = backend.take(b * h * w * c);
+  nativeSync().symbols.gn_correlate3x3(
+    valuesOf(backend, x),
+    Float64Array.from(kernel),
+    out,
+    b,
+    h,
+    w,
+    c,
+  );
+  return backend.makeTensorInfo(x.shape, "float32", out);
+}
+
+/** The fused kernels by their contract names. */
+export const FUSED_KERNELS: Record<
+  string,
+  (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]
+> = {
+  [CONV_BN_ACT]: convBnAct,
+  [CONV_BN_ACT_GRAD]: convBnActGrad,
+  [ADAM]: adam,
+  [GATHER_WEIGHTED]: weighted(false),
+  [SCATTER_WEIGHTED]: weighted(true),
+  [CORRELATE_3X3]: correlate3x3,
+};

@@ -2,8 +2,17 @@
  * glyphnet native kernels: shared declarations. NHWC convolutions as im2col +
  * BLAS sgemm (conv.c), a fused conv -> batch norm (batch statistics) ->
  * swish/sigmoid block and its backward pass (block.c), elementwise ops and
- * Adam (elementwise.c). Called from Deno through FFI (ffi.ts); every buffer
- * is owned by the caller except conv.c's scratch arena.
+ * Adam (elementwise.c), the channel's resampling and 3x3 correlation
+ * (channel.c). Called from Deno through FFI (ffi.ts); every buffer is owned
+ * by the caller except pool.c's scratch arena.
+ *
+ * Threads: one OpenMP team (pool.c) runs every kernel's loops; OpenBLAS is
+ * kept at 1 thread and called from inside the team on disjoint blocks, so
+ * the two never compete for cores. The split is static, so a thread count
+ * always gives the same bits: batch-norm sums run over fixed 64-row blocks
+ * added in block order, col2im gives each image to one thread, dw sums its
+ * row chunks in order. GEMMs cut into other blocks at another thread count
+ * may round differently in the last bit.
  *
  * Conv geometry, int g[GN_GEOM] (the convolution in its forward direction):
  *   B, H, W, C (input), KH, KW, CO (filter HWIO), OH, OW (output),
@@ -26,6 +35,17 @@
 #include <cblas.h>
 #endif
 
+/* Inside a parallel region: this thread's number and the team's size (0 and
+ * 1 when built without OpenMP, where the pragmas are ignored). */
+#ifdef _OPENMP
+#include <omp.h>
+#define GN_TID() omp_get_thread_num()
+#define GN_NTH() omp_get_num_threads()
+#else
+#define GN_TID() 0
+#define GN_NTH() 1
+#endif
+
 enum { B_, H_, W_, C_, KH_, KW_, CO_, OH_, OW_, SH_, SW_, PT_, PL_, GN_GEOM };
 
 /* Internal to the library (hidden from the dynamic symbol table). */
@@ -33,6 +53,17 @@ enum { B_, H_, W_, C_, KH_, KW_, CO_, OH_, OW_, SH_, SW_, PT_, PL_, GN_GEOM };
 
 /* Scratch for n floats, reused across calls; NULL when out of memory. */
 GN_INTERNAL float *gn__scratch(size_t n);
+/* Threads of the team (gn_set_threads), at least 1. */
+GN_INTERNAL int gn__threads(void);
+/* Threads worth starting for `work` (roughly flops or bytes touched): 1 for
+ * small work, where waking the team costs more than it saves. */
+GN_INTERNAL int gn__team(double work);
+/* [lo, hi) of part t when [0, n) is split into `parts` near-equal ranges. */
+static inline void gn__split(size_t n, int parts, int t, size_t *lo, size_t *hi) {
+  const size_t q = n / (size_t)parts, r = n % (size_t)parts;
+  *lo = (size_t)t * q + ((size_t)t < r ? (size_t)t : r);
+  *hi = *lo + q + ((size_t)t < r ? 1 : 0);
+}
 /* 1x1, stride 1, no padding: the input rows are the im2col rows. */
 GN_INTERNAL int gn__pointwise(const int *g);
 /* Output pixels B*OH*OW and patch length KH*KW*C. */

@@ -1,58 +1,22 @@
 /**
  * The `native` tfjs backend: tfjs's `cpu` backend (same Float32Array
  * storage, all of its kernels) with convolutions and matmul replaced by
- * OpenBLAS sgemm calls through FFI. Shapes the native code does not cover
- * (NCHW, dilation, grouped batch broadcasting) fall through to cpu's kernel.
+ * OpenBLAS sgemm calls through FFI, and glyphnet's fused kernels
+ * (lib/backend/fused_kernels.ts) added. Shapes the native code does not
+ * cover (NCHW, dilation, grouped batch broadcasting) fall through to cpu's
+ * kernel.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { NativeBackend } from "./backend.ts";
 import { nativeSync } from "./ffi.ts";
+import { geometry, valuesOf } from "./c_args.ts";
+import { FUSED_KERNELS } from "./fused.ts";
 
 /** The tfjs backend name. */
 export const NATIVE = "native";
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
-
-/**
- * Float32 values of a tensor on the native backend: shared, not copied,
- * unless cpu stored them in another array type (its int32→float32 cast
- * keeps the Int32Array), which is copied.
- */
-export function valuesOf(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array {
-  const values = backend.data.get(t.dataId).values;
-  if (values instanceof Float32Array) return values;
-  if (t.dtype === "float32" && ArrayBuffer.isView(values)) {
-    return Float32Array.from(values as unknown as ArrayLike<number>);
-  }
-  throw new TypeError(`Cannot run a native kernel on a ${t.dtype} tensor: float32 only`);
-}
-
-/**
- * Geometry array for the C kernels (glyphnet.h) from a tfjs conv info, or undefined when the
- * native code does not cover it (NCHW or dilation).
- */
-export function geometry(info: tf.backend_util.Conv2DInfo): Int32Array | undefined {
-  if (info.dataFormat !== "channelsLast" || info.dilationHeight !== 1 || info.dilationWidth !== 1) {
-    return undefined;
-  }
-  return Int32Array.from([
-    info.batchSize,
-    info.inHeight,
-    info.inWidth,
-    info.inChannels,
-    info.filterHeight,
-    info.filterWidth,
-    info.outChannels,
-    info.outHeight,
-    info.outWidth,
-    info.strideHeight,
-    info.strideWidth,
-    info.padInfo.top,
-    info.padInfo.left,
-  ]);
-}
 
 function check(rc: number, what: string): void {
   if (rc !== 0) throw new RangeError(`Cannot run native ${what}: out of memory for its scratch`);
@@ -82,56 +46,72 @@ function convInfo(
   );
 }
 
-function conv2D(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
-  const backend = args.backend as NativeBackend;
-  const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
-  const a = args.attrs as unknown as tf.Conv2DAttrs;
-  const info = convInfo(x.shape, filter.shape, a);
-  const g = geometry(info);
-  if (!g || x.dtype !== "float32") return fallback(args) as tf.TensorInfo;
-  const y = backend.take(tf.util.sizeFromShape(info.outShape));
-  check(
-    nativeSync().symbols.gn_conv2d(valuesOf(backend, x), valuesOf(backend, filter), y, g),
-    "Conv2D",
-  );
-  return backend.makeTensorInfo(info.outShape, "float32", y);
+type ConvAttrs = Parameters<typeof convInfo>[2] & {
+  inputShape?: number[];
+  filterShape?: number[];
+};
+
+/**
+ * One of the three convolution passes: which two tensor inputs the C call
+ * takes (in its order), the conv's input and filter shapes, the output
+ * shape, and the C function.
+ */
+interface ConvPass {
+  inputs: [string, string];
+  inShape(t: Record<string, tf.TensorInfo>, a: ConvAttrs): number[];
+  filterShape(t: Record<string, tf.TensorInfo>, a: ConvAttrs): number[];
+  outShape(info: tf.backend_util.Conv2DInfo): number[];
+  symbol: "gn_conv2d" | "gn_conv2d_bwd_input" | "gn_conv2d_bwd_filter";
 }
 
-function conv2DBackpropInput(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
-  const backend = args.backend as NativeBackend;
-  const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
-  const a = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
-  const info = convInfo(a.inputShape, filter.shape, a);
-  const g = geometry(info);
-  if (!g || dy.dtype !== "float32") return fallback(args) as tf.TensorInfo;
-  const dx = backend.take(tf.util.sizeFromShape(info.inShape));
-  const rc = nativeSync().symbols.gn_conv2d_bwd_input(
-    valuesOf(backend, dy),
-    valuesOf(backend, filter),
-    dx,
-    g,
-  );
-  check(rc, "Conv2DBackpropInput");
-  return backend.makeTensorInfo(info.inShape, "float32", dx);
+/** A kernel for one convolution pass; shapes the C code does not cover fall back to cpu's. */
+function convKernel(name: string, pass: ConvPass) {
+  return (args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo => {
+    const backend = args.backend as NativeBackend;
+    const t = args.inputs as Record<string, tf.TensorInfo>;
+    const a = args.attrs as unknown as ConvAttrs;
+    const [first, second] = pass.inputs.map((k) => t[k]);
+    const info = convInfo(pass.inShape(t, a), pass.filterShape(t, a), a);
+    const g = geometry(info);
+    if (!g || first.dtype !== "float32" || second.dtype !== "float32") {
+      return fallback(args) as tf.TensorInfo;
+    }
+    const shape = pass.outShape(info);
+    const out = backend.take(tf.util.sizeFromShape(shape));
+    const rc = nativeSync().symbols[pass.symbol](
+      valuesOf(backend, first),
+      valuesOf(backend, second),
+      out,
+      g,
+    );
+    check(rc, name);
+    return backend.makeTensorInfo(shape, "float32", out);
+  };
 }
 
-function conv2DBackpropFilter(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
-  const backend = args.backend as NativeBackend;
-  const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-  const a = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-  const info = convInfo(x.shape, a.filterShape, a);
-  const g = geometry(info);
-  if (!g || x.dtype !== "float32") return fallback(args) as tf.TensorInfo;
-  const dw = backend.take(tf.util.sizeFromShape(a.filterShape));
-  const rc = nativeSync().symbols.gn_conv2d_bwd_filter(
-    valuesOf(backend, x),
-    valuesOf(backend, dy),
-    dw,
-    g,
-  );
-  check(rc, "Conv2DBackpropFilter");
-  return backend.makeTensorInfo(a.filterShape, "float32", dw);
-}
+const conv2D = convKernel("Conv2D", {
+  inputs: ["x", "filter"],
+  inShape: (t) => t.x.shape,
+  filterShape: (t) => t.filter.shape,
+  outShape: (info) => info.outShape,
+  symbol: "gn_conv2d",
+});
+
+const conv2DBackpropInput = convKernel("Conv2DBackpropInput", {
+  inputs: ["dy", "filter"],
+  inShape: (_, a) => a.inputShape!,
+  filterShape: (t) => t.filter.shape,
+  outShape: (info) => info.inShape,
+  symbol: "gn_conv2d_bwd_input",
+});
+
+const conv2DBackpropFilter = convKernel("Conv2DBackpropFilter", {
+  inputs: ["x", "dy"],
+  inShape: (t) => t.x.shape,
+  filterShape: (_, a) => a.filterShape!,
+  outShape: (info) => [info.filterHeight, info.filterWidth, info.inChannels, info.outChannels],
+  symbol: "gn_conv2d_bwd_filter",
+});
 
 function batchMatMul(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
   const backend = args.backend as NativeBackend;
@@ -240,7 +220,10 @@ const OVERRIDES: Record<string, (args: KernelArgs, fallback: tf.KernelFunc) => t
 };
 
 /** Kernel names the native backend computes itself (the rest are cpu's). */
-export const NATIVE_KERNELS: readonly string[] = Object.keys(OVERRIDES);
+export const NATIVE_KERNELS: readonly string[] = [
+  ...Object.keys(OVERRIDES),
+  ...Object.keys(FUSED_KERNELS),
+];
 
 /**
  * Registers the `native` backend and its kernels with tfjs, once. The
@@ -255,5 +238,9 @@ export function registerNativeBackend(): void {
       ? (args) => override(args, config.kernelFunc)
       : config.kernelFunc;
     tf.registerKernel({ ...config, backendName: NATIVE, kernelFunc });
+  }
+  for (const [kernelName, kernel] of Object.entries(FUSED_KERNELS)) {
+    const kernelFunc = kernel as unknown as tf.KernelFunc;
+    tf.registerKernel({ kernelName, backendName: NATIVE, kernelFunc });
   }
 }

@@ -6,6 +6,7 @@
  * from their checkpoint, failed ones are retried only when asked.
  * @module
  */
+import { availableCores } from "../../backend/threads.ts";
 import type { LoadedSweep } from "../../config/sweep.ts";
 import {
   type Claim,
@@ -100,8 +101,8 @@ export async function runSweep(sweep: LoadedSweep, opts: SweepOptions = {}): Pro
     ? shardOf(plan.points, opts.shard.index, opts.shard.count)
     : plan.points;
   const jobs = Math.max(1, opts.jobs ?? 1);
-  // Inside a Slurm job, the cores it was given; elsewhere, the machine's.
-  const cores = Number(Deno.env.get("SLURM_CPUS_PER_TASK")) || navigator.hardwareConcurrency;
+  // The cores this process may use (affinity, cgroup quota, Slurm), shared among the jobs.
+  const cores = availableCores().threads;
   const threads = Math.max(1, Math.floor(cores / jobs));
   const held = new Map<string, HeldClaim>();
   if (lock) held.set(`${dir}/lock`, lock);

@@ -1,0 +1,114 @@
+/**
+ * The fused kernels glyphnet's model and trainer ask tfjs for, by name. A
+ * backend that computes them faster than tfjs's composed ops registers them
+ * with `tf.registerKernel` under these names (lib/backend/native/ does for
+ * `native`); lib/model/block.ts and lib/train/adam.ts run them through
+ * `tf.engine().runKernel` when the active backend has them, and otherwise
+ * compose the same math from tfjs ops (the reference the kernels are tested
+ * against, within 1e-4 in values and gradients). This file is the contract:
+ * names, inputs, attributes and outputs. It imports nothing of glyphnet, so
+ * every layer may read it.
+ *
+ * All tensors are float32 and NHWC.
+ *
+ * ## `GlyphnetConvBnAct`: conv → batch norm (batch statistics) → activation
+ * Inputs `{ x, filter, bias, gamma, beta }`:
+ * - `x` [B, H, W, Cin];
+ * - `filter` [k, k, Cin, Cout] for a convolution, or [k, k, Cout, Cin] when
+ *   `transpose` (tfjs's conv2dTranspose layout);
+ * - `bias`, `gamma`, `beta` [Cout].
+ *
+ * Attributes {@link ConvBnActAttrs}: `stride` (1 or 2, "same" padding),
+ * `transpose` (a stride-2 transposed convolution, "same" padding, doubling
+ * H and W), `activation` ("swish" = z·sigmoid(z), or "sigmoid") and
+ * `epsilon` (added to the variance).
+ *
+ * Outputs, in this order:
+ * 0. `y` [B, OH, OW, Cout] = act(gamma · xhat + beta), where OH = H/stride
+ *    rounded up (2H when `transpose`);
+ * 1. `xhat` [B, OH, OW, Cout] = (z − mean) / √(variance + epsilon), with
+ *    z = conv(x, filter) + bias; kept for the backward pass;
+ * 2. `mean` [Cout], the batch mean of z over B, OH, OW;
+ * 3. `variance` [Cout], the biased batch variance of z.
+ *
+ * Gradient: only through `y`. `mean` and `variance` are for the running
+ * averages and must not feed a differentiated loss; `xhat` is saved state.
+ * The gradient function (in lib/model/block.ts) calls
+ * {@link CONV_BN_ACT_GRAD}; a backend registers both kernels or neither.
+ *
+ * ## `GlyphnetConvBnActGrad`: the backward pass of `GlyphnetConvBnAct`
+ * Inputs `{ x, filter, gamma, beta, xhat, variance, dy }`: the forward's
+ * inputs and its outputs 1 and 3, and `dy` (the gradient of `y`, y's shape).
+ * Attributes: the forward's. Outputs, in this order: `dx` (x's shape),
+ * `dfilter` (filter's), `dbias`, `dgamma`, `dbeta` [Cout] (`dbias` is zero
+ * up to rounding: the bias only shifts the batch mean).
+ *
+ * ## `GlyphnetAdam`: one Keras-form Adam step on one variable
+ * Inputs `{ value, grad, m, v }`, all of one shape. Attributes
+ * {@link AdamAttrs}. Outputs, in this order, each of that shape:
+ * m' = β1·m + (1−β1)·g; v' = β2·v + (1−β2)·g²;
+ * value' = value − stepSize · m' / (√v' + epsilon), returned as
+ * `[value', m', v']`. No gradient. Inputs are never written in place.
+ *
+ * ## The channel's loops: `GlyphnetGatherWeighted`, `GlyphnetScatterWeighted`, `GlyphnetCorrelate3x3`
+ * Host-memory backends run these as JavaScript loops in lib/channel when no kernel is registered.
+ * - `GlyphnetGatherWeighted`: inputs `{ x, index, weight }`: `x` [B, H, W, C]; `index` (int32)
+ *   and `weight` [K·N] with N = B·H·W, corner-major (entry k·N + o). Output [B, H, W, C]:
+ *   out[o, c] = Σₖ weight[k·N + o] · x[index[k·N + o], c], where index N reads zero. Every
+ *   index of output pixel o lies in o's own image (or is N).
+ * - `GlyphnetScatterWeighted`: its adjoint, inputs `{ dy, index, weight }` as above, output
+ *   dx [B, H, W, C]: dx[index[e], c] += weight[e] · dy[e mod N, c], in order of k then o.
+ * - `GlyphnetCorrelate3x3`: input `{ x }` [B, H, W, C]; attribute `kernel` (numbers, B·9: one
+ *   3×3 kernel per sample, row-major). Output: y[b, i, j, c] = Σ kernel[b, u, v] ·
+ *   x[b, i+u−1, j+v−1, c], zero outside the image, taps added in row-major order.
+ * No gradients: the channel wraps them in its own custom gradients.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+/** Fused conv → batch norm → activation, forward. */
+export const CONV_BN_ACT = "GlyphnetConvBnAct";
+/** Its backward pass. */
+export const CONV_BN_ACT_GRAD = "GlyphnetConvBnActGrad";
+/** One Adam step on one variable. */
+export const ADAM = "GlyphnetAdam";
+
+/** The channel's bilinear resampling: a weighted gather of source pixels. */
+export const GATHER_WEIGHTED = "GlyphnetGatherWeighted";
+/** Its adjoint: a weighted scatter-add. */
+export const SCATTER_WEIGHTED = "GlyphnetScatterWeighted";
+/** The channel's per-sample 3×3 correlation. */
+export const CORRELATE_3X3 = "GlyphnetCorrelate3x3";
+
+/** Attributes of {@link CONV_BN_ACT} and {@link CONV_BN_ACT_GRAD}. */
+export interface ConvBnActAttrs {
+  /** 1 or 2 ("same" padding); 2 when `transpose`. */
+  stride: 1 | 2;
+  /** A stride-2 transposed convolution that doubles H and W. */
+  transpose: boolean;
+  activation: "swish" | "sigmoid";
+  /** Added to the batch variance. */
+  epsilon: number;
+}
+
+/** Attributes of {@link CORRELATE_3X3}. */
+export interface Correlate3x3Attrs {
+  /** B·9 numbers: each sample's 3×3 kernel, row-major. */
+  kernel: number[];
+}
+
+/** Attributes of {@link ADAM}. */
+export interface AdamAttrs {
+  /** Keras: lr·√(1−β2ᵗ)/(1−β1ᵗ) at step t. */
+  stepSize: number;
+  beta1: number;
+  beta2: number;
+  /** Added to √v. */
+  epsilon: number;
+}
+
+/** True when the active tfjs backend has a kernel registered under every one of `names`. */
+export function backendHasKernels(...names: string[]): boolean {
+  const backend = tf.getBackend();
+  return names.every((name) => tf.getKernel(name, backend) != null);
+}

@@ -1,0 +1,135 @@
+/* The thread team every kernel uses, the scratch arena, the BLAS settings
+ * and a GEMM ceiling probe. See glyphnet.h for the threading rules. */
+#include "glyphnet.h"
+#include <time.h>
+
+#ifndef __APPLE__
+extern void openblas_set_num_threads(int);
+extern char *openblas_get_config(void);
+#endif
+
+/* Threads the team uses; set once per process from JS (synchronous calls). */
+static int team_threads = 1;
+
+/* The scratch arena: it only grows, reused by every call (JS calls are
+ * synchronous, so one call at a time owns it; threads take disjoint parts). */
+static float *arena = NULL;
+static size_t arena_cap = 0;
+
+/* Work (about one flop or byte per unit) below which a kernel stays on the
+ * calling thread; about 20-50 us of single-thread work, several times the
+ * cost of waking the team. */
+#define TEAM_MIN_WORK 262144.0
+static double min_work = TEAM_MIN_WORK;
+
+float *gn__scratch(size_t n) {
+  if (n > arena_cap) {
+    free(arena);
+    arena = (float *)malloc(n * sizeof(float));
+    arena_cap = arena ? n : 0;
+  }
+  return arena;
+}
+
+int gn__threads(void) { return team_threads; }
+
+int gn__team(double work) {
+  if (team_threads <= 1 || work < 2 * min_work) return 1;
+  const double t = min_work > 0 ? work / min_work : team_threads;
+  return t < team_threads ? (int)t : team_threads;
+}
+
+/** Sets the smallest work split over the team (tests pass 0 to thread tiny shapes); < 0 resets. */
+void gn_set_min_work(double work) { min_work = work < 0 ? TEAM_MIN_WORK : work; }
+
+/**
+ * Sets the team's threads. OpenBLAS stays at 1 thread: kernels call it
+ * from inside the team, each thread on its own block.
+ */
+void gn_set_threads(int n) {
+  team_threads = n < 1 ? 1 : n;
+#ifdef _OPENMP
+  omp_set_dynamic(0);
+  omp_set_num_threads(team_threads);
+#endif
+#ifndef __APPLE__
+  openblas_set_num_threads(1);
+#endif
+}
+
+/** Threads of the team. */
+int gn_get_threads(void) { return team_threads; }
+
+/** 1 when the library was built with OpenMP (threads available), else 0. */
+int gn_has_openmp(void) {
+#ifdef _OPENMP
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+/** The BLAS build description, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... Zen". */
+const char *gn_blas_config(void) {
+#ifdef __APPLE__
+  return "Accelerate";
+#else
+  return openblas_get_config();
+#endif
+}
+
+/**
+ * Copies the BLAS description into `out` (`cap` bytes, NUL-terminated) and
+ * returns its length: JS reads it from its own buffer, so it needs no
+ * pointer access (Deno allows that only with unscoped --allow-ffi).
+ */
+int gn_blas_config_copy(char *out, int cap) {
+  const char *s = gn_blas_config();
+  const int n = (int)strlen(s);
+  if (cap <= 0) return n;
+  const int k = n < cap - 1 ? n : cap - 1;
+  memcpy(out, s, (size_t)k);
+  out[k] = 0;
+  return k;
+}
+
+/** Bytes held by the scratch arena. */
+double gn_arena_bytes(void) { return (double)arena_cap * sizeof(float); }
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/**
+ * The machine's FP32 GEMM ceiling: GFLOP/s of OpenBLAS's own sgemm on
+ * n x n matrices with `threads` BLAS threads, best of `reps` calls after
+ * one warm-up. Restores BLAS to 1 thread. Returns -1 when out of memory.
+ */
+double gn_sgemm_gflops(int n, int reps, int threads) {
+  const size_t nn = (size_t)n * n;
+  float *a = (float *)malloc(3 * nn * sizeof(float));
+  if (!a) return -1;
+  float *b = a + nn, *c = b + nn;
+  for (size_t i = 0; i < nn; i++) {
+    a[i] = (float)((i * 7) % 13) / 13.0f - 0.5f;
+    b[i] = (float)((i * 5) % 11) / 11.0f - 0.5f;
+  }
+#ifndef __APPLE__
+  openblas_set_num_threads(threads);
+#endif
+  double best = 1e30;
+  for (int r = 0; r <= reps; r++) {
+    const double t0 = now_seconds();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
+                n);
+    const double dt = now_seconds() - t0;
+    if (r > 0 && dt < best) best = dt;
+  }
+#ifndef __APPLE__
+  openblas_set_num_threads(1);
+#endif
+  free(a);
+  return 2.0 * (double)n * n * n / best / 1e9;
+}
