@@ -1,9 +1,8 @@
 // Fuzzing the loaders of files users write. 1,000 documents per loader in
 // `deno task ok`; `deno task test:fuzz` runs GLYPHNET_FUZZ (10,000) of them.
-// To fuzz another loader, add one entry to TARGETS, e.g. for sweep files:
-//   { name: "sweep", seeds: await examples("experiments/sweeps"), load: loadSweep,
-//     userError: ConfigError, files: { "../quick.yaml": await Deno.readTextFile("experiments/quick.yaml") } },
+// To fuzz another loader, add one entry to TARGETS.
 import { ConfigError, loadExperiment, parseExperiment } from "../lib/config/load.ts";
+import { loadSweep } from "../lib/config/sweep.ts";
 import { fuzz, type FuzzTarget } from "./_fuzz.ts";
 import { assert, assertEquals, assertMatch, assertThrows } from "./_assert.ts";
 
@@ -26,6 +25,15 @@ const TARGETS: FuzzTarget[] = [
     seeds: await examples("experiments"),
     load: loadExperiment,
     userError: ConfigError,
+  },
+  {
+    name: "sweep",
+    // Only the sweep files (the folder also holds a Kubernetes Job).
+    seeds: (await examples("experiments/sweeps")).filter((t) => /^base:/m.test(t)),
+    load: loadSweep,
+    userError: ConfigError,
+    // The seeds' base is ../quick.yaml; the fuzzer writes documents one folder down.
+    files: { "../quick.yaml": await Deno.readTextFile("experiments/quick.yaml") },
   },
 ];
 

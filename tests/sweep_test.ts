@@ -50,6 +50,24 @@ Deno.test("loadSweep() refuses mistakes with file:line:col, key path and did-you
   assertMatch(await loadError("base: nope.yaml\n"), /s\.yaml:1:7: cannot read ".*nope\.yaml"/);
 });
 
+Deno.test("loadSweep() locates refusals of the document itself, and counts points before making them", async () => {
+  assertMatch(await loadError(""), /s\.yaml:1:1: the file is empty/);
+  assertMatch(await loadError("- base\n"), /s\.yaml:1:1: the top level must be a mapping/);
+  assertMatch(await loadError("base: *a\n"), /s\.yaml:1:7: Unresolved alias/);
+  assertMatch(await loadError("base: t\0\n"), /s\.yaml:1:8: the file contains NUL bytes/);
+  const big = Array.from({ length: 600 }, (_, i) => i).join(", ");
+  const started = performance.now();
+  assertMatch(
+    await loadError(`base: tiny.yaml\ngrid: { seed: [${big}], model.filters: [${big}] }\n`),
+    /s\.yaml:1:1: 360000 points is over the limit of 100000/,
+  );
+  assert(performance.now() - started < 1000, "refused before expanding");
+  assertMatch(
+    await loadError("base: s.yaml\n"), // a base that is itself refused
+    /s\.yaml:1:7: .*s\.yaml:1:1: unknown key "base"/,
+  );
+});
+
 Deno.test("loadSweep() expands grid, list, random and seeds in a stable order with stable ids", async () => {
   const dir = await sweepDir(`
 base: tiny.yaml

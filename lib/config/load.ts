@@ -63,32 +63,40 @@ export async function loadExperiment(
   path: string,
   opts: LoadOptions = {},
 ): Promise<LoadedExperiment> {
+  const text = await readUserText(path, `Cannot load experiment "${path}"`);
+  return { config: parseExperiment(text, path, opts), source: text, path };
+}
+
+/**
+ * Reads a file the user wrote (an experiment, a sweep) as UTF-8 text of at
+ * most 1 MiB; every refusal is a {@link ConfigError} starting with `where`,
+ * with file:line:col where there is one.
+ */
+export async function readUserText(path: string, where: string): Promise<string> {
   let bytes: Uint8Array;
   try {
     const info = await Deno.stat(path);
-    if (!info.isFile) throw new ConfigError(`Cannot load experiment "${path}": not a file`);
+    if (!info.isFile) throw new ConfigError(`${where}: not a file`);
     if (info.size > MAX_BYTES) {
-      throw new ConfigError(
-        `Cannot load experiment "${path}": ${info.size} bytes is over the 1 MiB limit`,
-      );
+      throw new ConfigError(`${where}: ${info.size} bytes is over the 1 MiB limit`);
     }
     bytes = await Deno.readFile(path);
   } catch (e) {
     if (e instanceof ConfigError) throw e;
-    throw new ConfigError(`Cannot load experiment "${path}": ${(e as Error).message}`);
+    // The OS's message repeats the path, which may hold a newline: keep the error on one line.
+    throw new ConfigError(`${where}: ${(e as Error).message.replaceAll("\n", "\\n")}`);
   }
-  let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     const at = firstInvalidUtf8(bytes);
     const before = new TextDecoder().decode(bytes.subarray(0, at));
     throw new ConfigError(
-      `Cannot load experiment "${path}": ${path}:${lineCol(before, before.length)}: ` +
-        `the file is not UTF-8 text (byte ${at})`,
+      `${where}: ${path}:${
+        lineCol(before, before.length)
+      }: the file is not UTF-8 text (byte ${at})`,
     );
   }
-  return { config: parseExperiment(text, path, opts), source: text, path };
 }
 
 /**
@@ -106,6 +114,40 @@ export async function loadExperiment(
  */
 export function parseExperiment(text: string, path: string, opts: LoadOptions = {}): Experiment {
   const where = `Cannot load experiment "${path}"`;
+  const { doc, lines, record } = parseYamlMapping(text, path, where);
+  const overridden = new Set<string>();
+  for (const item of opts.set ?? []) {
+    const key = applyOverride(record, item, where);
+    overridden.add(key);
+  }
+  if (record.name === undefined) record.name = stem(path);
+  const result = experimentSchema.safeParse(record);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const key = issue.path.map(String).join(".");
+    const fromSet = [...overridden].find((k) => key === k || key.startsWith(k + "."));
+    const at = fromSet ? `--set ${fromSet}` : locate(doc.contents, issue.path, lines, path);
+    const more = result.error.issues.length > 1
+      ? ` (and ${result.error.issues.length - 1} more)`
+      : "";
+    throw new ConfigError(`${where}: ${at}: ${explain(issue, record)}${more}`);
+  }
+  return result.data;
+}
+
+/** A YAML document whose top level is a mapping, with what locates its nodes. */
+export interface ParsedYaml {
+  doc: Document;
+  lines: LineCounter;
+  record: Record<string, unknown>;
+}
+
+/**
+ * Parses YAML text whose top level must be a mapping (an experiment, a
+ * sweep); every refusal is a {@link ConfigError} starting with `where`, one
+ * line, with `path`:line:col.
+ */
+export function parseYamlMapping(text: string, path: string, where: string): ParsedYaml {
   if (text.includes("\0")) {
     const at = `${path}:${lineCol(text, text.indexOf("\0"))}`;
     throw new ConfigError(`${where}: ${at}: the file contains NUL bytes (binary data?)`);
@@ -150,25 +192,7 @@ export function parseExperiment(text: string, path: string, opts: LoadOptions = 
       `${where}: ${topAt}: the top level must be a mapping of keys, got ${describe(data)}`,
     );
   }
-  const record = data as Record<string, unknown>;
-  const overridden = new Set<string>();
-  for (const item of opts.set ?? []) {
-    const key = applyOverride(record, item, where);
-    overridden.add(key);
-  }
-  if (record.name === undefined) record.name = stem(path);
-  const result = experimentSchema.safeParse(record);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const key = issue.path.map(String).join(".");
-    const fromSet = [...overridden].find((k) => key === k || key.startsWith(k + "."));
-    const at = fromSet ? `--set ${fromSet}` : locate(doc.contents, issue.path, lines, path);
-    const more = result.error.issues.length > 1
-      ? ` (and ${result.error.issues.length - 1} more)`
-      : "";
-    throw new ConfigError(`${where}: ${at}: ${explain(issue, record)}${more}`);
-  }
-  return result.data;
+  return { doc, lines, record: data as Record<string, unknown> };
 }
 
 /**
@@ -339,7 +363,7 @@ export function locate(
     } else break;
   }
   const range = (node && node.range) ?? (keyNode && keyNode.range);
-  if (!range) return file;
+  if (!range) return `${file}:1:1`;
   const { line, col } = lines.linePos(range[0]);
   return `${file}:${line}:${col}`;
 }

@@ -4,18 +4,17 @@
  * like experiments: unknown keys refused, errors located at file:line:col.
  * @module
  */
-import { LineCounter, parseDocument, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { Rng } from "../rng.ts";
 import {
   allowedKeys,
   ConfigError,
-  describe,
   explain,
-  firstLine,
   locate,
   nearest,
   parseExperiment,
+  parseYamlMapping,
+  readUserText,
 } from "./load.ts";
 import type { Experiment } from "./schema.ts";
 
@@ -97,31 +96,8 @@ const MAX_POINTS = 100_000;
  */
 export async function loadSweep(path: string): Promise<LoadedSweep> {
   const where = `Cannot load sweep "${path}"`;
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    throw new ConfigError(`${where}: ${(e as Error).message}`);
-  }
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const first = doc.errors[0];
-  if (first) {
-    const offset = first instanceof YAMLParseError ? first.pos[0] : undefined;
-    const pos = offset === undefined ? undefined : lines.linePos(offset);
-    const at = pos ? `${path}:${pos.line}:${pos.col}` : path;
-    throw new ConfigError(`${where}: YAML syntax error at ${at}: ${firstLine(first.message)}`);
-  }
-  let data: unknown;
-  try {
-    data = doc.toJS({ maxAliasCount: 100 });
-  } catch (e) {
-    throw new ConfigError(`${where}: ${firstLine((e as Error).message)}`);
-  }
-  if (!data || typeof data !== "object" || Array.isArray(data)) {
-    throw new ConfigError(`${where}: the top level must be a mapping, got ${describe(data)}`);
-  }
-  const record = data as Record<string, unknown>;
+  const text = await readUserText(path, where);
+  const { doc, lines, record } = parseYamlMapping(text, path, where);
   const parsed = sweepSchema.safeParse(record);
   const at = (p: PropertyKey[]) => locate(doc.contents, p, lines, path);
   if (!parsed.success) {
@@ -133,20 +109,20 @@ export async function loadSweep(path: string): Promise<LoadedSweep> {
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
   const rawBase = file.base.startsWith("/") ? file.base : `${dir}/${file.base}`;
   const basePath = normalize(rawBase);
+  const count = countSettings(file) * (file.seeds?.length ?? 1);
+  if (count > MAX_POINTS) {
+    throw new ConfigError(
+      `${where}: ${at([])}: ${count} points is over the limit of ${MAX_POINTS}`,
+    );
+  }
   let baseText: string;
   try {
-    baseText = await Deno.readTextFile(rawBase);
+    baseText = await readUserText(rawBase, `cannot read ${JSON.stringify(basePath)}`);
   } catch (e) {
-    throw new ConfigError(
-      `${where}: ${at(["base"])}: cannot read "${basePath}": ${(e as Error).message}`,
-    );
+    throw new ConfigError(`${where}: ${at(["base"])}: ${(e as Error).message}`);
   }
   const name = file.name ?? (path.split("/").pop() ?? path).replace(/\.ya?ml$/i, "");
   const settings = expand(file);
-  const count = settings.length * (file.seeds?.length ?? 1);
-  if (count > MAX_POINTS) {
-    throw new ConfigError(`${where}: ${count} points is over the limit of ${MAX_POINTS}`);
-  }
   const points: SweepPoint[] = [];
   const keys = new Set<string>();
   for (const o of settings) for (const k of Object.keys(o.values)) keys.add(k);
@@ -162,7 +138,8 @@ export async function loadSweep(path: string): Promise<LoadedSweep> {
       } catch (e) {
         const msg = (e as Error).message.replace(/^Cannot load experiment "[^"]*": /, "");
         const key = /^--set ([^:]+):/.exec(msg)?.[1];
-        const loc = key ? at(key in o.values ? o.from.concat([key]) : ["set", key]) : path;
+        // No --set key: the base itself is refused (its message names its own line).
+        const loc = key ? at(key in o.values ? o.from.concat([key]) : ["set", key]) : at(["base"]);
         throw new ConfigError(
           `${where}: ${loc}: point ${points.length + 1} (${label(o.values)}): ${
             msg.replace(/^--set [^:]+: /, "")
@@ -213,6 +190,14 @@ function checkKeys(file: SweepFile, fail: (p: PropertyKey[], msg: string) => Err
       }
     }
   }
+}
+
+/** How many settings {@link expand} makes, known before making them. */
+function countSettings(file: SweepFile): number {
+  let grid = 0;
+  for (const values of Object.values(file.grid ?? {})) grid = (grid || 1) * values.length;
+  const n = grid + (file.list?.length ?? 0) + (file.random?.samples ?? 0);
+  return n || 1;
 }
 
 /** The settings in stable order: grid (first key slowest), then list, then random samples. */
