@@ -68,17 +68,28 @@ async function main(argv: string[]): Promise<number> {
 
 /**
  * Refuses before any work when Deno's permissions forbid writing `path`:
- * `deno task run` and `deno task eval` may write only under runs/ (and build/).
+ * `deno task run` and `deno task eval` may write only under runs/ (and
+ * build/), `deno task sweep` only under runs/.
  */
-async function requireWrite(path: string, what: string): Promise<void> {
+async function requireWrite(path: string, what: string, scopes = "runs,build"): Promise<void> {
   const { state } = await Deno.permissions.query({ name: "write", path });
   if (state === "granted") return;
+  const named = scopes.split(",").map((s) => `${s}/`).join(" and ");
+  const wider = [path, ...scopes.split(",").filter((s) => s !== "runs")].join(",");
   throw new UsageError(
-    `Cannot write ${what} to "${path}": the task may write only to runs/ and build/; ` +
-      `for another folder run main.ts with the task's flags and --allow-write=${path},build ` +
+    `Cannot write ${what} to "${path}": the task may write only to ${named}; ` +
+      `for another folder run main.ts with the task's flags and --allow-write=${wider} ` +
       `(see the README's permission table)`,
   );
 }
+
+/** The variables a sweep reads to find its shard (Slurm job arrays, Kubernetes Indexed Jobs). */
+const SHARD_VARIABLES = [
+  "JOB_COMPLETION_INDEX",
+  "SLURM_ARRAY_TASK_ID",
+  "SLURM_ARRAY_TASK_COUNT",
+  "SLURM_ARRAY_TASK_MIN",
+];
 
 function parse<T extends ParseArgsOptionsConfig>(args: string[], options: T) {
   try {
@@ -394,11 +405,12 @@ async function sweepCommand(args: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError(`sweep takes one sweep file\n\n${USAGE}`);
   const jobs = wholeNumber("--jobs", values.jobs as string, 1, 256)!;
+  if (!values["dry-run"]) await requireWrite(values.runs as string, "the sweep's runs", "runs");
   const { loadSweep } = await import("./lib/config/sweep.ts");
   const { resolveShard } = await import("./lib/tools/sweep/shard.ts");
   const shard = resolveShard(
     { shard: values.shard as string | undefined, shardCount: values["shard-count"] as string },
-    Deno.env.toObject(),
+    Object.fromEntries(SHARD_VARIABLES.map((v) => [v, Deno.env.get(v)])),
   );
   const sweep = await loadSweep(positionals[0]);
   if (values["dry-run"]) {

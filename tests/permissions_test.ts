@@ -1,6 +1,7 @@
 // Least privilege: no task gets --allow-all or the network, and the program's
 // commands work under exactly their tasks' flags (read from deno.json).
 import { readRun } from "../lib/run/reader.ts";
+import { pointFlags } from "../lib/tools/sweep/run.ts";
 import { ROOT, runTask, scratchRuns, taskFlags } from "./_cli.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 
@@ -35,7 +36,9 @@ Deno.test("deno.json: no task has --allow-all or the network beyond loopback; pr
     assertEquals(flag("--allow-env").length, 1, `${name}: --allow-env once`);
     assertMatch(flag("--allow-env")[0], /^--allow-env=GLYPHNET_THREADS,/, `${name}: env by name`);
     assertMatch(flag("--allow-run")[0], /^--allow-run=(git,)?cc$/, `${name}: git and cc only`);
-    assertEquals(flag("--allow-sys"), [], `${name}: no system information`);
+    // run: the host's name in the manifest, so a sweep or `runs` tells a dead run at once.
+    const sys = name === "run" ? ["--allow-sys=hostname"] : [];
+    assertEquals(flag("--allow-sys"), sys, `${name}: system information`);
   }
   for (const name of READING_TASKS) {
     const { flags } = await taskFlags(name);
@@ -45,9 +48,25 @@ Deno.test("deno.json: no task has --allow-all or the network beyond loopback; pr
   assertEquals((await taskFlags("run")).flags.filter((f) => f.startsWith("--allow-write")), [
     "--allow-write=runs,build",
   ]);
+  const sweep = (await taskFlags("sweep")).flags;
+  assertEquals(sweep.filter((f) => f.startsWith("--allow-write")), ["--allow-write=runs"]);
+  assertEquals(sweep.filter((f) => f.startsWith("--allow-env")).length, 1, "sweep: env once");
+  assertMatch(sweep.find((f) => f.startsWith("--allow-env")) ?? "", /^--allow-env=\w/, "by name");
 });
 
-Deno.test("run, eval, encode, decode, channel and report work under exactly their tasks' flags", async () => {
+Deno.test("pointFlags() gives a sweep's points exactly the run task's flags, plus a wider runs folder only when the sweep has it", async () => {
+  const run = (await taskFlags("run")).flags;
+  assertEquals(pointFlags("runs"), run);
+  assertEquals(pointFlags("runs/a/../b"), run);
+  const elsewhere = pointFlags("/data/runs");
+  assertEquals(elsewhere.filter((f) => f.startsWith("--allow-write")), [
+    "--allow-write=runs,build,/data/runs",
+  ]);
+  const others = (flags: string[]) => flags.filter((f) => !f.startsWith("--allow-write"));
+  assertEquals(others(elsewhere), others(run));
+});
+
+Deno.test("run, eval, encode, decode, channel, report and sweep work under exactly their tasks' flags", async () => {
   const scratch = await scratchRuns("permissions");
   try {
     await Deno.writeTextFile(`${ROOT}/${scratch}/tiny.yaml`, TINY);
@@ -58,6 +77,7 @@ Deno.test("run, eval, encode, decode, channel and report work under exactly thei
     assertEquals(run.manifest.status, "completed");
     assertEquals(run.manifest.backend.name, "native", "FFI to build/ is enough for native");
     assert(run.manifest.git !== null, "git ran for the manifest");
+    assert(run.manifest.host.name, "the manifest names the host");
 
     const png = `${scratch}/a.png`;
     for (
@@ -81,6 +101,18 @@ Deno.test("run, eval, encode, decode, channel and report work under exactly thei
     await Deno.remove(outside, { recursive: true });
     assertEquals(refused.code, 2, refused.stderr);
     assertMatch(refused.stderr, /^error: Cannot write runs to ".*": the task may write only/);
+
+    // A sweep under the sweep task's flags starts its point under the run task's.
+    await Deno.writeTextFile(`${ROOT}/${scratch}/s.yaml`, "base: tiny.yaml\nname: perm\n");
+    const swept = await runTask("sweep", [`${scratch}/s.yaml`, "--runs", scratch]);
+    assertEquals(swept.code, 0, swept.stderr);
+    assertMatch(swept.stderr, /ran 1 completed, 0 failed/);
+    const elsewhere = await runTask("sweep", [`${scratch}/s.yaml`, "--runs", "/tmp/glyphnet-x"]);
+    assertEquals(elsewhere.code, 2, elsewhere.stderr);
+    assertMatch(
+      elsewhere.stderr,
+      /^error: Cannot write the sweep's runs to "\/tmp\/glyphnet-x": the task may write only to runs\/;/,
+    );
   } finally {
     await Deno.remove(`${ROOT}/${scratch}`, { recursive: true });
   }

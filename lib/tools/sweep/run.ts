@@ -7,6 +7,7 @@
  * @module
  */
 import { availableCores } from "../../backend/threads.ts";
+import { flagPaths, taskFlags, writesCover } from "../../tasks.ts";
 import type { LoadedSweep } from "../../config/sweep.ts";
 import {
   type Claim,
@@ -30,16 +31,23 @@ const INTERRUPTED = new Set([129, 130, 143]);
 /** How long a point may take to say it heard a signal itself before the sweep passes one on. */
 const FORWARD_AFTER_MS = 1500;
 
-/** Permissions of a point's `deno run` (what a training run needs). */
-export const RUN_FLAGS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-ffi",
-  "--allow-run=git,cc",
-  "--v8-flags=--max-old-space-size=16384",
-];
+/** Permissions of a point's `deno run`: exactly the `run` task's, from deno.json. */
+export const RUN_FLAGS: readonly string[] = taskFlags("run");
+
+/**
+ * A point's flags for runs in `root`: {@link RUN_FLAGS}. Where `root` lies
+ * outside the run task's writes (the sweep was started by `deno run` with a
+ * wider --allow-write, as the sweep task's refusal says to), the point may
+ * also write `root`, as `deno task run` says to do for a --runs folder elsewhere.
+ */
+export function pointFlags(root: string): string[] {
+  const flags = [...RUN_FLAGS];
+  if (writesCover(flags, root)) return flags;
+  const scopes = flagPaths(flags, "--allow-write") ?? [];
+  return flags.map((f) =>
+    f.startsWith("--allow-write") ? `--allow-write=${[...scopes, root].join(",")}` : f
+  );
+}
 
 /** How to run a sweep. */
 export interface SweepOptions {
@@ -253,7 +261,7 @@ async function runPoint(
   const tag = `[${point.id.slice(0, 8)} #${point.index + 1}]`;
   ctx.log(`${tag} ${s.dir && s.resumable ? `resuming ${s.dir}` : "starting"}`);
   const child = new Deno.Command(await denoCommand(), {
-    args: ["run", ...RUN_FLAGS, main, ...args],
+    args: ["run", ...pointFlags(ctx.root), main, ...args],
     env: { GLYPHNET_THREADS: String(ctx.threads) },
     stdin: "null",
     stdout: "piped",
