@@ -107,10 +107,10 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** The 1-minute load average, or NaN off Linux. */
+/** The 1-minute load average (--allow-sys=loadavg), or NaN where it is not known. */
 function loadavg(): number {
   try {
-    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+    return Deno.loadavg()[0];
   } catch {
     return NaN;
   }

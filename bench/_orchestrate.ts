@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { BenchOptions } from "./bench.ts";
 import { type BenchConfigName, type RunResult } from "./_measure.ts";
+import { taskFlags } from "../lib/tasks.ts";
 
 /** Backends `--backend all` runs, fastest first as `auto` tries them. */
 const ALL_BACKENDS = ["tensorflow", "webgpu", "native", "wasm", "cpu"];
@@ -110,6 +111,29 @@ function common(o: BenchOptions, config: BenchConfigName, threads: number): stri
   return args;
 }
 
+/**
+ * A backend's subprocess trains as `deno task run` does, so it gets the run
+ * task's permissions (read from deno.json); PyTorch runs from this process.
+ * The tensorflow backend also loads its Node-API addon, which Deno allows
+ * only with --allow-ffi for every library.
+ */
+export function backendFlags(backend: string): string[] {
+  // Each row records the load average it ran under.
+  const flags = taskFlags("run").map((f) => f.startsWith("--allow-sys=") ? `${f},loadavg` : f);
+  if (!flags.some((f) => f.startsWith("--allow-sys"))) flags.push("--allow-sys=loadavg");
+  if (backend !== "tensorflow") return flags;
+  return flags.map((f) => f.startsWith("--allow-ffi") ? "--allow-ffi" : f);
+}
+
+/** The 1, 5 and 15 minute load averages (--allow-sys=loadavg), or "unknown". */
+function loadAverages(): string {
+  try {
+    return Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
+  } catch {
+    return "unknown";
+  }
+}
+
 async function runOne(
   o: BenchOptions,
   config: BenchConfigName,
@@ -136,8 +160,7 @@ async function runOne(
       Deno.execPath(),
       [
         "run",
-        "--allow-all",
-        "--v8-flags=--max-old-space-size=16384",
+        ...backendFlags(backend),
         "--config",
         new URL("../deno.json", here).pathname,
         new URL("bench.ts", here).pathname,
@@ -243,7 +266,7 @@ function profileTable(r: Measured): string {
 export async function orchestrate(o: BenchOptions): Promise<void> {
   const backends = o.backends === "all" ? ALL_BACKENDS : o.backends.split(",");
   const softGpu = await softwareGpu();
-  const loadStart = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  const loadStart = loadAverages();
   console.error(`bench: load average at start ${loadStart}`);
   const rows: Row[] = [];
   const pairs = o.configs.flatMap((config) => o.threads.map((threads) => ({ config, threads })));

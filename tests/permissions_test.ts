@@ -2,6 +2,7 @@
 // commands work under exactly their tasks' flags (read from deno.json).
 import { readRun } from "../lib/run/reader.ts";
 import { pointFlags } from "../lib/tools/sweep/run.ts";
+import { backendFlags } from "../bench/_orchestrate.ts";
 import { ROOT, runTask, scratchRuns, taskFlags } from "./_cli.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 
@@ -64,6 +65,20 @@ Deno.test("pointFlags() gives a sweep's points exactly the run task's flags, plu
   ]);
   const others = (flags: string[]) => flags.filter((f) => !f.startsWith("--allow-write"));
   assertEquals(others(elsewhere), others(run));
+});
+
+Deno.test("backendFlags() gives the bench's backend processes the run task's flags plus the load average", async () => {
+  const run = (await taskFlags("run")).flags;
+  const native = backendFlags("native");
+  const sys = (flags: string[]) => flags.filter((f) => f.startsWith("--allow-sys"));
+  const others = (flags: string[]) => flags.filter((f) => !f.startsWith("--allow-sys"));
+  assertEquals(others(native), others(run));
+  assertEquals(sys(native), ["--allow-sys=hostname,loadavg"]);
+  assertEquals(
+    backendFlags("tensorflow").filter((f) => f.startsWith("--allow-ffi")),
+    ["--allow-ffi"],
+    "the tensorflow addon needs FFI beyond build/",
+  );
 });
 
 Deno.test("run, eval, encode, decode, channel, report and sweep work under exactly their tasks' flags", async () => {
