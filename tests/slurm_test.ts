@@ -82,6 +82,9 @@ Deno.test({
     }
     const started: Deno.ChildProcess[] = [];
     const dir = await Deno.makeTempDir({ prefix: "glyphnet-slurm-" });
+    // The runs go under the project's runs/, the only folder the sweep task may write.
+    await Deno.mkdir(`${repo}runs`, { recursive: true });
+    const runs = await Deno.makeTempDir({ dir: `${repo}runs`, prefix: "_slurm-" });
     try {
       if ((await sh("munge -n | unmunge")).code !== 0) {
         await sh("mkdir -p /run/munge && chown munge:munge /run/munge");
@@ -123,7 +126,7 @@ Deno.test({
       );
       const submit = await sh(
         `sbatch --parsable --array=0-2%2 --requeue --cpus-per-task=1 --chdir=${repo} ` +
-          `--output=${dir}/task-%A_%a.log ${repo}experiments/sweeps/slurm.sh ${dir}/s.yaml ${dir}/runs`,
+          `--output=${dir}/task-%A_%a.log ${repo}experiments/sweeps/slurm.sh ${dir}/s.yaml ${runs}`,
         env,
       );
       assertEquals(submit.code, 0, submit.text);
@@ -132,7 +135,7 @@ Deno.test({
       await until(
         "a checkpoint",
         180,
-        async () => (await sh(`ls ${dir}/runs/*/checkpoints/last.safetensors`)).code === 0,
+        async () => (await sh(`ls ${runs}/*/checkpoints/last.safetensors`)).code === 0,
       );
       const stop = await sh(`scancel --signal=TERM --batch ${job}_0`, env);
       assertEquals(stop.code, 0, stop.text);
@@ -150,10 +153,10 @@ Deno.test({
       );
 
       const perPoint = new Map<string, string[]>();
-      for await (const e of Deno.readDir(`${dir}/runs`)) {
-        const b = await readRunBrief(`${dir}/runs/${e.name}`);
+      for await (const e of Deno.readDir(`${runs}`)) {
+        const b = await readRunBrief(`${runs}/${e.name}`);
         const p = b?.manifest.sweep?.point;
-        if (p) perPoint.set(p, [...(perPoint.get(p) ?? []), `${dir}/runs/${e.name}`]);
+        if (p) perPoint.set(p, [...(perPoint.get(p) ?? []), `${runs}/${e.name}`]);
       }
       assertEquals(perPoint.size, 6, "every point ran");
       let resumed = 0;
@@ -169,7 +172,7 @@ Deno.test({
         resumed >= 1 || /ran 0 completed, 0 failed, 1 interrupted/.test(log0),
         "the stopped point resumed",
       );
-      const summary = JSON.parse(await Deno.readTextFile(`${dir}/runs/sweeps/sl/summary.json`));
+      const summary = JSON.parse(await Deno.readTextFile(`${runs}/sweeps/sl/summary.json`));
       assertEquals(summary.counts.completed, 6);
       assertEquals(summary.settings[0].completed, 6);
       assertEquals(summary.settings[0].metrics.final_accuracy.n, 6);
@@ -185,6 +188,7 @@ Deno.test({
         } catch { /* gone */ }
       }
       await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await Deno.remove(runs, { recursive: true }).catch(() => {});
     }
   },
 });

@@ -6,6 +6,8 @@
 #
 # At most 4 tasks at once (%4). Preempted or timed-out tasks checkpoint,
 # exit 75 and are requeued; a requeued task resumes its points.
+# The runs folder must lie inside the project's runs/ (the only folder the
+# sweep task may write); for shared storage, make runs/ a link to it.
 #SBATCH --job-name=glyphnet-sweep
 #SBATCH --cpus-per-task=2
 #SBATCH --requeue
