@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "./_gradients.ts";
 import "@tensorflow/tfjs-backend-cpu";
 import type { BackendName } from "../config/schema.ts";
-import { UserError } from "../errors.ts";
+import { BackendError, type BackendInfo } from "./info.ts";
 import { startNative } from "./native.ts";
 import { startTensorflow } from "./tensorflow.ts";
 import { registerWasmKernels } from "./wasm_kernels.ts";
@@ -18,26 +18,7 @@ import { setNativeThreads } from "./native/ffi.ts";
 // PROD silences tfjs's "install tfjs-node" banner and debug-only checks.
 tf.env().set("PROD", true);
 
-/** What a started backend is, for the manifest. */
-export interface BackendInfo {
-  /** The tfjs backend name that runs the ops. */
-  name: string;
-  /** Human-readable device description (CPU model, GPU adapter). */
-  device: string;
-  /** Threads the backend computes on. */
-  threads: number;
-  /** Where the thread count came from, e.g. "auto: 2 cores (machine 2, affinity 2)". */
-  threads_from?: string;
-  /** True when the device is a software stand-in for a GPU. */
-  fallback?: boolean;
-  /** Why `auto` chose this backend: what it skipped and why. */
-  reason?: string;
-}
-
-/** A backend could not be started; the message says why and what to do. */
-export class BackendError extends UserError {
-  override name = "BackendError";
-}
+export { BackendError, type BackendInfo } from "./info.ts";
 
 function cpuModel(): string {
   try {

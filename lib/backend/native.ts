@@ -7,7 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { BackendError, type BackendInfo } from "./init.ts";
+import { BackendError, type BackendInfo } from "./info.ts";
 import { NativeBuildError } from "./native/build.ts";
 import { type NativeLib, setNativeThreads, startNative as loadAndStart } from "./native/ffi.ts";
 import { NATIVE, registerNativeBackend } from "./native/kernels.ts";

@@ -12,7 +12,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { BackendError, type BackendInfo } from "./init.ts";
+import { BackendError, type BackendInfo } from "./info.ts";
 
 /** Packages tried in order: the GPU build first. */
 export const TENSORFLOW_PACKAGES: readonly string[] = [
