@@ -18,7 +18,14 @@ interface Layer {
 const LAYERS: Layer[][] = [
   [{
     name: "ground",
-    paths: ["lib/rng.ts", "lib/fs.ts", "lib/tensors.ts", "lib/errors.ts", "lib/image/"],
+    paths: [
+      "lib/rng.ts",
+      "lib/fs.ts",
+      "lib/tensors.ts",
+      "lib/errors.ts",
+      "lib/tasks.ts",
+      "lib/image/",
+    ],
   }],
   // Contracts of the fused kernels: names, inputs and attributes that a backend registers
   // and the model asks tfjs for. They import nothing of glyphnet, so any layer may read them.

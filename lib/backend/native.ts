@@ -7,6 +7,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+// tfjs's gradients: native.ts is also used without init.ts, which imports them too.
+import "./_gradients.ts";
 import { BackendError, type BackendInfo } from "./info.ts";
 import { NativeBuildError } from "./native/build.ts";
 import { type NativeLib, setNativeThreads, startNative as loadAndStart } from "./native/ffi.ts";
