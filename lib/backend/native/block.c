@@ -32,6 +32,39 @@ static inline float sigmoid_fast(float a) { return 1.0f / (1.0f + fast_exp(-a));
 
 static size_t blocks_of(size_t M) { return (M + ROW_BLOCK - 1) / ROW_BLOCK; }
 
+/*
+ * Per-channel vectors repeated `rep` times side by side, P = rep·C floats:
+ * the loops below run over P contiguous floats (at least 64, a multiple of
+ * 8) of rep rows at once, so they vectorise however few channels a layer
+ * has. Row by row, 8 or 16 channels left the vector units idle.
+ */
+typedef struct {
+  int C, rep, P;
+} Lanes;
+
+static Lanes lanes_of(int C) {
+  int rep = 1;
+  while (rep * C < 64 || (rep * C) % 8) rep++;
+  return (Lanes){C, rep, rep * C};
+}
+
+static void repeat(const float *v, Lanes l, float *out) {
+  for (int r = 0; r < l.rep; r++) memcpy(out + (size_t)r * l.C, v, (size_t)l.C * sizeof(float));
+}
+
+/* out[c] = the sum of acc[r·C + c] over r, in order of r. */
+static void fold(const float *acc, Lanes l, float *out) {
+  for (int c = 0; c < l.C; c++) out[c] = acc[c];
+  for (int r = 1; r < l.rep; r++) {
+    for (int c = 0; c < l.C; c++) out[c] += acc[(size_t)r * l.C + c];
+  }
+}
+
+/* Floats in the rows [g, min(g + rep, i1)). */
+static size_t group_floats(Lanes l, size_t g, size_t i1) {
+  return (g + (size_t)l.rep < i1 ? (size_t)l.rep : i1 - g) * (size_t)l.C;
+}
+
 /* Adds per-block float partials p[nb][C] (rows of `stride` floats) into the doubles s[C], in order. */
 static void add_blocks(const float *p, size_t nb, int C, size_t stride, double *s) {
   for (size_t i = 0; i < nb; i++) {
@@ -40,43 +73,61 @@ static void add_blocks(const float *p, size_t nb, int C, size_t stride, double *
   }
 }
 
+/* One block's sums of (y − shift) and (y − shift)² into s[C] and s2[C]. */
+static void moments_block(const float *restrict y, const float *restrict shift, Lanes l,
+                          size_t i0, size_t i1, float *s, float *s2) {
+  float a[l.P], b[l.P];
+  for (int j = 0; j < l.P; j++) a[j] = b[j] = 0.0f;
+  for (size_t g = i0; g < i1; g += (size_t)l.rep) {
+    const float *restrict r = y + g * l.C;
+    const size_t n = group_floats(l, g, i1);
+    for (size_t j = 0; j < n; j++) {
+      const float d = r[j] - shift[j];
+      a[j] += d;
+      b[j] += d * d;
+    }
+  }
+  fold(a, l, s);
+  fold(b, l, s2);
+}
+
 /* Per-block sum and sum of squares of (y[i, c] - shift[c]); part[blk] = [sum C | sumsq C]. */
-static void block_moments(const float *y, size_t M, int C, const float *shift, float *part,
+static void block_moments(const float *y, size_t M, Lanes l, const float *shift, float *part,
                           int team) {
   const long nb = (long)blocks_of(M);
 #pragma omp parallel for schedule(static) num_threads(team)
   for (long blk = 0; blk < nb; blk++) {
-    float *ps = part + (size_t)blk * 2 * C, *ps2 = ps + C;
+    float *ps = part + (size_t)blk * 2 * l.C;
     const size_t i0 = (size_t)blk * ROW_BLOCK, i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
-    for (int c = 0; c < C; c++) ps[c] = ps2[c] = 0.0f;
-    for (size_t i = i0; i < i1; i++) {
-      const float *r = y + i * C;
-      for (int c = 0; c < C; c++) {
-        const float d = r[c] - shift[c];
-        ps[c] += d;
-        ps2[c] += d * d;
-      }
-    }
+    moments_block(y, shift, l, i0, i1, ps, ps + l.C);
   }
 }
 
+/* Per-channel factors of the forward pass, each repeated to P floats. */
+typedef struct {
+  const float *scale, *offset, *gamma, *beta;
+} NormLanes;
+
 /* y = act(xhat·gamma + beta) and xhat = y·scale + offset, rows [i0, i1), in place. */
-static void normalise_rows(float *y, float *xhat, int C, const float *scale, const float *offset,
-                           const float *gamma, const float *beta, int act, size_t i0, size_t i1) {
-  for (size_t i = i0; i < i1; i++) {
-    float *r = y + i * C, *h = xhat + i * C;
+static void normalise_rows(float *y, float *xhat, Lanes l, NormLanes k, int act, size_t i0,
+                           size_t i1) {
+  const float *restrict scale = k.scale, *restrict offset = k.offset;
+  const float *restrict gamma = k.gamma, *restrict beta = k.beta;
+  for (size_t g = i0; g < i1; g += (size_t)l.rep) {
+    float *restrict r = y + g * l.C, *restrict h = xhat + g * l.C;
+    const size_t n = group_floats(l, g, i1);
     if (act == 0) {
-      for (int c = 0; c < C; c++) {
-        const float n = r[c] * scale[c] + offset[c];
-        const float a = n * gamma[c] + beta[c];
-        h[c] = n;
-        r[c] = a * sigmoid_fast(a);
+      for (size_t j = 0; j < n; j++) {
+        const float v = r[j] * scale[j] + offset[j];
+        const float a = v * gamma[j] + beta[j];
+        h[j] = v;
+        r[j] = a * sigmoid_fast(a);
       }
     } else {
-      for (int c = 0; c < C; c++) {
-        const float n = r[c] * scale[c] + offset[c];
-        h[c] = n;
-        r[c] = sigmoid_fast(n * gamma[c] + beta[c]);
+      for (size_t j = 0; j < n; j++) {
+        const float v = r[j] * scale[j] + offset[j];
+        h[j] = v;
+        r[j] = sigmoid_fast(v * gamma[j] + beta[j]);
       }
     }
   }
@@ -91,20 +142,23 @@ static void normalise_rows(float *y, float *xhat, int C, const float *scale, con
 static int bn_act_fwd(float *y, size_t M, int C, const float *bias, const float *gamma,
                       const float *beta, float *xhat, float *mean, float *var, int act,
                       float eps) {
-  const size_t nb = blocks_of(M);
+  const Lanes l = lanes_of(C);
+  const size_t nb = blocks_of(M), P = (size_t)l.P;
   double *acc = (double *)calloc(2 * (size_t)C, sizeof(double));
-  float *fm = (float *)malloc((3 * (size_t)C + nb * 2 * C) * sizeof(float));
+  float *fm = (float *)malloc((5 * P + 3 * (size_t)C + nb * 2 * C) * sizeof(float));
   if (!acc || !fm) {
     free(acc);
     free(fm);
     return -1;
   }
   double *s = acc, *s2 = acc + C;
-  float *shift = fm, *scale = fm + C, *offset = fm + 2 * C, *part = fm + 3 * C;
+  float *lanes = fm, *scale = fm + 5 * P, *offset = scale + C, *shift = offset + C;
+  float *part = shift + C;
   const int team = gn__team(8.0 * (double)M * C);
   /* Shifting by the first row keeps the one-pass variance accurate. */
   for (int c = 0; c < C; c++) shift[c] = y[c];
-  block_moments(y, M, C, shift, part, team);
+  repeat(shift, l, lanes);
+  block_moments(y, M, l, lanes, part, team);
   add_blocks(part, nb, C, 2 * (size_t)C, s);
   add_blocks(part + C, nb, C, 2 * (size_t)C, s2);
   for (int c = 0; c < C; c++) {
@@ -117,44 +171,75 @@ static int bn_act_fwd(float *y, size_t M, int C, const float *bias, const float 
     scale[c] = (float)inv;
     offset[c] = (float)(-(shift[c] + m) * inv);
   }
+  const NormLanes k = {lanes + P, lanes + 2 * P, lanes + 3 * P, lanes + 4 * P};
+  repeat(scale, l, (float *)k.scale);
+  repeat(offset, l, (float *)k.offset);
+  repeat(gamma, l, (float *)k.gamma);
+  repeat(beta, l, (float *)k.beta);
 #pragma omp parallel num_threads(team)
   {
     size_t lo, hi;
     gn__split(M, GN_NTH(), GN_TID(), &lo, &hi);
-    normalise_rows(y, xhat, C, scale, offset, gamma, beta, act, lo, hi);
+    normalise_rows(y, xhat, l, k, act, lo, hi);
   }
   free(acc);
   free(fm);
   return 0;
 }
 
-/* da = dy · act'(xhat·gamma + beta) into dz for one block of rows; its sums of da and da·xhat. */
-static void act_bwd_block(const float *dy, const float *xhat, const float *gamma,
-                          const float *beta, int C, int act, float *dz, size_t i0, size_t i1,
-                          float *pb, float *pg) {
-  for (int c = 0; c < C; c++) pg[c] = pb[c] = 0.0f;
-  for (size_t i = i0; i < i1; i++) {
-    const float *h = xhat + i * C, *d = dy + i * C;
-    float *o = dz + i * C;
+/* da = dy · act'(xhat·gamma + beta) into dz for one block of rows; its sums
+ * of da and da·xhat into pb[C] and pg[C]. gamma and beta are repeated to P. */
+static void act_bwd_block(const float *restrict dy, const float *restrict xhat,
+                          const float *restrict gamma, const float *restrict beta, Lanes l,
+                          int act, float *restrict dz, size_t i0, size_t i1, float *pb,
+                          float *pg) {
+  float sb[l.P], sg[l.P];
+  for (int j = 0; j < l.P; j++) sb[j] = sg[j] = 0.0f;
+  for (size_t g = i0; g < i1; g += (size_t)l.rep) {
+    const float *restrict h = xhat + g * l.C, *restrict d = dy + g * l.C;
+    float *restrict o = dz + g * l.C;
+    const size_t n = group_floats(l, g, i1);
     if (act == 0) {
-      for (int c = 0; c < C; c++) {
-        const float a = h[c] * gamma[c] + beta[c];
+      for (size_t j = 0; j < n; j++) {
+        const float a = h[j] * gamma[j] + beta[j];
         const float sa = sigmoid_fast(a);
-        const float da = d[c] * sa * (1.0f + a * (1.0f - sa));
-        o[c] = da;
-        pb[c] += da;
-        pg[c] += da * h[c];
+        const float da = d[j] * sa * (1.0f + a * (1.0f - sa));
+        o[j] = da;
+        sb[j] += da;
+        sg[j] += da * h[j];
       }
     } else {
-      for (int c = 0; c < C; c++) {
-        const float sa = sigmoid_fast(h[c] * gamma[c] + beta[c]);
-        const float da = d[c] * sa * (1.0f - sa);
-        o[c] = da;
-        pb[c] += da;
-        pg[c] += da * h[c];
+      for (size_t j = 0; j < n; j++) {
+        const float sa = sigmoid_fast(h[j] * gamma[j] + beta[j]);
+        const float da = d[j] * sa * (1.0f - sa);
+        o[j] = da;
+        sb[j] += da;
+        sg[j] += da * h[j];
       }
     }
   }
+  fold(sb, l, pb);
+  fold(sg, l, pg);
+}
+
+/* dz = k1·dz − k2 − xhat·k3 in place for one block of rows (k1..k3 repeated
+ * to P); its column sums into pz[C]. */
+static void bn_bwd_block(const float *restrict xhat, const float *restrict k1,
+                         const float *restrict k2, const float *restrict k3, Lanes l,
+                         float *restrict dz, size_t i0, size_t i1, float *pz) {
+  float sz[l.P];
+  for (int j = 0; j < l.P; j++) sz[j] = 0.0f;
+  for (size_t g = i0; g < i1; g += (size_t)l.rep) {
+    const float *restrict h = xhat + g * l.C;
+    float *restrict o = dz + g * l.C;
+    const size_t n = group_floats(l, g, i1);
+    for (size_t j = 0; j < n; j++) {
+      const float v = k1[j] * o[j] - k2[j] - h[j] * k3[j];
+      o[j] = v;
+      sz[j] += v;
+    }
+  }
+  fold(sz, l, pz);
 }
 
 /*
@@ -164,23 +249,27 @@ static void act_bwd_block(const float *dy, const float *xhat, const float *gamma
 static int bn_act_bwd(const float *dy, const float *xhat, const float *var, const float *gamma,
                       const float *beta, size_t M, int C, int act, float eps, float *dz,
                       float *dgamma, float *dbeta, float *dbias) {
-  const size_t nb = blocks_of(M);
+  const Lanes l = lanes_of(C);
+  const size_t nb = blocks_of(M), P = (size_t)l.P;
   double *acc = (double *)calloc(3 * (size_t)C, sizeof(double));
-  float *k = (float *)malloc((3 * (size_t)C + nb * 2 * C) * sizeof(float));
+  float *k = (float *)malloc((5 * P + 3 * (size_t)C + nb * 2 * C) * sizeof(float));
   if (!acc || !k) {
     free(acc);
     free(k);
     return -1;
   }
   double *sg = acc, *sb = acc + C, *sz = acc + 2 * C;
-  float *k1 = k, *k2 = k + C, *k3 = k + 2 * C, *part = k + 3 * C;
+  float *gl = k, *bl = k + P, *k1l = k + 2 * P, *k2l = k + 3 * P, *k3l = k + 4 * P;
+  float *k1 = k + 5 * P, *k2 = k1 + C, *k3 = k2 + C, *part = k3 + C;
   const int team = gn__team(12.0 * (double)M * C);
   const long nblocks = (long)nb;
+  repeat(gamma, l, gl);
+  repeat(beta, l, bl);
 #pragma omp parallel for schedule(static) num_threads(team)
   for (long blk = 0; blk < nblocks; blk++) {
     const size_t i0 = (size_t)blk * ROW_BLOCK, i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
     float *pb = part + (size_t)blk * 2 * C, *pg = pb + C;
-    act_bwd_block(dy, xhat, gamma, beta, C, act, dz, i0, i1, pb, pg);
+    act_bwd_block(dy, xhat, gl, bl, l, act, dz, i0, i1, pb, pg);
   }
   add_blocks(part, nb, C, 2 * (size_t)C, sb);
   add_blocks(part + C, nb, C, 2 * (size_t)C, sg);
@@ -193,19 +282,13 @@ static int bn_act_bwd(const float *dy, const float *xhat, const float *var, cons
     k2[c] = (float)(g * sb[c] / (double)M);
     k3[c] = (float)(g * sg[c] / (double)M);
   }
+  repeat(k1, l, k1l);
+  repeat(k2, l, k2l);
+  repeat(k3, l, k3l);
 #pragma omp parallel for schedule(static) num_threads(team)
   for (long blk = 0; blk < nblocks; blk++) {
     const size_t i0 = (size_t)blk * ROW_BLOCK, i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
-    float *pz = part + (size_t)blk * 2 * C;
-    for (int c = 0; c < C; c++) pz[c] = 0.0f;
-    for (size_t i = i0; i < i1; i++) {
-      const float *h = xhat + i * C;
-      float *o = dz + i * C;
-      for (int c = 0; c < C; c++) {
-        o[c] = k1[c] * o[c] - k2[c] - h[c] * k3[c];
-        pz[c] += o[c];
-      }
-    }
+    bn_bwd_block(xhat, k1l, k2l, k3l, l, dz, i0, i1, part + (size_t)blk * 2 * C);
   }
   add_blocks(part, nb, C, 2 * (size_t)C, sz);
   for (int c = 0; c < C; c++) dbias[c] = (float)sz[c];
