@@ -354,6 +354,41 @@ Deno.test("convBnAct() as a native kernel matches its tfjs ops for every shape G
   }
 });
 
+Deno.test("convBnAct() on native runs only the conv gradients asked for, with the full gradient's bits", async () => {
+  const rng = new Rng(9);
+  const options: BlockOptions[] = [
+    { size: 3, stride: 2, activation: "swish" },
+    { size: 3, stride: 2, transpose: true, activation: "sigmoid" },
+  ];
+  await tf.setBackend("native");
+  for (const o of options) {
+    const kernel = o.transpose ? [3, 3, 5, 3] : [3, 3, 3, 5];
+    const inputs = blockInputs([2, 4, 4, 3], kernel, rng, 5);
+    const r = random(o.transpose ? [2, 8, 8, 5] : [2, 2, 2, 5], rng);
+    const ts = inputs.map((i) => tf.tensor(i.values, i.shape));
+    const rt = tf.tensor(r.values, r.shape);
+    const f = block(o);
+    const loss = (...ys: tf.Tensor[]) =>
+      tf.sum(tf.mul(f(...(ys as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])), rt));
+    const all = tf.grads(loss)(ts);
+    const onlyX = () => tf.grad((x: tf.Tensor) => loss(x, ...ts.slice(1)))(ts[0]);
+    const onlyParams = () => tf.grads((...p: tf.Tensor[]) => loss(ts[0], ...p))(ts.slice(1));
+    // tf.profile returns the same object each time: copy its names out.
+    const xKernels = [...(await tf.profile(() => onlyX())).kernelNames];
+    const paramKernels = [...(await tf.profile(() => onlyParams())).kernelNames];
+    const what = JSON.stringify(o);
+    assert.ok(xKernels.includes("GlyphnetBnActGrad"), `${what}: the split gradient did not run`);
+    assert.ok(!xKernels.includes("Conv2DBackpropFilter"), `${what}: dx ran the filter pass`);
+    const inputPass = o.transpose ? "Conv2D" : "Conv2DBackpropInput";
+    assert.ok(!paramKernels.includes(inputPass), `${what}: params ran ${inputPass}`);
+    assert.deepEqual(onlyX().dataSync(), all[0].dataSync(), `${what}: dx`);
+    onlyParams().forEach((g, i) =>
+      assert.deepEqual(g.dataSync(), all[i + 1].dataSync(), `${what}: param ${i}`)
+    );
+    tf.dispose([...ts, rt, ...all]);
+  }
+});
+
 Deno.test("convBnAct() pushes the same batch mean and variance on native and cpu", async () => {
   const rng = new Rng(4);
   const o: BlockOptions = { size: 3, stride: 2, activation: "swish" };

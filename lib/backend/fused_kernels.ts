@@ -43,6 +43,15 @@
  * `dfilter` (filter's), `dbias`, `dgamma`, `dbeta` [Cout] (`dbias` is zero
  * up to rounding: the bias only shifts the batch mean).
  *
+ * ## `GlyphnetBnActGrad` (optional): the batch-norm + activation half of that backward pass
+ * Inputs `{ gamma, beta, xhat, variance, dy }` as above; attributes: the forward's (only
+ * `activation` and `epsilon` matter). Outputs, in this order: `dz` (dy's shape: the gradient
+ * of the convolution's output z), `dbias`, `dgamma`, `dbeta` [Cout]. A backend that registers
+ * it gets `GlyphnetConvBnAct`'s gradient as this kernel plus its own `Conv2D`,
+ * `Conv2DBackpropInput` and `Conv2DBackpropFilter`, each run only for the inputs being
+ * differentiated: D's filters are not differentiated while G learns through D, nor D's input
+ * images while D learns. Without it, `GlyphnetConvBnActGrad` computes every output.
+ *
  * ## `GlyphnetAdam`: one Keras-form Adam step on one variable
  * Inputs `{ value, grad, m, v }`, all of one shape. Attributes
  * {@link AdamAttrs}. Outputs, in this order, each of that shape:
@@ -70,6 +79,8 @@ import * as tf from "@tensorflow/tfjs-core";
 export const CONV_BN_ACT = "GlyphnetConvBnAct";
 /** Its backward pass. */
 export const CONV_BN_ACT_GRAD = "GlyphnetConvBnActGrad";
+/** Its batch-norm + activation half alone (optional; see the module docs). */
+export const BN_ACT_GRAD = "GlyphnetBnActGrad";
 /** One Adam step on one variable. */
 export const ADAM = "GlyphnetAdam";
 

@@ -14,6 +14,7 @@ import type { Tensor1D, Variable } from "../tensors.ts";
 import { toVariable } from "./network.ts";
 import {
   backendHasKernels,
+  BN_ACT_GRAD,
   CONV_BN_ACT,
   CONV_BN_ACT_GRAD,
   type ConvBnActAttrs,
@@ -191,6 +192,7 @@ function registerConvBnActGradient(): void {
     gradFunc: (dys, saved, attrs) => {
       const [x, filter, gamma, beta, xhat, variance] = saved;
       const dy = (dys as tf.Tensor[])[0];
+      if (backendHasKernels(BN_ACT_GRAD)) return splitGradient(x, filter, dy, saved, attrs);
       const inputs = { x, filter, gamma, beta, xhat, variance, dy };
       const [dx, dfilter, dbias, dgamma, dbeta] = tf.engine().runKernel(
         CONV_BN_ACT_GRAD,
@@ -206,6 +208,44 @@ function registerConvBnActGradient(): void {
       };
     },
   });
+}
+
+/**
+ * The gradient as GlyphnetBnActGrad (dz, the conv output's gradient) and
+ * then the conv's gradients from dz, each only when tfjs asks for it: tfjs
+ * calls an input's function only when that input leads to what is being
+ * differentiated.
+ */
+function splitGradient(
+  x: tf.Tensor,
+  filter: tf.Tensor,
+  dy: tf.Tensor,
+  saved: tf.Tensor[],
+  attrs: tf.NamedAttrMap,
+): Record<string, () => tf.Tensor> {
+  const [, , gamma, beta, xhat, variance] = saved;
+  const a = attrs as unknown as ConvBnActAttrs;
+  const [dz, dbias, dgamma, dbeta] = tf.engine().runKernel(
+    BN_ACT_GRAD,
+    { gamma, beta, xhat, variance, dy },
+    attrs,
+  ) as tf.Tensor[];
+  const conv = { pad: "same", dataFormat: "NHWC" };
+  const strides = a.transpose ? 2 : a.stride;
+  const run = (name: string, inputs: tf.NamedTensorMap, extra: tf.NamedAttrMap) =>
+    tf.engine().runKernel(
+      name,
+      inputs,
+      { ...conv, strides, ...extra } as tf.NamedAttrMap,
+    ) as tf.Tensor;
+  // A transposed block is the input gradient of the conv whose input is its output.
+  const dx = a.transpose
+    ? () => run(tf.Conv2D, { x: dz, filter }, { dilations: 1 })
+    : () => run(tf.Conv2DBackpropInput, { dy: dz, filter }, { inputShape: x.shape });
+  const dfilter = a.transpose
+    ? () => run(tf.Conv2DBackpropFilter, { x: dz, dy: x }, { filterShape: filter.shape })
+    : () => run(tf.Conv2DBackpropFilter, { x, dy: dz }, { filterShape: filter.shape });
+  return { x: dx, filter: dfilter, bias: () => dbias, gamma: () => dgamma, beta: () => dbeta };
 }
 
 /** x · sigmoid(x). */

@@ -122,7 +122,10 @@ export function discriminate(
       const pre = convBnAct(x, conv, { size: 3, stride: 2, activation: "swish" }, stats);
       x = tf.add(pre, convBnAct(pre, conv1x1, { size: 1, stride: 1, activation: "swish" }, stats));
     }
-    const pooled = tf.mean(x, [1, 2]) as tf.Tensor2D;
+    // D ends at 1×1: a reshape gives the mean's values without tfjs's
+    // transpose-and-reduce (milliseconds a call on host backends).
+    const [b, h, w, c] = x.shape;
+    const pooled = (h * w === 1 ? tf.reshape(x, [b, c]) : tf.mean(x, [1, 2])) as tf.Tensor2D;
     return tf.add(tf.matMul(pooled, d.dense.kernel as tf.Tensor2D), d.dense.bias) as tf.Tensor2D;
   });
 }

@@ -347,3 +347,15 @@ int gn_block_bwd(const float *x, const float *w, const float *gamma, const float
   }
   return 0;
 }
+
+/**
+ * The batch-norm + activation half of gn_block_bwd alone: dz[M, C] (the
+ * gradient of the conv's output) from dy, with dbias, dgamma and dbeta.
+ * The conv's input and filter gradients then run only where needed.
+ * Returns 0 or -1 (OOM).
+ */
+int gn_bn_act_bwd(const float *dy, const float *xhat, const float *var, const float *gamma,
+                  const float *beta, size_t M, int C, int act, float eps, float *dz,
+                  float *dgamma, float *dbeta, float *dbias) {
+  return bn_act_bwd(dy, xhat, var, gamma, beta, M, C, act, eps, dz, dgamma, dbeta, dbias);
+}

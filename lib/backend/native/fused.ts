@@ -10,6 +10,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import {
   ADAM,
   type AdamAttrs,
+  BN_ACT_GRAD,
   CONV_BN_ACT,
   CONV_BN_ACT_GRAD,
   type ConvBnActAttrs,
@@ -134,6 +135,41 @@ function convBnActGrad(args: KernelArgs): tf.TensorInfo[] {
   ];
 }
 
+/** Inputs gamma, beta, xhat, variance, dy → [dz, dbias, dgamma, dbeta]. */
+function bnActGrad(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as NativeBackend;
+  const { gamma, beta, xhat, variance, dy } = args.inputs as Record<string, tf.TensorInfo>;
+  const a = args.attrs as unknown as ConvBnActAttrs;
+  const channels = dy.shape[dy.shape.length - 1];
+  const rows = tf.util.sizeFromShape(dy.shape) / channels;
+  const dz = backend.take(rows * channels);
+  const dbias = new Float32Array(channels);
+  const dgamma = new Float32Array(channels);
+  const dbeta = new Float32Array(channels);
+  const rc = nativeSync().symbols.gn_bn_act_bwd(
+    valuesOf(backend, dy),
+    valuesOf(backend, xhat),
+    valuesOf(backend, variance),
+    valuesOf(backend, gamma),
+    valuesOf(backend, beta),
+    BigInt(rows),
+    channels,
+    a.activation === "swish" ? 0 : 1,
+    a.epsilon,
+    dz,
+    dgamma,
+    dbeta,
+    dbias,
+  );
+  check(rc, "batch-norm backward", dy.shape);
+  return [
+    backend.makeTensorInfo(dy.shape, "float32", dz),
+    backend.makeTensorInfo([channels], "float32", dbias),
+    backend.makeTensorInfo([channels], "float32", dgamma),
+    backend.makeTensorInfo([channels], "float32", dbeta),
+  ];
+}
+
 /** A pooled copy of a tensor's values. */
 function copyOf(backend: NativeBackend, t: tf.TensorInfo): Float32Array {
   const copy = backend.take(tf.util.sizeFromShape(t.shape));
@@ -232,6 +268,7 @@ export const FUSED_KERNELS: Record<
 > = {
   [CONV_BN_ACT]: convBnAct,
   [CONV_BN_ACT_GRAD]: convBnActGrad,
+  [BN_ACT_GRAD]: bnActGrad,
   [ADAM]: adam,
   [GATHER_WEIGHTED]: weighted(false),
   [SCATTER_WEIGHTED]: weighted(true),
