@@ -280,9 +280,63 @@ static void filter_slice(const float *a, const float *dy, float *dw, size_t K, i
   }
 }
 
-/* dw sums over every output pixel: chunks of rows run one after another
- * (the same chunks at any thread count), the team splitting each chunk's
- * im2col by rows and its GEMM by slices of dw. */
+/* Most floats of per-thread dw copies: below it each thread sums its own
+ * rows into its own copy and the copies are added in thread order. Sharing
+ * one dw split into slices made every thread pack all of dy and im2col, so
+ * a second thread gained nothing on layers with small filters. */
+#define PRIVATE_DW_FLOATS ((size_t)1 << 22)
+
+/* dwt (K x N) = the sum over rows [m0, m1), chunk by chunk; col is this thread's scratch. */
+static void filter_rows(const float *x, const float *dy, float *dwt, const int *g, float *col,
+                        size_t m0, size_t m1) {
+  const size_t K = gn__k(g);
+  const int N = g[CO_];
+  if (m1 <= m0) {
+    memset(dwt, 0, K * (size_t)N * sizeof(float));
+    return;
+  }
+  const int pointwise = gn__pointwise(g);
+  const size_t step = pointwise ? m1 - m0 : chunk_rows(g);
+  for (size_t a = m0; a < m1; a += step) {
+    const size_t b = a + step < m1 ? a + step : m1;
+    const float *rows = x + a * K;
+    if (!pointwise) {
+      im2col_rows(x, col, g, a, b);
+      rows = col;
+    }
+    filter_block(rows, dy + a * N, dwt, K, N, b - a, 0, K, 0, (size_t)N, a == m0 ? 0.0f : 1.0f);
+  }
+}
+
+/* dw from per-thread copies over their own rows; 0, or -1 when the copies do not fit. */
+static int filter_by_rows(const float *x, const float *dy, float *dw, const int *g, float *col,
+                          int team) {
+  const size_t kn = gn__k(g) * (size_t)g[CO_];
+  if (kn * (size_t)team > PRIVATE_DW_FLOATS) return -1;
+  float *parts = (float *)malloc(kn * (size_t)team * sizeof(float));
+  if (!parts) return -1;
+  const size_t each = col_floats_each(g);
+  int used = 1;
+#pragma omp parallel num_threads(team)
+  {
+    const int t = GN_TID(), nt = GN_NTH();
+    size_t lo, hi;
+    gn__split(gn__rows(g), nt, t, &lo, &hi);
+    filter_rows(x, dy, parts + (size_t)t * kn, g, col + (size_t)t * each, lo, hi);
+    if (t == 0) used = nt;
+  }
+  memcpy(dw, parts, kn * sizeof(float));
+  for (int t = 1; t < used; t++) {
+    const float *p = parts + (size_t)t * kn;
+    for (size_t i = 0; i < kn; i++) dw[i] += p[i];
+  }
+  free(parts);
+  return 0;
+}
+
+/* dw sums over every output pixel. Small filters: per-thread copies (above).
+ * Large ones: chunks of rows run one after another, the team splitting each
+ * chunk's im2col by rows and its GEMM by slices of dw. */
 void gn__conv_bwd_filter(const float *x, const float *dy, float *dw, const int *g, float *col) {
   const size_t M = gn__rows(g), K = gn__k(g);
   const int N = g[CO_];
@@ -293,6 +347,7 @@ void gn__conv_bwd_filter(const float *x, const float *dy, float *dw, const int *
     for (int tap = 0; tap < taps; tap++) dw[tap] = single_tap(x, dy, g, tap / g[KW_], tap % g[KW_]);
     return;
   }
+  if (team > 1 && filter_by_rows(x, dy, dw, g, col, team) == 0) return;
   const int pointwise = gn__pointwise(g);
   const size_t step = pointwise ? M : chunk_rows(g);
 #pragma omp parallel num_threads(team)
