@@ -3,7 +3,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
 import { startNative, takeBuffer } from "../lib/backend/native.ts";
 import { nativeSync, setNativeThreads } from "../lib/backend/native/ffi.ts";
-import { buildNative, NativeBuildError } from "../lib/backend/native/build.ts";
+import { buildNative, compilerFlags, NativeBuildError } from "../lib/backend/native/build.ts";
 import { NATIVE_KERNELS } from "../lib/backend/native/kernels.ts";
 import {
   ADAM,
@@ -149,6 +149,16 @@ Deno.test("buildNative() says what to install when there is no C compiler", asyn
     Deno.env.set("PATH", path);
     await Deno.remove(empty);
   }
+});
+
+// The test task has no --allow-all, like every task: /proc/cpuinfo is closed to it.
+Deno.test("the native library is built with AVX2 and FMA whenever this CPU has them", async () => {
+  const args = ["-march=native", "-E", "-dM", "-x", "c", "/dev/null"];
+  const out = await new Deno.Command("cc", { args, stdout: "piped", stderr: "null" }).output();
+  const macros = new TextDecoder().decode(out.stdout);
+  const cpuHas = /#define __AVX2__ 1/.test(macros) && /#define __FMA__ 1/.test(macros);
+  const flags = await compilerFlags();
+  assert.equal(flags.includes("-mavx2") && flags.includes("-mfma"), cpuHas, flags.join(" "));
 });
 
 Deno.test("native Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu", async () => {

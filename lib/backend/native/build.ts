@@ -22,16 +22,35 @@ const INSTALL_HINT = Deno.build.os === "darwin"
     "(Debian/Ubuntu; libopenblas0-pthread is the fast variant)";
 
 /** Compiler flags for this machine: AVX2/FMA only where the CPU has them; OpenMP on Linux. */
-function compilerFlags(): string[] {
+export async function compilerFlags(): Promise<string[]> {
   // No errno or FP traps: lets loops with floorf and clamps vectorise; results are unchanged.
   const flags = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared", "-std=c11"];
   if (Deno.build.os === "darwin") return [...flags, "-framework", "Accelerate"];
-  try {
-    const info = Deno.readTextFileSync("/proc/cpuinfo");
-    const cpuFlags = info.match(/^flags\s*:(.*)$/m)?.[1].split(/\s+/) ?? [];
-    if (cpuFlags.includes("avx2") && cpuFlags.includes("fma")) flags.push("-mavx2", "-mfma");
-  } catch { /* no /proc: portable code only */ }
-  return [...flags, "-fopenmp", "-lopenblas", "-lm"];
+  return [...flags, ...await vectorFlags(), "-fopenmp", "-lopenblas", "-lm"];
+}
+
+let vectorFlagsOnce: Promise<string[]> | undefined;
+
+/**
+ * `-mavx2 -mfma` when this CPU has both, asked of the compiler (what
+ * `-march=native` enables). Not from /proc/cpuinfo: Deno reads that only
+ * with --allow-all, so the tasks' narrower flags built the portable library,
+ * at half the speed. The flags go into the library's hash, so machines
+ * sharing build/ each get a library their CPU runs.
+ */
+function vectorFlags(): Promise<string[]> {
+  vectorFlagsOnce ??= (async () => {
+    const args = ["-march=native", "-E", "-dM", "-x", "c", "/dev/null"];
+    try {
+      const out = await new Deno.Command("cc", { args, stdout: "piped", stderr: "null" }).output();
+      const macros = new TextDecoder().decode(out.stdout);
+      const has = (m: string) => new RegExp(`#define ${m} 1`).test(macros);
+      return out.success && has("__AVX2__") && has("__FMA__") ? ["-mavx2", "-mfma"] : [];
+    } catch {
+      return []; // no compiler: buildNative says what to install
+    }
+  })();
+  return vectorFlagsOnce;
 }
 
 async function sha256Hex(text: string): Promise<string> {
@@ -61,7 +80,8 @@ async function removeStale(current: string): Promise<void> {
 /** Where the library for the current source and flags lives (built or not). */
 export async function nativeLibraryPath(): Promise<string> {
   const sources = await Promise.all(SOURCES.map((u) => Deno.readTextFile(u)));
-  const hash = (await sha256Hex([...sources, compilerFlags().join(" ")].join("\n"))).slice(0, 16);
+  const flags = (await compilerFlags()).join(" ");
+  const hash = (await sha256Hex([...sources, flags].join("\n"))).slice(0, 16);
   const ext = Deno.build.os === "darwin" ? "dylib" : "so";
   return new URL(`glyphnet-${hash}.${ext}`, BUILD_DIR).pathname;
 }
@@ -83,7 +103,7 @@ export async function buildNative(opts: { force?: boolean } = {}): Promise<strin
   await Deno.mkdir(BUILD_DIR, { recursive: true });
   const tmp = `${out}.${Deno.pid}.tmp`;
   const units = SOURCES.filter((u) => u.pathname.endsWith(".c")).map((u) => u.pathname);
-  const args = [...units, "-o", tmp, ...compilerFlags()];
+  const args = [...units, "-o", tmp, ...await compilerFlags()];
   let result: Deno.CommandOutput;
   try {
     result = await new Deno.Command("cc", { args, stdout: "piped", stderr: "piped" }).output();
