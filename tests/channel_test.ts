@@ -248,12 +248,13 @@ Deno.test("applyChannel() gradient matches finite differences for each op (cpu)"
   tf.dispose([x, v, dy]);
 });
 
-Deno.test("applyChannel() gives the same batch on every backend (host loops vs tensor ops)", async () => {
+Deno.test("applyChannel() gives the same batch on every backend, static noise aside (host loops vs tensor ops)", async () => {
   const results: Float32Array[] = [];
   for (const backend of BACKENDS.filter((b) => available.has(b))) {
     await initBackend(backend);
     const x = image([2, 16, 16, 3]);
-    const config = channel({ randomize: true });
+    // Static noise is left out: native draws it from its own stream (GlyphnetRandomNormal).
+    const config = channel({ randomize: true, ops: OP_NAMES.filter((op) => op !== "static") });
     results.push(await read(applyChannel(x, config, { level: 15, rng: new Rng(21) })));
     const f = (im: tf.Tensor) =>
       applyChannel(im as tf.Tensor4D, config, { level: 15, rng: new Rng(21) });

@@ -10,6 +10,7 @@ import {
   backendHasKernels,
   CONV_BN_ACT,
   CONV_BN_ACT_GRAD,
+  randomNormal,
 } from "../lib/backend/fused_kernels.ts";
 import { Adam } from "../lib/train/adam.ts";
 import { applyExtras, drawExtras } from "../lib/channel/extras.ts";
@@ -516,18 +517,45 @@ Deno.test("Adam.apply() through the native GlyphnetAdam kernel matches its tfjs 
   got.forEach((g, i) => assertClose(g, want[i], `adam tensor ${i}`));
 });
 
-Deno.test("the channel's resampling and 3×3 correlation kernels give the JS loops' bits", async () => {
+Deno.test("randomNormal() on native: seeded, the same at every thread count, normal", async () => {
+  await tf.setBackend("native");
+  const draw = (seed: number, n: number, mean = 0, sd = 1) =>
+    tf.tidy(() => randomNormal([n], mean, sd, seed).dataSync().slice() as Float32Array);
+  // An odd count: the last Box-Muller pair is half used.
+  const n = 100_001;
+  const [v] = await sameAtEveryThreadCount(async () => [draw(7, n)], "randomNormal");
+  assert.notDeepEqual(draw(8, n), v);
+  const mean = v.reduce((a, b) => a + b, 0) / n;
+  const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / n);
+  assert.ok(Math.abs(mean) < 0.01 && Math.abs(sd - 1) < 0.01, `mean ${mean}, sd ${sd}`);
+  // Φ(−1), Φ(0), Φ(1); 3 standard errors of a fraction of 100,001 draws ≈ 0.005.
+  for (const [x, phi] of [[-1, 0.1587], [0, 0.5], [1, 0.8413]]) {
+    const below = v.filter((y) => y < x).length / n;
+    assert.ok(Math.abs(below - phi) < 0.005, `P(z < ${x}) = ${below}, want ${phi}`);
+  }
+  const scaled = draw(7, 11, 2, 3);
+  scaled.forEach((y, i) => assert.ok(Math.abs(y - (2 + 3 * v[i])) < 1e-5, `value ${i}`));
+  await tf.setBackend("cpu");
+  const cpu = tf.tidy(() => randomNormal([5], 0, 1, 3).dataSync().slice());
+  const tfjs = tf.tidy(() => tf.randomNormal([5], 0, 1, "float32", 3).dataSync().slice());
+  assert.deepEqual(cpu, tfjs, "without the kernel it is tfjs's randomNormal");
+});
+
+Deno.test("the channel's corner tables, resampling and 3×3 correlation kernels give the JS loops' bits", async () => {
   const rng = new Rng(12);
   for (const shape of [[3, 7, 5, 1], [5, 6, 6, 3]] as [number, number, number, number][]) {
     const [b, h, w] = shape;
     const image = random(shape, rng, 0.5);
-    const maps = centredMaps(h, w, {
-      sx: [...Array(b)].map(() => rng.uniform(0.7, 1.3)),
-      sy: [...Array(b)].map(() => rng.uniform(0.7, 1.3)),
-      angle: [...Array(b)].map(() => rng.uniform(-0.5, 0.5)),
-      dx: [...Array(b)].map(() => rng.uniform(-2, 2)),
-      dy: [...Array(b)].map(() => rng.uniform(-2, 2)),
-    });
+    const draw = () =>
+      centredMaps(h, w, {
+        sx: [...Array(b)].map(() => rng.uniform(0.7, 1.3)),
+        sy: [...Array(b)].map(() => rng.uniform(0.7, 1.3)),
+        angle: [...Array(b)].map(() => rng.uniform(-0.5, 0.5)),
+        dx: [...Array(b)].map(() => rng.uniform(-2, 2)),
+        dy: [...Array(b)].map(() => rng.uniform(-2, 2)),
+      });
+    // Three stages: the corner tables (GlyphnetAffineCorners) compose and cover edges.
+    const maps = [draw(), draw(), draw()];
     const extras = drawExtras([...Array(b)].map(() => 15), rng);
     const f = (x: tf.Tensor) => applyExtras(resampleAffine(x as tf.Tensor4D, maps), extras);
     const r = random(shape, rng);

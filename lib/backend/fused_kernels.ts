@@ -71,6 +71,17 @@
  *   3×3 kernel per sample, row-major). Output: y[b, i, j, c] = Σ kernel[b, u, v] ·
  *   x[b, i+u−1, j+v−1, c], zero outside the image, taps added in row-major order.
  * No gradients: the channel wraps them in its own custom gradients.
+ *
+ * - `GlyphnetAffineCorners` (optional, with the two above): no inputs; attributes
+ *   {@link AffineCornersAttrs}. Outputs `index` (int32) and `weight` (float32), each K·N long,
+ *   exactly as lib/channel/_resample.ts computes them in JavaScript: K is 4 when any weight is
+ *   fractional, else 1.
+ *
+ * ## `GlyphnetRandomNormal` (optional): seeded normal draws
+ * No inputs. Attributes {@link RandomNormalAttrs}. Output float32 of `shape`: draws of
+ * N(mean, stdDev²) from the stream `seed` names; the same seed and shape give the same values
+ * at any thread count. Its stream is the backend's own (not tfjs's), so another backend draws
+ * other values for a seed. Use {@link randomNormal}, which falls back to `tf.randomNormal`.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -100,6 +111,43 @@ export interface ConvBnActAttrs {
   activation: "swish" | "sigmoid";
   /** Added to the batch variance. */
   epsilon: number;
+}
+
+/** The resampling's corner tables, computed by the backend. */
+export const AFFINE_CORNERS = "GlyphnetAffineCorners";
+
+/** Attributes of {@link AFFINE_CORNERS}. */
+export interface AffineCornersAttrs {
+  /** `stages` blocks of B·6 affine coefficients (output → source), applied last stage first. */
+  maps: number[];
+  stages: number;
+  /** [B, H, W] of the images. */
+  shape: number[];
+}
+
+/** Seeded normal draws computed by the backend. */
+export const RANDOM_NORMAL = "GlyphnetRandomNormal";
+
+/** Attributes of {@link RANDOM_NORMAL}. */
+export interface RandomNormalAttrs {
+  shape: number[];
+  mean: number;
+  stdDev: number;
+  /** A whole number naming the stream. */
+  seed: number;
+}
+
+/**
+ * Seeded draws of N(mean, stdDev²): the backend's {@link RANDOM_NORMAL}
+ * where it has one (tfjs draws them in JavaScript, ~35 ns a value), else
+ * `tf.randomNormal`. The same seed gives the same values on one backend.
+ */
+export function randomNormal(shape: number[], mean: number, stdDev: number, seed: number) {
+  if (!backendHasKernels(RANDOM_NORMAL)) {
+    return tf.randomNormal(shape, mean, stdDev, "float32", seed);
+  }
+  const attrs: RandomNormalAttrs = { shape, mean, stdDev, seed };
+  return tf.engine().runKernel(RANDOM_NORMAL, {}, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
 }
 
 /** Attributes of {@link CORRELATE_3X3}. */

@@ -15,7 +15,13 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { affineOp, inHostMemory } from "./_custom.ts";
-import { backendHasKernels, GATHER_WEIGHTED, SCATTER_WEIGHTED } from "../backend/fused_kernels.ts";
+import {
+  AFFINE_CORNERS,
+  type AffineCornersAttrs,
+  backendHasKernels,
+  GATHER_WEIGHTED,
+  SCATTER_WEIGHTED,
+} from "../backend/fused_kernels.ts";
 
 /**
  * Per-sample affine maps from output to source pixel coordinates, 6 numbers
@@ -134,10 +140,29 @@ export function resampleAffine(
     }
   }
   const n = batch * height * width;
-  const { index, weight, count } = corners([batch, height, width], list);
+  // The backend's kernels compute the corner tables too; elsewhere JS does, once.
+  let host: ReturnType<typeof corners> | undefined;
+  const onHost = () => host ??= corners([batch, height, width], list);
+  const tables = (): [tf.Tensor, tf.Tensor] => {
+    if (backendHasKernels(AFFINE_CORNERS)) {
+      const attrs: AffineCornersAttrs = {
+        maps: list.flatMap((m) => [...m]),
+        stages: list.length,
+        shape: [batch, height, width],
+      };
+      const [i, w] = tf.engine().runKernel(
+        AFFINE_CORNERS,
+        {},
+        attrs as unknown as tf.NamedAttrMap,
+      ) as tf.Tensor[];
+      return [i, w];
+    }
+    return [tf.tensor1d(onHost().index, "int32"), tf.tensor1d(onHost().weight)];
+  };
   const shape = images.shape;
   const forward = (x: tf.Tensor4D) => {
-    if (backendHasKernels(GATHER_WEIGHTED)) return weighted(GATHER_WEIGHTED, { x }, index, weight);
+    if (backendHasKernels(GATHER_WEIGHTED)) return weighted(GATHER_WEIGHTED, { x }, tables());
+    const { index, weight, count } = onHost();
     if (inHostMemory()) {
       return tf.tensor4d(spread(x.dataSync() as Float32Array, index, weight, channels), shape);
     }
@@ -149,9 +174,8 @@ export function resampleAffine(
     });
   };
   const adjoint = (dy: tf.Tensor4D) => {
-    if (backendHasKernels(SCATTER_WEIGHTED)) {
-      return weighted(SCATTER_WEIGHTED, { dy }, index, weight);
-    }
+    if (backendHasKernels(SCATTER_WEIGHTED)) return weighted(SCATTER_WEIGHTED, { dy }, tables());
+    const { index, weight, count } = onHost();
     if (inHostMemory()) {
       return tf.tensor4d(gatherBack(dy.dataSync() as Float32Array, index, weight, channels), shape);
     }
@@ -168,11 +192,8 @@ export function resampleAffine(
 function weighted(
   kernel: string,
   image: Record<string, tf.Tensor4D>,
-  index: Int32Array,
-  weight: Float32Array,
+  [at, by]: [tf.Tensor, tf.Tensor],
 ): tf.Tensor4D {
-  const at = tf.tensor1d(index, "int32");
-  const by = tf.tensor1d(weight);
   const out = tf.engine().runKernel(kernel, { ...image, index: at, weight: by }) as tf.Tensor4D;
   tf.dispose([at, by]);
   return out;

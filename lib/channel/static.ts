@@ -3,12 +3,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { randomNormal } from "../backend/fused_kernels.ts";
 import { affineOp } from "./_custom.ts";
 
 /**
  * Adds N(0, σᵢ²) noise to sample i. Values may leave [0, 1]: clipping would
  * zero G's gradient on saturated pixels, and GlyphNet did not clip.
- * The noise comes from tfjs' seeded `randomNormal`, so `seed` reproduces it.
+ * The noise comes from a seeded `randomNormal` (the backend's own stream
+ * where it has one), so `seed` reproduces it on a backend.
  *
  * @example
  * ```ts
@@ -28,7 +30,7 @@ export function staticNoise(images: tf.Tensor4D, sigmas: number[], seed: number)
   }
   const add = (x: tf.Tensor4D) =>
     tf.tidy(() => {
-      const noise = tf.randomNormal(x.shape, 0, 1, "float32", seed);
+      const noise = randomNormal(x.shape, 0, 1, seed);
       return tf.add(x, tf.mul(noise, tf.tensor4d(sigmas, [sigmas.length, 1, 1, 1])));
     });
   return affineOp(images, add, (dy) => tf.clone(dy));

@@ -12,6 +12,7 @@ import {
 } from "../config/schema.ts";
 
 type ImageConfig = Experiment["image"];
+import { randomNormal } from "../backend/fused_kernels.ts";
 import type { Rng } from "../rng.ts";
 
 /** A batch of messages as plain arrays (row-major [B, V] and [B, V+1]). */
@@ -84,7 +85,7 @@ export function noiseImages(image: ImageConfig, count: number, seed: number): tf
     image.size,
     imageChannels(image),
   ];
-  return tf.tidy(() => tf.sigmoid(tf.randomNormal(shape, 0, 1, "float32", seed)));
+  return tf.tidy(() => tf.sigmoid(randomNormal(shape, 0, 1, seed)) as tf.Tensor4D);
 }
 
 /** Messages of a batch as a [B, V] tensor. */

@@ -166,3 +166,39 @@ void gn_transpose(const float *x, float *out, const int *d) {
     }
   }
 }
+
+/* splitmix64's finaliser: a counter-based stream, so any thread can draw any
+ * index and the values do not depend on the thread count. */
+static inline uint64_t mix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* Values 2i and 2i+1 (when below n): one Box-Muller pair from draw i of the key's stream. */
+static void normal_pair(uint64_t key, size_t i, float mean, float sd, float *out, size_t n) {
+  const uint64_t r = mix64(key ^ mix64(i));
+  const float u1 = (float)((r >> 40) + 1) * 0x1p-24f; /* (0, 1]: log stays finite */
+  const float u2 = (float)((r >> 16) & 0xFFFFFF) * 0x1p-24f;
+  const float radius = sqrtf(-2.0f * logf(u1)) * sd;
+  const float angle = 6.2831853f * u2;
+  out[2 * i] = mean + radius * cosf(angle);
+  if (2 * i + 1 < n) out[2 * i + 1] = mean + radius * sinf(angle);
+}
+
+/**
+ * out[0..n) = normal draws (mean, sd) from the stream `seed` names: the same
+ * seed and n give the same values at any thread count. tfjs draws these in
+ * JavaScript, about 35 ns a value.
+ */
+void gn_random_normal(double seed, float *out, size_t n, float mean, float sd) {
+  const uint64_t key = mix64((uint64_t)seed);
+  const size_t pairs = (n + 1) / 2;
+#pragma omp parallel num_threads(gn__team(40.0 * (double)n))
+  {
+    size_t lo, hi;
+    gn__split(pairs, GN_NTH(), GN_TID(), &lo, &hi);
+    for (size_t i = lo; i < hi; i++) normal_pair(key, i, mean, sd, out, n);
+  }
+}

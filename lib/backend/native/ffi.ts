@@ -90,6 +90,10 @@ const SYMBOLS = {
     ],
     result: "i32",
   },
+  gn_random_normal: {
+    parameters: ["f64", "buffer", "usize", "f32", "f32"],
+    result: "void",
+  },
   gn_adam: {
     parameters: ["buffer", "buffer", "buffer", "buffer", "i32", "f32", "f32", "f32", "f32"],
     result: "void",
@@ -107,6 +111,10 @@ const SYMBOLS = {
   gn_scatter_weighted: {
     parameters: ["buffer", "buffer", "buffer", "buffer", "i32", "i32", "i32", "i32"],
     result: "void",
+  },
+  gn_affine_corners: {
+    parameters: ["buffer", "i32", "i32", "i32", "i32", "buffer", "buffer"],
+    result: "i32",
   },
   gn_correlate3x3: {
     parameters: ["buffer", "buffer", "buffer", "i32", "i32", "i32", "i32"],

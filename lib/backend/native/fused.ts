@@ -10,6 +10,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import {
   ADAM,
   type AdamAttrs,
+  AFFINE_CORNERS,
+  type AffineCornersAttrs,
   BN_ACT_GRAD,
   CONV_BN_ACT,
   CONV_BN_ACT_GRAD,
@@ -17,6 +19,8 @@ import {
   type Correlate3x3Attrs,
   CORRELATE_3X3,
   GATHER_WEIGHTED,
+  RANDOM_NORMAL,
+  type RandomNormalAttrs,
   SCATTER_WEIGHTED,
 } from "../fused_kernels.ts";
 import type { NativeBackend } from "./backend.ts";
@@ -261,6 +265,43 @@ function correlate3x3(args: KernelArgs): tf.TensorInfo {
   return backend.makeTensorInfo(x.shape, "float32", out);
 }
 
+/** AffineCorners: the resampling's index and weight tables, 4 or 1 per pixel. */
+function affineCorners(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as NativeBackend;
+  const { maps, stages, shape } = args.attrs as unknown as AffineCornersAttrs;
+  const [b, h, w] = shape;
+  const n = b * h * w;
+  if (maps.length !== 6 * b * stages) {
+    throw new RangeError(`Cannot compute corners: ${maps.length} map values for ${stages} × ${b}`);
+  }
+  const index = new Int32Array(4 * n);
+  const weight = backend.take(4 * n);
+  const fractional = nativeSync().symbols.gn_affine_corners(
+    Float64Array.from(maps),
+    stages,
+    b,
+    h,
+    w,
+    index,
+    weight,
+  );
+  const k = fractional ? 4 : 1;
+  return [
+    backend.makeTensorInfo([k * n], "int32", k === 4 ? index : index.slice(0, n)),
+    backend.makeTensorInfo([k * n], "float32", k === 4 ? weight : weight.slice(0, n)),
+  ];
+}
+
+/** RandomNormal: seeded draws of the attributes' shape. */
+function randomNormal(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as NativeBackend;
+  const { shape, mean, stdDev, seed } = args.attrs as unknown as RandomNormalAttrs;
+  const n = tf.util.sizeFromShape(shape);
+  const out = backend.take(n);
+  nativeSync().symbols.gn_random_normal(seed, out, BigInt(n), mean, stdDev);
+  return backend.makeTensorInfo(shape, "float32", out);
+}
+
 /** The fused kernels by their contract names. */
 export const FUSED_KERNELS: Record<
   string,
@@ -273,4 +314,6 @@ export const FUSED_KERNELS: Record<
   [GATHER_WEIGHTED]: weighted(false),
   [SCATTER_WEIGHTED]: weighted(true),
   [CORRELATE_3X3]: correlate3x3,
+  [RANDOM_NORMAL]: randomNormal,
+  [AFFINE_CORNERS]: affineCorners,
 };
