@@ -523,7 +523,7 @@ Deno.test("randomNormal() on native: seeded, the same at every thread count, nor
     tf.tidy(() => randomNormal([n], mean, sd, seed).dataSync().slice() as Float32Array);
   // An odd count: the last Box-Muller pair is half used.
   const n = 100_001;
-  const [v] = await sameAtEveryThreadCount(async () => [draw(7, n)], "randomNormal");
+  const [v] = await sameAtEveryThreadCount(() => Promise.resolve([draw(7, n)]), "randomNormal");
   assert.notDeepEqual(draw(8, n), v);
   const mean = v.reduce((a, b) => a + b, 0) / n;
   const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / n);
