@@ -255,6 +255,17 @@ Deno.test("native Add, Sub and Multiply match cpu with every kind of broadcast",
   }
 });
 
+Deno.test("native Sigmoid matches cpu's, value and gradient", async () => {
+  const rng = new Rng(13);
+  for (const shape of [[7], [3, 5, 4, 2]]) {
+    const x = random(shape, rng, 20);
+    await compare([x], (t) => tf.sigmoid(t), shape, `sigmoid [${shape}]`, rng);
+    const want = await on("cpu", [x], (t) => [tf.sigmoid(t)]);
+    const got = await onNative([x], (t) => [tf.sigmoid(t)], `sigmoid [${shape}]`);
+    assert.deepEqual(got[0], want[0], "the same bits as cpu's float64 formula");
+  }
+});
+
 Deno.test("native backend reuses output buffers only when nothing else can see them", async () => {
   await tf.setBackend("native");
   const a = tf.randomNormal([64, 64]);

@@ -44,6 +44,12 @@ export class NativeBackend extends MathBackendCPU {
     return fresh;
   }
 
+  /** An int32 buffer of `n` values from the same pool, NOT zeroed: the caller writes every value. */
+  takeInt32(n: number): Int32Array {
+    const f = this.take(n);
+    return new Int32Array(f.buffer, f.byteOffset, f.length);
+  }
+
   /** Bytes idle in the pool. */
   pooledBytes(): number {
     return this.#freeBytes;
@@ -75,7 +81,8 @@ export class NativeBackend extends MathBackendCPU {
   override disposeData(dataId: tf.DataId, force = false): boolean {
     const values = this.data.get(dataId)?.values;
     const released = super.disposeData(dataId, force);
-    if (released && values instanceof Float32Array && !this.data.has(dataId)) this.#recycle(values);
+    const pooled = values instanceof Float32Array || values instanceof Int32Array;
+    if (released && pooled && !this.data.has(dataId)) this.#recycle(values);
     return released;
   }
 
@@ -86,7 +93,7 @@ export class NativeBackend extends MathBackendCPU {
     else this.#held.add(values.buffer);
   }
 
-  #recycle(values: Float32Array): void {
+  #recycle(values: Float32Array | Int32Array): void {
     const buffer = values.buffer;
     if (!this.#owned.has(buffer) || this.#exposed.has(buffer)) return;
     this.#held.delete(buffer);
@@ -97,7 +104,7 @@ export class NativeBackend extends MathBackendCPU {
       this.#freeBytes = 0;
     }
     const list = this.#free.get(values.length) ?? [];
-    list.push(values);
+    list.push(values instanceof Float32Array ? values : new Float32Array(buffer));
     this.#free.set(values.length, list);
     this.#freeBytes += values.byteLength;
   }

@@ -2,31 +2,37 @@
  * over the thread team by ranges of output elements or rows. */
 #include "glyphnet.h"
 
-static void adam_range(float *value, const float *grad, float *m, float *v, size_t lo, size_t hi,
-                       float a, float b1, float b2, float e) {
+/* Adam over [lo, hi): reads value, m and v and writes the *_out buffers
+ * (which may be the same ones). */
+static void adam_range(const float *value, const float *grad, const float *m, const float *v,
+                       float *value_out, float *m_out, float *v_out, size_t lo, size_t hi, float a,
+                       float b1, float b2, float e) {
   for (size_t i = lo; i < hi; i++) {
     const float gi = grad[i];
     const float mi = b1 * m[i] + (1.0f - b1) * gi;
     const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    value[i] -= a * mi / (sqrtf(vi) + e);
+    m_out[i] = mi;
+    v_out[i] = vi;
+    value_out[i] = value[i] - a * mi / (sqrtf(vi) + e);
   }
 }
 
 /**
- * One Adam step in place on value, m and v (n floats):
- * m = b1·m + (1−b1)·g; v = b2·v + (1−b2)·g²; value −= a · m / (sqrt(v) + e).
- * Keras's form is a = lr·sqrt(1−b2^t)/(1−b1^t), e = eps; tfjs's is the same
- * a with e = eps·sqrt(1−b2^t).
+ * One Adam step on n floats, from value, m and v into value_out, m_out and
+ * v_out (new buffers: the team writes them while it reads, instead of JS
+ * copying three arrays first): m' = b1·m + (1−b1)·g; v' = b2·v + (1−b2)·g²;
+ * value' = value − a · m' / (sqrt(v') + e). Keras's form is
+ * a = lr·sqrt(1−b2^t)/(1−b1^t), e = eps; tfjs's is the same a with
+ * e = eps·sqrt(1−b2^t).
  */
-void gn_adam(float *value, const float *grad, float *m, float *v, int n, float a, float b1,
-             float b2, float e) {
+void gn_adam(const float *value, const float *grad, const float *m, const float *v,
+             float *value_out, float *m_out, float *v_out, int n, float a, float b1, float b2,
+             float e) {
 #pragma omp parallel num_threads(gn__team(20.0 * n))
   {
     size_t lo, hi;
     gn__split((size_t)n, GN_NTH(), GN_TID(), &lo, &hi);
-    adam_range(value, grad, m, v, lo, hi, a, b1, b2, e);
+    adam_range(value, grad, m, v, value_out, m_out, v_out, lo, hi, a, b1, b2, e);
   }
 }
 
@@ -200,5 +206,15 @@ void gn_random_normal(double seed, float *out, size_t n, float mean, float sd) {
     size_t lo, hi;
     gn__split(pairs, GN_NTH(), GN_TID(), &lo, &hi);
     for (size_t i = lo; i < hi; i++) normal_pair(key, i, mean, sd, out, n);
+  }
+}
+
+/** out = 1 / (1 + exp(−x)) over n floats, in double as tfjs's cpu kernel computes it. */
+void gn_sigmoid(const float *x, float *out, size_t n) {
+#pragma omp parallel num_threads(gn__team(30.0 * (double)n))
+  {
+    size_t lo, hi;
+    gn__split(n, GN_NTH(), GN_TID(), &lo, &hi);
+    for (size_t i = lo; i < hi; i++) out[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
   }
 }

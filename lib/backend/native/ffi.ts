@@ -90,12 +90,26 @@ const SYMBOLS = {
     ],
     result: "i32",
   },
+  gn_sigmoid: { parameters: ["buffer", "buffer", "usize"], result: "void" },
   gn_random_normal: {
     parameters: ["f64", "buffer", "usize", "f32", "f32"],
     result: "void",
   },
   gn_adam: {
-    parameters: ["buffer", "buffer", "buffer", "buffer", "i32", "f32", "f32", "f32", "f32"],
+    parameters: [
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "i32",
+      "f32",
+      "f32",
+      "f32",
+      "f32",
+    ],
     result: "void",
   },
   gn_binary: {

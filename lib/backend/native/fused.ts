@@ -174,13 +174,6 @@ function bnActGrad(args: KernelArgs): tf.TensorInfo[] {
   ];
 }
 
-/** A pooled copy of a tensor's values. */
-function copyOf(backend: NativeBackend, t: tf.TensorInfo): Float32Array {
-  const copy = backend.take(tf.util.sizeFromShape(t.shape));
-  copy.set(valuesOf(backend, t));
-  return copy;
-}
-
 /** Inputs value, grad, m, v → [value', m', v'], new buffers (inputs may be shared). */
 function adam(args: KernelArgs): tf.TensorInfo[] {
   const backend = args.backend as NativeBackend;
@@ -195,10 +188,13 @@ function adam(args: KernelArgs): tf.TensorInfo[] {
       );
     }
   }
-  const out = [copyOf(backend, value), copyOf(backend, m), copyOf(backend, v)];
+  const out = [backend.take(n), backend.take(n), backend.take(n)];
   nativeSync().symbols.gn_adam(
-    out[0],
+    valuesOf(backend, value),
     valuesOf(backend, grad),
+    valuesOf(backend, m),
+    valuesOf(backend, v),
+    out[0],
     out[1],
     out[2],
     n,
@@ -274,7 +270,7 @@ function affineCorners(args: KernelArgs): tf.TensorInfo[] {
   if (maps.length !== 6 * b * stages) {
     throw new RangeError(`Cannot compute corners: ${maps.length} map values for ${stages} × ${b}`);
   }
-  const index = new Int32Array(4 * n);
+  const index = backend.takeInt32(4 * n);
   const weight = backend.take(4 * n);
   const fractional = nativeSync().symbols.gn_affine_corners(
     Float64Array.from(maps),

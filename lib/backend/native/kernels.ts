@@ -193,6 +193,17 @@ function binary(op: number) {
   };
 }
 
+/** Sigmoid natively: cpu's is a JavaScript loop (the noise images: 1.5 M values, 16–90 ms). */
+function sigmoid(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
+  const backend = args.backend as NativeBackend;
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const n = tf.util.sizeFromShape(x.shape);
+  if (x.dtype !== "float32" || n === 0) return fallback(args) as tf.TensorInfo;
+  const out = backend.take(n);
+  nativeSync().symbols.gn_sigmoid(valuesOf(backend, x), out, BigInt(n));
+  return backend.makeTensorInfo(x.shape, "float32", out);
+}
+
 /** Transpose natively: cpu's kernel computes every index through arrays, 10 ms for 200k values. */
 function transpose(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
   const backend = args.backend as NativeBackend;
@@ -217,6 +228,7 @@ const OVERRIDES: Record<string, (args: KernelArgs, fallback: tf.KernelFunc) => t
   Sub: binary(1),
   Multiply: binary(2),
   Transpose: transpose,
+  Sigmoid: sigmoid,
 };
 
 /** Kernel names the native backend computes itself (the rest are cpu's). */
