@@ -33,8 +33,10 @@
  *
  * Gradient: only through `y`. `mean` and `variance` are for the running
  * averages and must not feed a differentiated loss; `xhat` is saved state.
- * The gradient function (in lib/model/block.ts) calls
- * {@link CONV_BN_ACT_GRAD}; a backend registers both kernels or neither.
+ * The gradient function (in lib/model/block.ts) calls {@link BN_ACT_GRAD}
+ * and the backend's conv gradient kernels where the backend has it, else
+ * {@link CONV_BN_ACT_GRAD}; a backend that registers this kernel registers
+ * one of the two (native the first, webgpu the second).
  *
  * ## `GlyphnetConvBnActGrad`: the backward pass of `GlyphnetConvBnAct`
  * Inputs `{ x, filter, gamma, beta, xhat, variance, dy }`: the forward's
@@ -43,14 +45,14 @@
  * `dfilter` (filter's), `dbias`, `dgamma`, `dbeta` [Cout] (`dbias` is zero
  * up to rounding: the bias only shifts the batch mean).
  *
- * ## `GlyphnetBnActGrad` (optional): the batch-norm + activation half of that backward pass
+ * ## `GlyphnetBnActGrad`: the batch-norm + activation half of that backward pass
  * Inputs `{ gamma, beta, xhat, variance, dy }` as above; attributes: the forward's (only
  * `activation` and `epsilon` matter). Outputs, in this order: `dz` (dy's shape: the gradient
  * of the convolution's output z), `dbias`, `dgamma`, `dbeta` [Cout]. A backend that registers
  * it gets `GlyphnetConvBnAct`'s gradient as this kernel plus its own `Conv2D`,
  * `Conv2DBackpropInput` and `Conv2DBackpropFilter`, each run only for the inputs being
  * differentiated: D's filters are not differentiated while G learns through D, nor D's input
- * images while D learns. Without it, `GlyphnetConvBnActGrad` computes every output.
+ * images while D learns. `GlyphnetConvBnActGrad` computes every output in one call.
  *
  * ## `GlyphnetAdam`: one Keras-form Adam step on one variable
  * Inputs `{ value, grad, m, v }`, all of one shape. Attributes
@@ -90,7 +92,7 @@ import * as tf from "@tensorflow/tfjs-core";
 export const CONV_BN_ACT = "GlyphnetConvBnAct";
 /** Its backward pass. */
 export const CONV_BN_ACT_GRAD = "GlyphnetConvBnActGrad";
-/** Its batch-norm + activation half alone (optional; see the module docs). */
+/** Its batch-norm + activation half alone (see the module docs). */
 export const BN_ACT_GRAD = "GlyphnetBnActGrad";
 /** One Adam step on one variable. */
 export const ADAM = "GlyphnetAdam";

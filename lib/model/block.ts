@@ -122,7 +122,8 @@ export function convBnAct(
     activation: o.activation,
     epsilon: BN_EPSILON,
   };
-  const fused = backendHasKernels(CONV_BN_ACT, CONV_BN_ACT_GRAD);
+  const fused = backendHasKernels(CONV_BN_ACT) &&
+    (backendHasKernels(BN_ACT_GRAD) || backendHasKernels(CONV_BN_ACT_GRAD));
   const { y, mean, variance } = (fused ? convBnActKernel : convBnActComposed)(x, p, attrs);
   if (stats) {
     stats.push({
@@ -192,7 +193,7 @@ function registerConvBnActGradient(): void {
     gradFunc: (dys, saved, attrs) => {
       const [x, filter, gamma, beta, xhat, variance] = saved;
       const dy = (dys as tf.Tensor[])[0];
-      if (backendHasKernels(BN_ACT_GRAD)) return splitGradient(x, filter, dy, saved, attrs);
+      if (backendHasKernels(BN_ACT_GRAD)) return splitGradient(dy, saved, attrs);
       const inputs = { x, filter, gamma, beta, xhat, variance, dy };
       const [dx, dfilter, dbias, dgamma, dbeta] = tf.engine().runKernel(
         CONV_BN_ACT_GRAD,
@@ -217,13 +218,11 @@ function registerConvBnActGradient(): void {
  * differentiated.
  */
 function splitGradient(
-  x: tf.Tensor,
-  filter: tf.Tensor,
   dy: tf.Tensor,
   saved: tf.Tensor[],
   attrs: tf.NamedAttrMap,
 ): Record<string, () => tf.Tensor> {
-  const [, , gamma, beta, xhat, variance] = saved;
+  const [x, filter, gamma, beta, xhat, variance] = saved;
   const a = attrs as unknown as ConvBnActAttrs;
   const [dz, dbias, dgamma, dbeta] = tf.engine().runKernel(
     BN_ACT_GRAD,

@@ -1,5 +1,6 @@
-/* The fused conv -> batch norm (batch statistics) -> swish/sigmoid block,
- * forward and backward, in one call each. */
+/* The fused conv -> batch norm (batch statistics) -> swish/sigmoid block:
+ * the forward pass in one call; backward, the batch-norm half (the conv's
+ * gradients are conv.c's calls, run only for what is differentiated). */
 #include "glyphnet.h"
 
 /*
@@ -242,13 +243,16 @@ static void bn_bwd_block(const float *restrict xhat, const float *restrict k1,
   fold(sz, l, pz);
 }
 
-/*
- * Backward of bn_act_fwd: dz[M, C] from dy, plus dgamma, dbeta and dbias
- * (the column sums of dz). Returns -1 when out of memory.
+/**
+ * The backward pass of the batch norm + activation half of gn_block_fwd:
+ * dz[M, C] (the gradient of the conv's output) from dy, plus dgamma, dbeta
+ * and dbias (the column sums of dz). The conv's input and filter gradients
+ * then run as separate calls, only where needed. Returns 0, or -1 when out
+ * of memory.
  */
-static int bn_act_bwd(const float *dy, const float *xhat, const float *var, const float *gamma,
-                      const float *beta, size_t M, int C, int act, float eps, float *dz,
-                      float *dgamma, float *dbeta, float *dbias) {
+int gn_bn_act_bwd(const float *dy, const float *xhat, const float *var, const float *gamma,
+                  const float *beta, size_t M, int C, int act, float eps, float *dz,
+                  float *dgamma, float *dbeta, float *dbias) {
   const Lanes l = lanes_of(C);
   const size_t nb = blocks_of(M), P = (size_t)l.P;
   double *acc = (double *)calloc(3 * (size_t)C, sizeof(double));
@@ -320,42 +324,4 @@ int gn_block_fwd(const float *x, const float *w, const float *bias, const float 
     C = g[CO_];
   }
   return bn_act_fwd(y, M, C, bias, gamma, beta, xhat, mean, var, act, eps);
-}
-
-/**
- * Fused block backward, from what gn_block_fwd saved (xhat, var) and the
- * output gradient dy: dx, dw, dbias, dgamma, dbeta. Returns 0 or -1 (OOM).
- */
-int gn_block_bwd(const float *x, const float *w, const float *gamma, const float *beta,
-                 const float *xhat, const float *var, const float *dy, float *dx, float *dw,
-                 float *dbias, float *dgamma, float *dbeta, const int *g, int transpose, int act,
-                 float eps) {
-  const size_t M = transpose ? (size_t)g[B_] * g[H_] * g[W_] : gn__rows(g);
-  const int C = transpose ? g[C_] : g[CO_];
-  /* dz [M, C], then the conv routines' column chunk. */
-  float *dz = gn__scratch(M * C + gn__col_floats(g));
-  if (!dz) return -1;
-  float *col = dz + M * C;
-  if (bn_act_bwd(dy, xhat, var, gamma, beta, M, C, act, eps, dz, dgamma, dbeta, dbias)) return -1;
-  if (transpose) {
-    /* out = conv^T(x): dx = conv(dz, w); dw = im2col(dz)^T · x. */
-    gn__conv_fwd(dz, w, dx, g, col);
-    gn__conv_bwd_filter(dz, x, dw, g, col);
-  } else {
-    gn__conv_bwd_filter(x, dz, dw, g, col);
-    gn__conv_bwd_input(dz, w, dx, g, col);
-  }
-  return 0;
-}
-
-/**
- * The batch-norm + activation half of gn_block_bwd alone: dz[M, C] (the
- * gradient of the conv's output) from dy, with dbias, dgamma and dbeta.
- * The conv's input and filter gradients then run only where needed.
- * Returns 0 or -1 (OOM).
- */
-int gn_bn_act_bwd(const float *dy, const float *xhat, const float *var, const float *gamma,
-                  const float *beta, size_t M, int C, int act, float eps, float *dz,
-                  float *dgamma, float *dbeta, float *dbias) {
-  return bn_act_bwd(dy, xhat, var, gamma, beta, M, C, act, eps, dz, dgamma, dbeta, dbias);
 }

@@ -103,7 +103,7 @@ static double coverage(double p, int size) {
   return 0;
 }
 
-/* The corners of output pixels [o0, o1) of image s; returns 1 when one is fractional. */
+/* The corners of image s's output pixels; returns 1 when one is fractional. */
 static int corner_pixels(const double *maps, int stages, int B, int H, int W, int s, int32_t *index,
                          float *weight) {
   const size_t n = (size_t)B * H * W, base = (size_t)s * H * W;

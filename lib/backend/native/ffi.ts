@@ -51,27 +51,6 @@ const SYMBOLS = {
     ],
     result: "i32",
   },
-  gn_block_bwd: {
-    parameters: [
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "i32",
-      "i32",
-      "f32",
-    ],
-    result: "i32",
-  },
   gn_bn_act_bwd: {
     parameters: [
       "buffer",

@@ -1,9 +1,10 @@
 /**
  * The `native` backend's fused kernels (contract in lib/backend/fused_kernels.ts):
  * conv → batch norm (batch statistics) → swish/sigmoid as one C call forward
- * (`GlyphnetConvBnAct`) and one backward (`GlyphnetConvBnActGrad`), and
- * Keras-form Adam as one C call per variable (`GlyphnetAdam`), and the
- * channel's resampling and 3×3 correlation loops.
+ * (`GlyphnetConvBnAct`) and its batch-norm half backward (`GlyphnetBnActGrad`:
+ * tfjs runs the conv gradients only for what it differentiates), Keras-form
+ * Adam as one C call per variable (`GlyphnetAdam`), seeded normal draws, and
+ * the channel's corner tables, resampling and 3×3 correlation loops.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -14,7 +15,6 @@ import {
   type AffineCornersAttrs,
   BN_ACT_GRAD,
   CONV_BN_ACT,
-  CONV_BN_ACT_GRAD,
   type ConvBnActAttrs,
   type Correlate3x3Attrs,
   CORRELATE_3X3,
@@ -93,49 +93,6 @@ function convBnAct(args: KernelArgs): tf.TensorInfo[] {
     backend.makeTensorInfo(shape, "float32", xhat),
     backend.makeTensorInfo([channels], "float32", mean),
     backend.makeTensorInfo([channels], "float32", variance),
-  ];
-}
-
-/** Inputs x, filter, gamma, beta, xhat, variance, dy → [dx, dfilter, dbias, dgamma, dbeta]. */
-function convBnActGrad(args: KernelArgs): tf.TensorInfo[] {
-  const backend = args.backend as NativeBackend;
-  const { x, filter, gamma, beta, xhat, variance, dy } = args.inputs as Record<
-    string,
-    tf.TensorInfo
-  >;
-  const a = args.attrs as unknown as ConvBnActAttrs;
-  const g = blockGeometry(x.shape, filter.shape, a);
-  const channels = outputShape(g, a.transpose)[3];
-  const dx = backend.take(tf.util.sizeFromShape(x.shape));
-  const dw = backend.take(tf.util.sizeFromShape(filter.shape));
-  const dbias = new Float32Array(channels);
-  const dgamma = new Float32Array(channels);
-  const dbeta = new Float32Array(channels);
-  const rc = nativeSync().symbols.gn_block_bwd(
-    valuesOf(backend, x),
-    valuesOf(backend, filter),
-    valuesOf(backend, gamma),
-    valuesOf(backend, beta),
-    valuesOf(backend, xhat),
-    valuesOf(backend, variance),
-    valuesOf(backend, dy),
-    dx,
-    dw,
-    dbias,
-    dgamma,
-    dbeta,
-    g,
-    a.transpose ? 1 : 0,
-    a.activation === "swish" ? 0 : 1,
-    a.epsilon,
-  );
-  check(rc, "backward", x.shape);
-  return [
-    backend.makeTensorInfo(x.shape, "float32", dx),
-    backend.makeTensorInfo(filter.shape, "float32", dw),
-    backend.makeTensorInfo([channels], "float32", dbias),
-    backend.makeTensorInfo([channels], "float32", dgamma),
-    backend.makeTensorInfo([channels], "float32", dbeta),
   ];
 }
 
@@ -304,7 +261,6 @@ export const FUSED_KERNELS: Record<
   (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]
 > = {
   [CONV_BN_ACT]: convBnAct,
-  [CONV_BN_ACT_GRAD]: convBnActGrad,
   [BN_ACT_GRAD]: bnActGrad,
   [ADAM]: adam,
   [GATHER_WEIGHTED]: weighted(false),
