@@ -15,3 +15,8 @@ export function epochMetrics(over: Partial<EpochMetrics> = {}): EpochMetrics {
     ...over,
   };
 }
+
+/** A robustness-matrix cell whose accuracy and bit accuracy are `accuracy`. */
+export function matrixCell(accuracy: number) {
+  return { accuracy, bit_accuracy: accuracy, called_noise: 0 };
+}

@@ -1,5 +1,6 @@
 // Synthetic run folders for the list/diff tests: only the small files tools read.
 import { hostName, toJson } from "../lib/fs.ts";
+import { matrixCell } from "./_metrics.ts";
 
 /** Writes a fake run folder; `patch` overrides manifest, summary and config fields. */
 export async function fakeRun(
@@ -28,7 +29,6 @@ export async function fakeRun(
     epochs_done: 20,
     ...patch.manifest,
   };
-  const cell = (accuracy: number) => ({ accuracy, bit_accuracy: accuracy, called_noise: 0 });
   const summary = {
     epochs: 20,
     steps: 3000,
@@ -43,7 +43,7 @@ export async function fakeRun(
       levels: [0, 1, 2],
       samples: 8,
       seed: 1,
-      rows: { channel: [1, 0.97, 0.9].map(cell), blur: [1, 1, 0.8].map(cell) },
+      rows: { channel: [1, 0.97, 0.9].map(matrixCell), blur: [1, 1, 0.8].map(matrixCell) },
     },
     ...patch.summary,
   };

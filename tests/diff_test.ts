@@ -1,11 +1,11 @@
 import { checkGates, diffRuns, formatDiff, parseGate } from "../lib/tools/diff.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { fakeRun } from "./_runs.ts";
+import { matrixCell } from "./_metrics.ts";
 
 async function twoRuns() {
   const root = await Deno.makeTempDir();
   const a = await fakeRun(root, "a");
-  const cell = (accuracy: number) => ({ accuracy, bit_accuracy: accuracy, called_noise: 0 });
   const b = await fakeRun(root, "b", {
     config: { training: { epochs: 20, batch_size: 32, optimizer: { learning_rate: 0.004 } } },
     summary: {
@@ -16,7 +16,7 @@ async function twoRuns() {
         levels: [0, 1, 2],
         samples: 8,
         seed: 1,
-        rows: { channel: [1, 0.99, 0.97].map(cell), blur: [1, 1, 0.6].map(cell) },
+        rows: { channel: [1, 0.99, 0.97].map(matrixCell), blur: [1, 1, 0.6].map(matrixCell) },
       },
     },
   });

@@ -35,7 +35,7 @@ import { scoreDecoding } from "../lib/eval/scores.ts";
 import { networkSpec } from "../lib/train/loop.ts";
 import { randomMessages } from "../lib/model/messages.ts";
 import { Rng } from "../lib/rng.ts";
-import { epochMetrics } from "./_metrics.ts";
+import { epochMetrics, matrixCell } from "./_metrics.ts";
 import { assert, assertAlmostEquals, assertEquals, assertThrows } from "./_assert.ts";
 
 await initBackend("cpu");
@@ -111,12 +111,11 @@ Deno.test("scoreDecoding() gives 1 for a perfect decoder and chance for a consta
 });
 
 Deno.test("levelAt() and formatMatrix() read the whole-channel row", () => {
-  const cell = (accuracy: number) => ({ accuracy, bit_accuracy: accuracy, called_noise: 0 });
   const m: RobustnessMatrix = {
     levels: [0, 1, 2, 3],
     samples: 4,
     seed: 1,
-    rows: { blur: [1, 1, 1, 1].map(cell), channel: [1, 0.99, 0.96, 0.5].map(cell) },
+    rows: { blur: [1, 1, 1, 1].map(matrixCell), channel: [1, 0.99, 0.96, 0.5].map(matrixCell) },
   };
   assertEquals([levelAt(m, 0.95), levelAt(m, 0.99), levelAt(m, 1.01)], [2, 1, null]);
   const table = formatMatrix(m).split("\n");
