@@ -162,53 +162,74 @@ function convBnActComposed(x: tf.Tensor4D, p: BlockParams, a: ConvBnActAttrs): B
   return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
 }
 
-/** The block as one backend kernel; its gradient is the backend's grad kernel. */
+/**
+ * The block as one backend kernel, recorded on the tape as a node with one
+ * output, y. Registered as a kernel gradient, the node would have four
+ * outputs, and tfjs fills a zero gradient for each one nobody uses: a
+ * zeroed tensor the size of xhat in every block's backward pass (about a
+ * tenth of a small step's time). The gradient is the backend's grad kernel.
+ */
 function convBnActKernel(x: tf.Tensor4D, p: BlockParams, a: ConvBnActAttrs): BlockResult {
-  registerConvBnActGradient();
-  // The kernels read float32 only; a one-hot int32 message is cast here.
-  const input = x.dtype === "float32" ? x : tf.cast(x, "float32");
-  const inputs = { x: input, filter: p.kernel, bias: p.bias, gamma: p.gamma, beta: p.beta };
-  const [y, xhat, mean, variance] = tf.engine().runKernel(
-    CONV_BN_ACT,
+  const attrs = a as unknown as tf.NamedAttrMap;
+  const inputs = { x, filter: p.kernel, bias: p.bias, gamma: p.gamma, beta: p.beta };
+  let stats: tf.Tensor[] = [];
+  const y = (tf.engine() as unknown as CustomKernelEngine).runKernelFunc({
     inputs,
-    a as unknown as tf.NamedAttrMap,
-  ) as tf.Tensor[];
-  // The tape keeps its own references to what the backward pass needs.
-  xhat.dispose();
-  if (input !== x) input.dispose();
-  return {
-    y: y as tf.Tensor4D,
-    mean: mean as tf.Tensor1D,
-    variance: variance as tf.Tensor1D,
-  };
-}
-
-/** Registers GlyphnetConvBnAct's gradient (through y only) with tfjs, once. */
-function registerConvBnActGradient(): void {
-  if (tf.getGradient(CONV_BN_ACT)) return;
-  tf.registerGradient({
-    kernelName: CONV_BN_ACT,
-    inputsToSave: ["x", "filter", "gamma", "beta"],
-    outputsToSave: [false, true, false, true],
-    gradFunc: (dys, saved, attrs) => {
-      const [x, filter, gamma, beta, xhat, variance] = saved;
-      const dy = (dys as tf.Tensor[])[0];
-      if (backendHasKernels(BN_ACT_GRAD)) return splitGradient(dy, saved, attrs);
-      const inputs = { x, filter, gamma, beta, xhat, variance, dy };
-      const [dx, dfilter, dbias, dgamma, dbeta] = tf.engine().runKernel(
-        CONV_BN_ACT_GRAD,
-        inputs,
+    attrs,
+    forwardFunc: (_backend, save) => {
+      // The kernels read float32 only; a one-hot int32 message is cast here.
+      const input = x.dtype === "float32" ? x : tf.cast(x, "float32");
+      const [y, xhat, mean, variance] = tf.engine().runKernel(
+        CONV_BN_ACT,
+        { ...inputs, x: input },
         attrs,
       ) as tf.Tensor[];
-      return {
-        x: () => dx,
-        filter: () => dfilter,
-        bias: () => dbias,
-        gamma: () => dgamma,
-        beta: () => dbeta,
-      };
+      save([input, p.kernel, p.gamma, p.beta, xhat, variance]);
+      stats = [tf.keep(mean), tf.keep(variance)];
+      return y;
     },
-  });
+    backwardsFunc: (dy, saved) => blockGradient(dy, saved, attrs),
+  }) as tf.Tensor4D;
+  return { y, mean: stats[0] as tf.Tensor1D, variance: stats[1] as tf.Tensor1D };
+}
+
+/**
+ * The part of tfjs's engine that `tf.customGrad` runs on: a tape node from a
+ * forward function (which saves what the backward one needs) and a backward
+ * function that returns each input's gradient as a function, called only for
+ * inputs on the path to what is being differentiated. customGrad itself would
+ * compute every input's gradient.
+ */
+interface CustomKernelEngine {
+  runKernelFunc(params: {
+    inputs: tf.NamedTensorMap;
+    attrs: tf.NamedAttrMap;
+    forwardFunc: (backend: unknown, save: (tensors: tf.Tensor[]) => void) => tf.Tensor;
+    backwardsFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => Record<string, () => tf.Tensor>;
+  }): tf.Tensor;
+}
+
+/** The block's gradient through y: the backend's split or fused grad kernel. */
+function blockGradient(
+  dy: tf.Tensor,
+  saved: tf.Tensor[],
+  attrs: tf.NamedAttrMap,
+): Record<string, () => tf.Tensor> {
+  if (backendHasKernels(BN_ACT_GRAD)) return splitGradient(dy, saved, attrs);
+  const [x, filter, gamma, beta, xhat, variance] = saved;
+  const inputs = { x, filter, gamma, beta, xhat, variance, dy };
+  const [dx, dfilter, dbias, dgamma, dbeta] = tf.engine().runKernel(
+    CONV_BN_ACT_GRAD,
+    inputs,
+    attrs,
+  ) as tf.Tensor[];
+  return {
+    x: () => dx,
+    filter: () => dfilter,
+    bias: () => dbias,
+    gamma: () => dgamma,
+    beta: () => dbeta,
+  };
 }
 
 /**
