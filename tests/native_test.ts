@@ -176,6 +176,16 @@ Deno.test("native Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu
     [[2, 5, 6, 1], [3, 3, 1, 1], 1, "valid"],
     [[1, 40, 40, 16], [3, 3, 16, 4], 1, "same"], // im2col in several row chunks
     [[3, 40, 40, 16], [3, 3, 16, 4], 2, "same"],
+    // Thin layers (thin.c's direct loops): 1-4 inputs and 1-4 vectors of outputs...
+    [[2, 7, 6, 3], [3, 3, 3, 24], 1, "same"],
+    [[3, 5, 5, 1], [3, 3, 1, 16], 1, "valid"],
+    [[2, 4, 5, 2], [3, 3, 2, 32], 1, "same"],
+    [[2, 5, 4, 4], [1, 1, 4, 8], 1, "same"],
+    // ...and 1-4 outputs of inputs in whole vectors.
+    [[2, 6, 7, 24], [3, 3, 24, 3], 1, "same"],
+    [[3, 6, 5, 8], [3, 3, 8, 1], 1, "same"],
+    [[2, 5, 5, 16], [3, 3, 16, 2], 1, "valid"],
+    [[2, 5, 5, 16], [3, 3, 16, 4], 1, "same"],
   ];
   for (const [xs, ws, stride, pad] of cases) {
     const [b, h, w] = xs;

@@ -1,6 +1,6 @@
 /**
  * Compiles the C sources beside this file (glyphnet.h, pool.c, conv.c,
- * block.c, elementwise.c, channel.c) into a shared library under `build/`, once per
+ * thin.c, block.c, elementwise.c, channel.c) into a shared library under `build/`, once per
  * source and flag hash: `build/glyphnet-<hash>.so`. Linux links OpenBLAS and
  * OpenMP (gcc's libgomp); macOS links Accelerate and runs one thread
  * (written for, not tested on, macOS).
@@ -12,7 +12,15 @@ export class NativeBuildError extends Error {
   override name = "NativeBuildError";
 }
 
-const SOURCES = ["glyphnet.h", "pool.c", "conv.c", "block.c", "elementwise.c", "channel.c"].map((
+const SOURCES = [
+  "glyphnet.h",
+  "pool.c",
+  "conv.c",
+  "thin.c",
+  "block.c",
+  "elementwise.c",
+  "channel.c",
+].map((
   f,
 ) => new URL(`./${f}`, import.meta.url));
 const BUILD_DIR = new URL("../../../build/", import.meta.url);

@@ -174,7 +174,13 @@ static size_t col_floats_each(const int *g) {
   return gn__pointwise(g) || is_single(g) ? 0 : chunk_rows(g) * gn__k(g);
 }
 
-size_t gn__col_floats(const int *g) { return (size_t)gn__threads() * col_floats_each(g); }
+/* The single-channel blur keeps its own loops; other thin layers go to thin.c. */
+static int is_thin(const int *g) { return !is_single(g) && gn__thin(g); }
+
+size_t gn__col_floats(const int *g) {
+  if (is_thin(g)) return gn__thin_floats(g);
+  return (size_t)gn__threads() * col_floats_each(g);
+}
 
 /* Multiply-adds of the convolution, times 2: the work the team is sized by. */
 static double conv_flops(const int *g) {
@@ -201,6 +207,10 @@ static void fwd_rows(const float *x, const float *w, float *y, const int *g, flo
 }
 
 void gn__conv_fwd(const float *x, const float *w, float *y, const int *g, float *col) {
+  if (is_thin(g)) {
+    gn__thin_fwd(x, w, y, g, col);
+    return;
+  }
   const int team = gn__team(conv_flops(g));
   const size_t each = col_floats_each(g);
 #pragma omp parallel num_threads(team)
@@ -242,6 +252,10 @@ static void bwd_input_images(const float *dy, const float *w, float *dx, const i
 /* Each image goes to one thread, so col2im's sums into dx never race and
  * run in the same order at any thread count. */
 void gn__conv_bwd_input(const float *dy, const float *w, float *dx, const int *g, float *col) {
+  if (is_thin(g)) {
+    gn__thin_bwd_input(dy, w, dx, g, col);
+    return;
+  }
   const int team = gn__team(conv_flops(g));
   const size_t each = col_floats_each(g);
 #pragma omp parallel num_threads(team < g[B_] ? team : g[B_])
@@ -338,6 +352,10 @@ static int filter_by_rows(const float *x, const float *dy, float *dw, const int 
  * Large ones: chunks of rows run one after another, the team splitting each
  * chunk's im2col by rows and its GEMM by slices of dw. */
 void gn__conv_bwd_filter(const float *x, const float *dy, float *dw, const int *g, float *col) {
+  if (is_thin(g)) {
+    gn__thin_bwd_filter(x, dy, dw, g, col);
+    return;
+  }
   const size_t M = gn__rows(g), K = gn__k(g);
   const int N = g[CO_];
   const int team = gn__team(conv_flops(g));

@@ -115,7 +115,7 @@ const SYMBOLS = {
   },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/** The loaded library's functions (each documented in pool.c, conv.c, block.c, elementwise.c, channel.c). */
+/** The loaded library's functions (each documented in pool.c, conv.c, thin.c, block.c, elementwise.c, channel.c). */
 export type NativeSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 /** The loaded library and what it runs on. */

@@ -78,6 +78,16 @@ GN_INTERNAL void gn__conv_bwd_input(const float *dy, const float *w, float *dx, 
                                     float *col);
 GN_INTERNAL void gn__conv_bwd_filter(const float *x, const float *dy, float *dw, const int *g,
                                      float *col);
+/* Thin layers (thin.c): stride 1 with at most 4 input or output channels,
+ * computed directly; scratch is gn__thin_floats(g) floats. */
+GN_INTERNAL int gn__thin(const int *g);
+GN_INTERNAL size_t gn__thin_floats(const int *g);
+GN_INTERNAL void gn__thin_fwd(const float *x, const float *w, float *y, const int *g,
+                              float *scratch);
+GN_INTERNAL void gn__thin_bwd_input(const float *dy, const float *w, float *dx, const int *g,
+                                    float *scratch);
+GN_INTERNAL void gn__thin_bwd_filter(const float *x, const float *dy, float *dw, const int *g,
+                                     float *scratch);
 
 
 #endif

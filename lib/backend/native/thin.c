@@ -1,0 +1,370 @@
+/* Direct convolutions for thin layers, stride 1: at most 4 input channels
+ * and 8, 16, 24 or 32 outputs (D's stem reads the image), or at most 4
+ * output channels and a multiple of 8 inputs (G's head draws it). As
+ * im2col + GEMM these spent their time copying 1-3 floats per tap and in
+ * GEMMs with N or K of 1-27, where OpenBLAS runs at a tenth of its speed.
+ * Here the wide side runs in 8-float vectors held in registers: the
+ * functions marked ALWAYS_INLINE are compiled once per count of narrow
+ * channels or vectors, so their small loops unroll.
+ *
+ * Every output value is summed in one fixed order, and dw adds per-image
+ * parts in image order, so the thread count never changes a bit. */
+#include "glyphnet.h"
+#ifdef __FMA__
+#include <immintrin.h>
+#endif
+
+/* Eight floats: one AVX register, or two SSE/NEON ones. */
+typedef float v8 __attribute__((vector_size(32)));
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+static inline v8 load8(const float *p) {
+  v8 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+static inline void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+
+static inline v8 splat(float s) { return (v8){s, s, s, s, s, s, s, s}; }
+
+/* a·b + c; fused where the CPU has FMA (-std=c11 never fuses on its own). */
+static inline v8 fma8(v8 a, v8 b, v8 c) {
+#ifdef __FMA__
+  return (v8)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+#else
+  return a * b + c;
+#endif
+}
+
+static inline float hsum(v8 v) {
+  return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+}
+
+#define NARROW 4
+
+/* The geometry as named fields (see glyphnet.h). */
+typedef struct {
+  int B, H, W, C, KH, KW, CO, OH, OW, PT, PL;
+} Geo;
+
+static Geo geo_of(const int *g) {
+  return (Geo){g[B_],  g[H_],  g[W_],  g[C_],  g[KH_], g[KW_],
+               g[CO_], g[OH_], g[OW_], g[PT_], g[PL_]};
+}
+
+/* Few inputs, outputs in 1-4 whole vectors: vectors over co. */
+static int narrow_in(Geo g) { return g.C <= NARROW && g.CO % 8 == 0 && g.CO <= 8 * NARROW; }
+/* Few outputs, inputs in whole vectors: vectors over c. */
+static int narrow_out(Geo g) { return g.CO <= NARROW && g.C % 8 == 0; }
+
+int gn__thin(const int *g) {
+  const Geo t = geo_of(g);
+  return g[SH_] == 1 && g[SW_] == 1 && (narrow_in(t) || narrow_out(t));
+}
+
+static size_t taps_of(Geo g) { return (size_t)g.KH * g.KW; }
+
+size_t gn__thin_floats(const int *g) {
+  const Geo t = geo_of(g);
+  return taps_of(t) * t.C * t.CO * ((size_t)t.B + 1);
+}
+
+/* Rows of image b: input row iy, output row oy (pixel 0 of the row). */
+static inline const float *in_row(const float *x, Geo g, int b, int iy) {
+  return x + ((size_t)b * g.H + iy) * g.W * g.C;
+}
+static inline const float *out_row(const float *y, Geo g, int b, int oy) {
+  return y + ((size_t)b * g.OH + oy) * g.OW * g.CO;
+}
+
+/* ---- Few inputs (c < C <= 4), co in NV vectors; w is [tap][c][co]. ---- */
+
+/* Output pixels ox and ox + 1 (when pair) of row oy: two pixels at a time
+ * give the FMAs two independent chains and share the weight loads. */
+ALWAYS_INLINE void in_fwd_px(const float *x, const float *w, float *yr, Geo g, int b, int oy,
+                             int ox, const int pair, const int NV) {
+  v8 acc0[NARROW], acc1[NARROW];
+  for (int k = 0; k < NV; k++) acc0[k] = acc1[k] = splat(0.0f);
+  for (int ky = 0; ky < g.KH; ky++) {
+    const int iy = oy - g.PT + ky;
+    if (iy < 0 || iy >= g.H) continue;
+    const float *xr = in_row(x, g, b, iy);
+    for (int kx = 0; kx < g.KW; kx++) {
+      const int ix = ox - g.PL + kx;
+      const int in0 = ix >= 0 && ix < g.W, in1 = pair && ix + 1 >= 0 && ix + 1 < g.W;
+      const float *xs = xr + (ptrdiff_t)ix * g.C;
+      const float *wk = w + ((size_t)ky * g.KW + kx) * g.C * g.CO;
+      for (int c = 0; c < g.C; c++) {
+        const v8 x0 = splat(in0 ? xs[c] : 0.0f), x1 = splat(in1 ? xs[g.C + c] : 0.0f);
+        for (int k = 0; k < NV; k++) {
+          const v8 wv = load8(wk + c * g.CO + 8 * k);
+          acc0[k] = fma8(x0, wv, acc0[k]);
+          if (pair) acc1[k] = fma8(x1, wv, acc1[k]);
+        }
+      }
+    }
+  }
+  for (int k = 0; k < NV; k++) {
+    store8(yr + (size_t)ox * g.CO + 8 * k, acc0[k]);
+    if (pair) store8(yr + (size_t)(ox + 1) * g.CO + 8 * k, acc1[k]);
+  }
+}
+
+ALWAYS_INLINE void in_fwd(const float *x, const float *w, float *y, Geo g, int b, const int NV) {
+  for (int oy = 0; oy < g.OH; oy++) {
+    float *yr = (float *)out_row(y, g, b, oy);
+    int ox = 0;
+    for (; ox + 1 < g.OW; ox += 2) in_fwd_px(x, w, yr, g, b, oy, ox, 1, NV);
+    if (ox < g.OW) in_fwd_px(x, w, yr, g, b, oy, ox, 0, NV);
+  }
+}
+
+ALWAYS_INLINE void in_bwd_input(const float *dy, const float *w, float *dx, Geo g, int b,
+                                const int C) {
+  for (int iy = 0; iy < g.H; iy++) {
+    float *dr = (float *)in_row(dx, g, b, iy);
+    for (int ix = 0; ix < g.W; ix++) {
+      v8 acc[NARROW];
+      for (int c = 0; c < C; c++) acc[c] = splat(0.0f);
+      for (int ky = 0; ky < g.KH; ky++) {
+        const int oy = iy + g.PT - ky;
+        if (oy < 0 || oy >= g.OH) continue;
+        const float *dyr = out_row(dy, g, b, oy);
+        for (int kx = 0; kx < g.KW; kx++) {
+          const int ox = ix + g.PL - kx;
+          if (ox < 0 || ox >= g.OW) continue;
+          const float *d = dyr + (size_t)ox * g.CO;
+          const float *wk = w + ((size_t)ky * g.KW + kx) * C * g.CO;
+          for (int k = 0; k < g.CO; k += 8) {
+            const v8 dv = load8(d + k);
+            for (int c = 0; c < C; c++) acc[c] = fma8(dv, load8(wk + c * g.CO + k), acc[c]);
+          }
+        }
+      }
+      for (int c = 0; c < C; c++) dr[(size_t)ix * C + c] = hsum(acc[c]);
+    }
+  }
+}
+
+/* part[tap][c][co] = image b's sum of x(tap)[c] · dy[co]. */
+ALWAYS_INLINE void in_filter(const float *x, const float *dy, float *part, Geo g, int b,
+                             const int NV) {
+  memset(part, 0, taps_of(g) * g.C * g.CO * sizeof(float));
+  for (int oy = 0; oy < g.OH; oy++) {
+    const float *dyr = out_row(dy, g, b, oy);
+    for (int ox = 0; ox < g.OW; ox++) {
+      v8 dv[NARROW];
+      for (int k = 0; k < NV; k++) dv[k] = load8(dyr + (size_t)ox * g.CO + 8 * k);
+      for (int ky = 0; ky < g.KH; ky++) {
+        const int iy = oy - g.PT + ky;
+        if (iy < 0 || iy >= g.H) continue;
+        const float *xr = in_row(x, g, b, iy);
+        for (int kx = 0; kx < g.KW; kx++) {
+          const int ix = ox - g.PL + kx;
+          if (ix < 0 || ix >= g.W) continue;
+          const float *xs = xr + (size_t)ix * g.C;
+          float *a = part + ((size_t)ky * g.KW + kx) * g.C * g.CO;
+          for (int c = 0; c < g.C; c++) {
+            const v8 xv = splat(xs[c]);
+            float *ac = a + c * g.CO;
+            for (int k = 0; k < NV; k++) store8(ac + 8 * k, fma8(xv, dv[k], load8(ac + 8 * k)));
+          }
+        }
+      }
+    }
+  }
+}
+
+/* ---- Few outputs (co < CO <= 4), c in vectors; wt is w as [tap][co][c]. ---- */
+
+/* Output pixels ox and ox + 1 (when pair) of row oy, as in_fwd_px. */
+ALWAYS_INLINE void out_fwd_px(const float *x, const float *wt, float *yr, Geo g, int b, int oy,
+                              int ox, const int pair, const int CO) {
+  v8 acc0[NARROW], acc1[NARROW];
+  for (int co = 0; co < CO; co++) acc0[co] = acc1[co] = splat(0.0f);
+  const v8 zero = splat(0.0f);
+  for (int ky = 0; ky < g.KH; ky++) {
+    const int iy = oy - g.PT + ky;
+    if (iy < 0 || iy >= g.H) continue;
+    const float *xr = in_row(x, g, b, iy);
+    for (int kx = 0; kx < g.KW; kx++) {
+      const int ix = ox - g.PL + kx;
+      const int in0 = ix >= 0 && ix < g.W, in1 = pair && ix + 1 >= 0 && ix + 1 < g.W;
+      const float *xs = xr + (ptrdiff_t)ix * g.C;
+      const float *wk = wt + ((size_t)ky * g.KW + kx) * CO * g.C;
+      for (int k = 0; k < g.C; k += 8) {
+        const v8 x0 = in0 ? load8(xs + k) : zero, x1 = in1 ? load8(xs + g.C + k) : zero;
+        for (int co = 0; co < CO; co++) {
+          const v8 wv = load8(wk + co * g.C + k);
+          acc0[co] = fma8(x0, wv, acc0[co]);
+          if (pair) acc1[co] = fma8(x1, wv, acc1[co]);
+        }
+      }
+    }
+  }
+  for (int co = 0; co < CO; co++) {
+    yr[(size_t)ox * CO + co] = hsum(acc0[co]);
+    if (pair) yr[(size_t)(ox + 1) * CO + co] = hsum(acc1[co]);
+  }
+}
+
+ALWAYS_INLINE void out_fwd(const float *x, const float *wt, float *y, Geo g, int b,
+                           const int CO) {
+  for (int oy = 0; oy < g.OH; oy++) {
+    float *yr = (float *)out_row(y, g, b, oy);
+    int ox = 0;
+    for (; ox + 1 < g.OW; ox += 2) out_fwd_px(x, wt, yr, g, b, oy, ox, 1, CO);
+    if (ox < g.OW) out_fwd_px(x, wt, yr, g, b, oy, ox, 0, CO);
+  }
+}
+
+ALWAYS_INLINE void out_bwd_input(const float *dy, const float *wt, float *dx, Geo g, int b,
+                                 const int CO) {
+  for (int iy = 0; iy < g.H; iy++) {
+    float *dr = (float *)in_row(dx, g, b, iy);
+    for (int ix = 0; ix < g.W; ix++) {
+      for (int k = 0; k < g.C; k += 8) {
+        v8 acc = splat(0.0f);
+        for (int ky = 0; ky < g.KH; ky++) {
+          const int oy = iy + g.PT - ky;
+          if (oy < 0 || oy >= g.OH) continue;
+          const float *dyr = out_row(dy, g, b, oy);
+          for (int kx = 0; kx < g.KW; kx++) {
+            const int ox = ix + g.PL - kx;
+            if (ox < 0 || ox >= g.OW) continue;
+            const float *d = dyr + (size_t)ox * CO;
+            const float *wk = wt + ((size_t)ky * g.KW + kx) * CO * g.C + k;
+            for (int co = 0; co < CO; co++) acc = fma8(splat(d[co]), load8(wk + co * g.C), acc);
+          }
+        }
+        store8(dr + (size_t)ix * g.C + k, acc);
+      }
+    }
+  }
+}
+
+/* part[tap][co][c] = image b's sum of x(tap)[c] · dy[co]. */
+ALWAYS_INLINE void out_filter(const float *x, const float *dy, float *part, Geo g, int b,
+                              const int CO) {
+  memset(part, 0, taps_of(g) * g.C * CO * sizeof(float));
+  for (int oy = 0; oy < g.OH; oy++) {
+    const float *dyr = out_row(dy, g, b, oy);
+    for (int ox = 0; ox < g.OW; ox++) {
+      v8 dv[NARROW];
+      for (int co = 0; co < CO; co++) dv[co] = splat(dyr[(size_t)ox * CO + co]);
+      for (int ky = 0; ky < g.KH; ky++) {
+        const int iy = oy - g.PT + ky;
+        if (iy < 0 || iy >= g.H) continue;
+        const float *xr = in_row(x, g, b, iy);
+        for (int kx = 0; kx < g.KW; kx++) {
+          const int ix = ox - g.PL + kx;
+          if (ix < 0 || ix >= g.W) continue;
+          const float *xs = xr + (size_t)ix * g.C;
+          float *a = part + ((size_t)ky * g.KW + kx) * CO * g.C;
+          for (int k = 0; k < g.C; k += 8) {
+            const v8 xv = load8(xs + k);
+            for (int co = 0; co < CO; co++) {
+              float *ac = a + co * g.C + k;
+              store8(ac, fma8(dv[co], xv, load8(ac)));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* ---- One image of each pass, by kind and narrow count. ---- */
+
+enum { FWD, BWD_INPUT, FILTER };
+
+/* Calls f(a, b, out, g, image, N) with N a constant 1..4, so f's loops unroll. */
+#define BY_COUNT(f, n, a, bb, out, g, image) \
+  switch (n) {                               \
+    case 1: f(a, bb, out, g, image, 1); break; \
+    case 2: f(a, bb, out, g, image, 2); break; \
+    case 3: f(a, bb, out, g, image, 3); break; \
+    default: f(a, bb, out, g, image, 4); break; \
+  }
+
+static void in_image(int pass, const float *a, const float *w, float *out, Geo g, int b) {
+  if (pass == FWD) BY_COUNT(in_fwd, g.CO / 8, a, w, out, g, b)
+  else if (pass == BWD_INPUT) BY_COUNT(in_bwd_input, g.C, a, w, out, g, b)
+  else BY_COUNT(in_filter, g.CO / 8, a, w, out, g, b)
+}
+
+static void out_image(int pass, const float *a, const float *w, float *out, Geo g, int b) {
+  if (pass == FWD) BY_COUNT(out_fwd, g.CO, a, w, out, g, b)
+  else if (pass == BWD_INPUT) BY_COUNT(out_bwd_input, g.CO, a, w, out, g, b)
+  else BY_COUNT(out_filter, g.CO, a, w, out, g, b)
+}
+
+/* wt[tap][co][c] = w[tap][c][co]. */
+static void transpose_taps(const float *w, float *wt, Geo g) {
+  for (size_t t = 0; t < taps_of(g); t++) {
+    for (int c = 0; c < g.C; c++) {
+      for (int co = 0; co < g.CO; co++) {
+        wt[(t * g.CO + co) * g.C + c] = w[(t * g.C + c) * g.CO + co];
+      }
+    }
+  }
+}
+
+/* The pass over every image on the team: a is x (FWD, FILTER) or dy
+ * (BWD_INPUT); b is w, or dy for FILTER; out gets image b's part at
+ * out + b·per (per = 0: one shared output indexed by image inside). */
+static void each_image(int pass, const float *a, const float *b, float *out, size_t per, Geo g) {
+  const double flops = 2.0 * g.B * g.OH * g.OW * (double)taps_of(g) * g.C * g.CO;
+  const int team = gn__team(flops);
+  const int out_kind = !narrow_in(g);
+#pragma omp parallel for schedule(static) num_threads(team < g.B ? team : g.B)
+  for (int i = 0; i < g.B; i++) {
+    float *o = out + (size_t)i * per;
+    if (out_kind) {
+      out_image(pass, a, b, o, g, i);
+    } else {
+      in_image(pass, a, b, o, g, i);
+    }
+  }
+}
+
+/* Entry points (conv.c dispatches here when gn__thin); scratch holds
+ * gn__thin_floats(g) floats. */
+
+void gn__thin_fwd(const float *x, const float *w, float *y, const int *gi, float *scratch) {
+  const Geo g = geo_of(gi);
+  if (!narrow_in(g)) transpose_taps(w, scratch, g), w = scratch;
+  each_image(FWD, x, w, y, 0, g);
+}
+
+void gn__thin_bwd_input(const float *dy, const float *w, float *dx, const int *gi,
+                        float *scratch) {
+  const Geo g = geo_of(gi);
+  if (!narrow_in(g)) transpose_taps(w, scratch, g), w = scratch;
+  each_image(BWD_INPUT, dy, w, dx, 0, g);
+}
+
+void gn__thin_bwd_filter(const float *x, const float *dy, float *dw, const int *gi,
+                         float *scratch) {
+  const Geo g = geo_of(gi);
+  const size_t kn = taps_of(g) * g.C * g.CO;
+  each_image(FILTER, x, dy, scratch, kn, g);
+  /* The images' parts in image order, then into dw's [tap][c][co]. */
+  float *sum = scratch + (size_t)g.B * kn;
+  memcpy(sum, scratch, kn * sizeof(float));
+  for (int b = 1; b < g.B; b++) {
+    const float *p = scratch + (size_t)b * kn;
+    for (size_t i = 0; i < kn; i++) sum[i] += p[i];
+  }
+  if (narrow_in(g)) {
+    memcpy(dw, sum, kn * sizeof(float));
+    return;
+  }
+  for (size_t t = 0; t < taps_of(g); t++) {
+    for (int c = 0; c < g.C; c++) {
+      for (int co = 0; co < g.CO; co++) dw[(t * g.C + c) * g.CO + co] = sum[(t * g.CO + co) * g.C + c];
+    }
+  }
+}
