@@ -7,6 +7,8 @@ import { buildNative, compilerFlags, NativeBuildError } from "../lib/backend/nat
 import { NATIVE_KERNELS } from "../lib/backend/native/kernels.ts";
 import {
   ADAM,
+  AFFINE_CORNERS,
+  type AffineCornersAttrs,
   backendHasKernels,
   BN_ACT_GRAD,
   CONV_BN_ACT,
@@ -14,7 +16,7 @@ import {
 } from "../lib/backend/fused_kernels.ts";
 import { Adam } from "../lib/train/adam.ts";
 import { applyExtras, drawExtras } from "../lib/channel/extras.ts";
-import { centredMaps, resampleAffine } from "../lib/channel/_resample.ts";
+import { type AffineMaps, centredMaps, corners, resampleAffine } from "../lib/channel/_resample.ts";
 import {
   type BatchStats,
   type BlockOptions,
@@ -116,11 +118,11 @@ async function onNative(
   return await sameAtEveryThreadCount(() => on("native", inputs, fn), what);
 }
 
-async function sameAtEveryThreadCount(
-  run: () => Promise<Float32Array[]>,
+async function sameAtEveryThreadCount<T = Float32Array>(
+  run: () => Promise<T[]>,
   what: string,
-): Promise<Float32Array[]> {
-  let first: Float32Array[] | undefined;
+): Promise<T[]> {
+  let first: T[] | undefined;
   for (const n of THREADS) {
     const [got, again] = await withThreads(n, async () => [await run(), await run()]);
     again.forEach((g, i) => assert.deepEqual(g, got[i], `${what}: output ${i} at ${n} threads`));
@@ -560,6 +562,78 @@ Deno.test("randomNormal() on native: seeded, the same at every thread count, nor
   const cpu = tf.tidy(() => randomNormal([5], 0, 1, 3).dataSync().slice());
   const tfjs = tf.tidy(() => tf.randomNormal([5], 0, 1, "float32", 3).dataSync().slice());
   assert.deepEqual(cpu, tfjs, "without the kernel it is tfjs's randomNormal");
+});
+
+Deno.test("the native corner tables are the JS corners() to the bit: fractional and whole-pixel maps, edges, odd widths", async () => {
+  const rng = new Rng(5);
+  await tf.setBackend("native");
+  const onNativeKernel = (shape: [number, number, number], stages: AffineMaps[]) => {
+    const attrs: AffineCornersAttrs = {
+      maps: stages.flatMap((m) => [...m]),
+      stages: stages.length,
+      shape,
+    };
+    const out = tf.engine().runKernel(
+      AFFINE_CORNERS,
+      {},
+      attrs as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor[];
+    const tables = out.map((t) => t.dataSync().slice() as Int32Array | Float32Array);
+    tf.dispose(out);
+    return Promise.resolve(tables);
+  };
+  // Widths 5 and 33 leave a remainder after the 4-wide vector loops; 24×33 spans two of
+  // the C code's 512-pixel runs, split mid-row.
+  const shapes: [number, number, number][] = [
+    [2, 5, 5],
+    [3, 16, 16],
+    [2, 7, 33],
+    [1, 33, 5],
+    [2, 24, 33],
+  ];
+  for (const shape of shapes) {
+    const [b, h, w] = shape;
+    const each = (f: () => number) => [...Array(b)].map(f);
+    const maps = (p: { sx?: number; angle?: number; shift?: () => number }) =>
+      centredMaps(h, w, {
+        sx: each(() => p.sx ?? rng.uniform(0.7, 1.3)),
+        sy: each(() => p.sx ?? rng.uniform(0.7, 1.3)),
+        angle: each(() => p.angle ?? rng.uniform(-0.5, 0.5)),
+        dx: each(p.shift ?? (() => rng.uniform(-2, 2))),
+        dy: each(p.shift ?? (() => rng.uniform(-2, 2))),
+      });
+    const whole = () => rng.int(-3, 3);
+    const cases: [string, AffineMaps[], 1 | 4][] = [
+      ["rotation", [maps({ sx: 1, angle: 0.17, shift: () => 0 })], 4],
+      [
+        "scaled resize",
+        [maps({ sx: 0.9, angle: 0, shift: () => 0 }), maps({ sx: 1.3, angle: 0 })],
+        4,
+      ],
+      ["whole-pixel shifts", [
+        maps({ sx: 1, angle: 0, shift: whole }),
+        maps({ sx: 1, angle: 0, shift: whole }),
+      ], 1],
+      ["three random stages", [maps({}), maps({}), maps({})], 4],
+    ];
+    if (h === w) {
+      cases.push(["quarter turn", [maps({ sx: 1, angle: Math.PI / 2, shift: whole })], 1]);
+    }
+    for (const [name, stages, count] of cases) {
+      const what = `corners ${name} [${shape}]`;
+      const want = corners(shape, stages);
+      assert.equal(want.count, count, `${what}: JS count`);
+      const [index, weight] = await sameAtEveryThreadCount(
+        () => onNativeKernel(shape, stages),
+        what,
+      );
+      assert.deepEqual(index, want.index, `${what}: index`);
+      assert.deepEqual(weight, want.weight, `${what}: weight`);
+      if (name === "three random stages") {
+        assert.ok(want.index.includes(b * h * w), `${what}: some corners fall outside`);
+      }
+    }
+  }
 });
 
 Deno.test("the channel's corner tables, resampling and 3×3 correlation kernels give the JS loops' bits", async () => {

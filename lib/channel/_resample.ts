@@ -77,8 +77,9 @@ function coverage(p: number, size: number): number {
  * what that stage's zero fill would have done, so the chain matches applying
  * the stages one by one up to interpolation blur (it blurs less).
  * When no point falls between pixels, only the first corner is kept.
+ * Exported for the native kernel's bit-for-bit test.
  */
-function corners(
+export function corners(
   shape: [number, number, number],
   stages: AffineMaps[],
 ): { index: Int32Array; weight: Float32Array; count: 1 | 4 } {

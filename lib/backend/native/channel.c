@@ -83,56 +83,98 @@ void gn_correlate3x3(const float *x, const double *kernel, float *y, int B, int 
   for (int b = 0; b < B; b++) correlate_image(x + b * image, kernel + 9 * b, y + b * image, H, W, C);
 }
 
+/* The corner code below is branch-free over runs of pixels so that GCC
+ * vectorises it; every value still takes the JS loops' operations in their
+ * order, in double, so the tables keep their bits. */
+
 /* Math.round: the nearest integer, ties toward +infinity (x - floor(x) is exact). */
-static double js_round(double v) {
+static inline double js_round(double v) {
   const double r = floor(v);
   return v - r >= 0.5 ? r + 1.0 : r;
 }
 
 /* Positions within 1e-6 of a whole number become it (as _resample.ts's snap). */
-static double snap(double v) {
+static inline double snap(double v) {
   const double r = js_round(v);
   return fabs(v - r) < 1e-6 ? r : v;
 }
 
-/* How much of a pixel at position p lies inside [0, size - 1]. */
-static double coverage(double p, int size) {
-  if (p >= 0 && p <= size - 1) return 1;
-  if (p > -1 && p < 0) return 1 + p;
-  if (p > size - 1 && p < size) return size - p;
-  return 0;
+/* How much of a pixel at position p lies inside [0, size - 1] (selects, not branches;
+ * size as a double up front, which GCC 12 vectorises much better than p < size). */
+static inline double coverage(double p, int size) {
+  const double last = size - 1, end = size;
+  return p >= 0 && p <= last ? 1 : p > -1 && p < 0 ? 1 + p : p > last && p < end ? end - p : 0;
 }
 
-/* The corners of image s's output pixels; returns 1 when one is fractional. */
+/* Pixels of a run held on the stack; longer images go in several runs. */
+#define CORNER_RUN 512
+
+/* Source positions of one run of output pixels through stage m (and the
+ * coverage of the positions it reads, unless they are the output pixels). */
+static void stage_run(const double *m, double *px, double *py, double *cover, int len, int H,
+                      int W, int covered) {
+  for (int i = 0; i < len; i++) {
+    if (covered) cover[i] *= coverage(px[i], W) * coverage(py[i], H);
+    const double qx = snap(m[0] * px[i] + m[1] * py[i] + m[2]);
+    py[i] = snap(m[3] * px[i] + m[4] * py[i] + m[5]);
+    px[i] = qx;
+  }
+}
+
+/* Corner k (bit 0: one column right, bit 1: one row down) of a run of pixels
+ * of image `base`: skipped corners read row n with weight 0. One corner per
+ * loop, so the stores provably do not overlap and the loop vectorises. */
+static void corner_run(const double *restrict px, const double *restrict py,
+                       const double *restrict cover, int len, int H, int W, int k, double n,
+                       double base, int32_t *restrict index, float *restrict weight) {
+  for (int i = 0; i < len; i++) {
+    const double x0 = floor(px[i]), y0 = floor(py[i]), fx = px[i] - x0, fy = py[i] - y0;
+    const double xi = x0 + (k & 1), yi = y0 + (k >> 1);
+    const double wk = ((k & 1) ? fx : 1 - fx) * ((k >> 1) ? fy : 1 - fy);
+    /* | rather than ||: no branches, so GCC vectorises the loop. */
+    const int skip = (cover[i] == 0) | (wk == 0) | (xi < 0) | (yi < 0) | (xi >= W) | (yi >= H);
+    /* In double, exact (whole numbers below 2^31), so one conversion per lane. */
+    index[i] = (int32_t)(skip ? n : base + yi * W + xi);
+    weight[i] = skip ? 0.0f : (float)(wk * cover[i]);
+  }
+}
+
+/* 1 when a covered pixel of the run reads between source pixels (needs all four corners). */
+static int fractional_run(const double *px, const double *py, const double *cover, int len) {
+  int fractional = 0;
+  for (int i = 0; i < len; i++) {
+    const double fx = px[i] - floor(px[i]), fy = py[i] - floor(py[i]);
+    fractional |= (cover[i] != 0) & ((fx != 0) | (fy != 0));
+  }
+  return fractional;
+}
+
+/* The corners of image s's output pixels, a run at a time; returns 1 when one is fractional. */
 static int corner_pixels(const double *maps, int stages, int B, int H, int W, int s, int32_t *index,
                          float *weight) {
-  const size_t n = (size_t)B * H * W, base = (size_t)s * H * W;
+  const size_t n = (size_t)B * H * W, base = (size_t)s * H * W, pixels = (size_t)H * W;
+  double px[CORNER_RUN], py[CORNER_RUN], cover[CORNER_RUN];
   int fractional = 0;
-  for (int y = 0; y < H; y++) {
-    for (int x = 0; x < W; x++) {
-      const size_t o = base + (size_t)y * W + x;
-      double px = x, py = y, cover = 1;
-      for (int t = stages - 1; t >= 0; t--) {
-        if (t < stages - 1) cover *= coverage(px, W) * coverage(py, H);
-        const double *m = maps + ((size_t)t * B + s) * 6;
-        const double qx = snap(m[0] * px + m[1] * py + m[2]);
-        py = snap(m[3] * px + m[4] * py + m[5]);
-        px = qx;
+  for (size_t o0 = 0; o0 < pixels; o0 += CORNER_RUN) {
+    const int len = pixels - o0 < CORNER_RUN ? (int)(pixels - o0) : CORNER_RUN;
+    int x = (int)(o0 % W), y = (int)(o0 / W);
+    for (int i = 0; i < len; i++) {
+      px[i] = x;
+      py[i] = y;
+      cover[i] = 1;
+      if (++x == W) {
+        x = 0;
+        y++;
       }
-      for (int k = 0; k < 4; k++) {
-        index[k * n + o] = (int32_t)n;
-        weight[k * n + o] = 0.0f;
-      }
-      if (cover == 0) continue;
-      const double x0 = floor(px), y0 = floor(py), fx = px - x0, fy = py - y0;
-      if (fx != 0 || fy != 0) fractional = 1;
-      for (int k = 0; k < 4; k++) {
-        const double xi = x0 + (k & 1), yi = y0 + (k >> 1);
-        const double wk = ((k & 1) ? fx : 1 - fx) * ((k >> 1) ? fy : 1 - fy);
-        if (wk == 0 || xi < 0 || yi < 0 || xi >= W || yi >= H) continue;
-        index[k * n + o] = (int32_t)(base + (size_t)yi * W + (size_t)xi);
-        weight[k * n + o] = (float)(wk * cover);
-      }
+    }
+    for (int t = stages - 1; t >= 0; t--) {
+      const double *m = maps + ((size_t)t * B + s) * 6;
+      stage_run(m, px, py, cover, len, H, W, t < stages - 1);
+    }
+    fractional |= fractional_run(px, py, cover, len);
+    for (int k = 0; k < 4; k++) {
+      const size_t o = k * n + base + o0;
+      corner_run(px, py, cover, len, H, W, k, (double)n, (double)base, index + o, weight + o);
     }
   }
   return fractional;
