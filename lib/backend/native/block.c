@@ -166,7 +166,7 @@ static int bn_act_fwd(float *y, size_t M, int C, const float *bias, const float 
   double *s = acc, *s2 = acc + C;
   float *lanes = fm, *scale = fm + 5 * P, *offset = scale + C, *shift = offset + C;
   float *part = shift + C;
-  const int team = gn__team(8.0 * (double)M * C);
+  const int team = gn__team(40.0 * (double)M * C);
   /* Shifting by the first row keeps the one-pass variance accurate. */
   for (int c = 0; c < C; c++) shift[c] = y[c];
   repeat(shift, l, lanes);
@@ -276,7 +276,7 @@ int gn_bn_act_bwd(const float *dy, const float *xhat, const float *var, const fl
   double *sg = acc, *sb = acc + C, *sz = acc + 2 * C;
   float *gl = k, *bl = k + P, *k1l = k + 2 * P, *k2l = k + 3 * P, *k3l = k + 4 * P;
   float *k1 = k + 5 * P, *k2 = k1 + C, *k3 = k2 + C, *part = k3 + C;
-  const int team = gn__team(12.0 * (double)M * C);
+  const int team = gn__team(50.0 * (double)M * C);
   const long nblocks = (long)nb;
   repeat(gamma, l, gl);
   repeat(beta, l, bl);

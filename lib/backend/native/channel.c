@@ -26,7 +26,7 @@ static void gather_pixels(const float *x, const int *index, const float *weight,
 void gn_gather_weighted(const float *x, const int *index, const float *weight, float *out,
                         int count, int batch, int pixels, int C) {
   const size_t n = (size_t)batch * pixels;
-#pragma omp parallel num_threads(gn__team(3.0 * count * (double)n * C))
+#pragma omp parallel num_threads(gn__team(50.0 * count * (double)n * C))
   {
     size_t lo, hi;
     gn__split((size_t)batch, GN_NTH(), GN_TID(), &lo, &hi);
@@ -38,7 +38,7 @@ void gn_gather_weighted(const float *x, const int *index, const float *weight, f
 void gn_scatter_weighted(const float *dy, const int *index, const float *weight, float *dx,
                          int count, int batch, int pixels, int C) {
   const size_t n = (size_t)batch * pixels;
-#pragma omp parallel num_threads(gn__team(3.0 * count * (double)n * C))
+#pragma omp parallel num_threads(gn__team(50.0 * count * (double)n * C))
   {
     size_t lo, hi;
     gn__split((size_t)batch, GN_NTH(), GN_TID(), &lo, &hi);
@@ -79,7 +79,7 @@ static void correlate_image(const float *x, const double *kernel, float *y, int 
 /** y = per-sample 3x3 correlation of x [B,H,W,C] with kernel [B*9], zero padded. */
 void gn_correlate3x3(const float *x, const double *kernel, float *y, int B, int H, int W, int C) {
   const size_t image = (size_t)H * W * C;
-#pragma omp parallel for schedule(static) num_threads(gn__team(18.0 * B * (double)image))
+#pragma omp parallel for schedule(static) num_threads(gn__team(135.0 * B * (double)image))
   for (int b = 0; b < B; b++) correlate_image(x + b * image, kernel + 9 * b, y + b * image, H, W, C);
 }
 
@@ -191,7 +191,7 @@ int gn_affine_corners(const double *maps, int stages, int B, int H, int W, int32
                       float *weight) {
   int fractional = 0;
 #pragma omp parallel for schedule(static) reduction(| : fractional) \
-    num_threads(gn__team(200.0 * B * H * W))
+    num_threads(gn__team(450.0 * B * H * W))
   for (int s = 0; s < B; s++) {
     fractional |= corner_pixels(maps, stages, B, H, W, s, index, weight);
   }

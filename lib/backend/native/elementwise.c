@@ -28,7 +28,7 @@ static void adam_range(const float *value, const float *grad, const float *m, co
 void gn_adam(const float *value, const float *grad, const float *m, const float *v,
              float *value_out, float *m_out, float *v_out, int n, float a, float b1, float b2,
              float e) {
-#pragma omp parallel num_threads(gn__team(20.0 * n))
+#pragma omp parallel num_threads(gn__team(50.0 * n))
   {
     size_t lo, hi;
     gn__split((size_t)n, GN_NTH(), GN_TID(), &lo, &hi);
@@ -73,7 +73,7 @@ static void binary_range(int op, const float *a, int na, const float *b, int nb,
  * trailing broadcast). op: 0 add, 1 subtract, 2 multiply.
  */
 void gn_binary(int op, const float *a, int na, const float *b, int nb, float *out, int n) {
-#pragma omp parallel num_threads(gn__team(4.0 * n))
+#pragma omp parallel num_threads(gn__team(8.0 * n))
   {
     size_t lo, hi;
     gn__split((size_t)n, GN_NTH(), GN_TID(), &lo, &hi);
@@ -107,7 +107,7 @@ void gn_binary_bcast(int op, const float *a, const float *b, float *out, const i
   const int inner = shape[rank - 1];
   size_t rows = 1;
   for (int k = 0; k < rank - 1; k++) rows *= (size_t)shape[k];
-#pragma omp parallel num_threads(gn__team(4.0 * (double)rows * inner))
+#pragma omp parallel num_threads(gn__team(8.0 * (double)rows * inner))
   {
     size_t lo, hi;
     gn__split(rows, GN_NTH(), GN_TID(), &lo, &hi);
@@ -149,7 +149,7 @@ void gn_transpose(const float *x, float *out, const int *d) {
   const size_t step = os[rank - 1];
   size_t rows = 1;
   for (int k = 0; k < rank - 1; k++) rows *= (size_t)oshape[k];
-#pragma omp parallel num_threads(gn__team(2.0 * (double)rows * inner))
+#pragma omp parallel num_threads(gn__team(75.0 * (double)rows * inner))
   {
     size_t lo, hi;
     gn__split(rows, GN_NTH(), GN_TID(), &lo, &hi);
@@ -201,7 +201,7 @@ static void normal_pair(uint64_t key, size_t i, float mean, float sd, float *out
 void gn_random_normal(double seed, float *out, size_t n, float mean, float sd) {
   const uint64_t key = mix64((uint64_t)seed);
   const size_t pairs = (n + 1) / 2;
-#pragma omp parallel num_threads(gn__team(40.0 * (double)n))
+#pragma omp parallel num_threads(gn__team(450.0 * (double)n))
   {
     size_t lo, hi;
     gn__split(pairs, GN_NTH(), GN_TID(), &lo, &hi);
@@ -211,7 +211,7 @@ void gn_random_normal(double seed, float *out, size_t n, float mean, float sd) {
 
 /** out = 1 / (1 + exp(−x)) over n floats, in double as tfjs's cpu kernel computes it. */
 void gn_sigmoid(const float *x, float *out, size_t n) {
-#pragma omp parallel num_threads(gn__team(30.0 * (double)n))
+#pragma omp parallel num_threads(gn__team(250.0 * (double)n))
   {
     size_t lo, hi;
     gn__split(n, GN_NTH(), GN_TID(), &lo, &hi);

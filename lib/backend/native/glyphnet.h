@@ -55,7 +55,7 @@ enum { B_, H_, W_, C_, KH_, KW_, CO_, OH_, OW_, SH_, SW_, PT_, PL_, GN_GEOM };
 GN_INTERNAL float *gn__scratch(size_t n);
 /* Threads of the team (gn_set_threads), at least 1. */
 GN_INTERNAL int gn__threads(void);
-/* Threads worth starting for `work` (roughly flops or bytes touched): 1 for
+/* Threads worth starting for `work` (in GEMM-flop equivalents, pool.c): 1 for
  * small work, where waking the team costs more than it saves. */
 GN_INTERNAL int gn__team(double work);
 /* [lo, hi) of part t when [0, n) is split into `parts` near-equal ranges. */

@@ -16,10 +16,14 @@ static int team_threads = 1;
 static float *arena = NULL;
 static size_t arena_cap = 0;
 
-/* Work (about one flop or byte per unit) below which a kernel stays on the
- * calling thread; about 20-50 us of single-thread work, several times the
- * cost of waking the team. */
-#define TEAM_MIN_WORK 262144.0
+/* Work per thread below which a kernel stays on fewer threads. Work is in
+ * GEMM flops: each kernel scales its count by its cost per value against
+ * sgemm's ~50 GFLOP/s on one core (batch norm ~40 per value, a normal draw
+ * ~450), so 10 M is about 0.2 ms. On the 2-core test machine, splitting
+ * kernels under ~0.4 ms lost more to wake-ups and to data left in the other
+ * core's cache than it gained: the tiny config took 0.033-0.049 s a step on
+ * 2 threads with a 0.5 M threshold, 0.027-0.028 s on 1. */
+#define TEAM_MIN_WORK 1e7
 static double min_work = TEAM_MIN_WORK;
 
 float *gn__scratch(size_t n) {

@@ -317,7 +317,7 @@ static void transpose_taps(const float *w, float *wt, Geo g) {
  * out + b·per (per = 0: one shared output indexed by image inside). */
 static void each_image(int pass, const float *a, const float *b, float *out, size_t per, Geo g) {
   const double flops = 2.0 * g.B * g.OH * g.OW * (double)taps_of(g) * g.C * g.CO;
-  const int team = gn__team(flops);
+  const int team = gn__team(5.0 * flops);
   const int out_kind = !narrow_in(g);
 #pragma omp parallel for schedule(static) num_threads(team < g.B ? team : g.B)
   for (int i = 0; i < g.B; i++) {
