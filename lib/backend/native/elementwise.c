@@ -3,10 +3,11 @@
 #include "glyphnet.h"
 
 /* Adam over [lo, hi): reads value, m and v and writes the *_out buffers
- * (which may be the same ones). */
-static void adam_range(const float *value, const float *grad, const float *m, const float *v,
-                       float *value_out, float *m_out, float *v_out, size_t lo, size_t hi, float a,
-                       float b1, float b2, float e) {
+ * (other buffers: restrict lets gcc vectorise the loop, which it did not). */
+static void adam_range(const float *restrict value, const float *restrict grad,
+                       const float *restrict m, const float *restrict v,
+                       float *restrict value_out, float *restrict m_out, float *restrict v_out,
+                       size_t lo, size_t hi, float a, float b1, float b2, float e) {
   for (size_t i = lo; i < hi; i++) {
     const float gi = grad[i];
     const float mi = b1 * m[i] + (1.0f - b1) * gi;
