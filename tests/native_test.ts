@@ -315,6 +315,13 @@ Deno.test("native Transpose matches cpu", async () => {
     [[4, 5, 3, 2], [2, 0, 1, 3]],
     [[3, 4], [1, 0]],
     [[6], [0]],
+    // The blur's planes and back: H and W merge into one axis.
+    [[2, 3, 4, 5], [0, 2, 3, 1]],
+    [[2, 4, 5, 3], [0, 3, 1, 2]],
+    [[2, 3, 4], [0, 1, 2]],
+    [[2, 3, 4, 5, 6], [0, 3, 4, 1, 2]],
+    [[3, 1, 4], [2, 0, 1]],
+    [[7, 2], [1, 0]],
   ];
   for (const [shape, perm] of cases) {
     const outShape = perm.map((p) => shape[p]);

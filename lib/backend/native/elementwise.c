@@ -129,46 +129,77 @@ void gn_binary_bcast(int op, const float *a, const float *b, float *out, const i
   }
 }
 
+/* A transpose with adjacent axes merged: shape and perm of rank <= 8. */
+typedef struct {
+  int rank;
+  size_t shape[8];
+  int perm[8];
+} Perm;
+
+/* Merges input axes that stay next to each other in the output ([B,C,H,W]
+ * by [0,2,3,1] is [B,C,HW] by [0,2,1]), so loops run over whole runs. */
+static Perm merged(const int *shape, const int *perm, int rank) {
+  Perm p = {0, {0}, {0}};
+  int first[8]; /* input axis that starts each merged axis, in output order */
+  for (int k = 0; k < rank; k++) {
+    if (k > 0 && perm[k] == perm[k - 1] + 1) {
+      p.shape[p.rank - 1] *= (size_t)shape[perm[k]];
+    } else {
+      first[p.rank] = perm[k];
+      p.shape[p.rank++] = (size_t)shape[perm[k]];
+    }
+  }
+  /* Merged axis j (output order) is input axis number = its rank among the firsts. */
+  for (int j = 0; j < p.rank; j++) {
+    int before = 0;
+    for (int i = 0; i < p.rank; i++) before += first[i] < first[j];
+    p.perm[j] = before;
+  }
+  return p;
+}
+
 /**
  * out = transpose(x, perm). d = [rank, x shape (rank), perm (rank)], rank <= 8.
- * Walks the output in order, reading x with permuted strides.
+ * Runs over the input's or the output's last axis, whichever is longer (an
+ * image's 3 channels made rows of 3 floats, each paying for its index math).
  */
 void gn_transpose(const float *x, float *out, const int *d) {
-  const int rank = d[0];
-  const int *shape = d + 1, *perm = d + 1 + rank;
-  size_t xs[8] = {0}, os[8] = {0}, stride = 1;
-  int oshape[8] = {0};
-  for (int k = rank - 1; k >= 0; k--) {
-    xs[k] = stride;
-    stride *= (size_t)shape[k];
+  const Perm p = merged(d + 1, d + 1 + d[0], d[0]);
+  const int rank = p.rank;
+  size_t in_shape[8], in_stride[8], out_stride[8], stride = 1;
+  for (int j = 0; j < rank; j++) in_shape[p.perm[j]] = p.shape[j];
+  for (int a = rank - 1; a >= 0; a--) in_stride[a] = stride, stride *= in_shape[a];
+  stride = 1;
+  for (int j = rank - 1; j >= 0; j--) out_stride[p.perm[j]] = stride, stride *= p.shape[j];
+  /* Walk the input in order (scatter) or the output in order (gather). */
+  const int scatter = in_shape[rank - 1] > p.shape[rank - 1];
+  size_t walk_shape[8], src[8], dst[8];
+  for (int a = 0; a < rank; a++) {
+    const int axis = scatter ? a : p.perm[a];
+    walk_shape[a] = in_shape[axis];
+    src[a] = in_stride[axis];
+    dst[a] = out_stride[axis];
   }
-  for (int k = 0; k < rank; k++) {
-    oshape[k] = shape[perm[k]];
-    os[k] = xs[perm[k]];
-  }
-  const int inner = oshape[rank - 1];
-  const size_t step = os[rank - 1];
-  size_t rows = 1;
-  for (int k = 0; k < rank - 1; k++) rows *= (size_t)oshape[k];
-#pragma omp parallel num_threads(gn__team(75.0 * (double)rows * inner))
+  const size_t inner = walk_shape[rank - 1], rows = stride / inner;
+  const size_t s_in = src[rank - 1], s_out = dst[rank - 1];
+#pragma omp parallel num_threads(gn__team(8.0 * (double)stride))
   {
     size_t lo, hi;
     gn__split(rows, GN_NTH(), GN_TID(), &lo, &hi);
-    int idx[8] = {0};
-    unravel(lo, oshape, rank - 1, idx);
-    for (size_t r = lo; r < hi; r++) {
-      size_t off = 0;
-      for (int k = 0; k < rank - 1; k++) off += (size_t)idx[k] * os[k];
-      const float *src = x + off;
-      float *dst = out + r * inner;
-      if (step == 1) {
-        memcpy(dst, src, (size_t)inner * sizeof(float));
-      } else {
-        for (int i = 0; i < inner; i++) dst[i] = src[(size_t)i * step];
-      }
-      for (int k = rank - 2; k >= 0; k--) {
-        if (++idx[k] < oshape[k]) break;
-        idx[k] = 0;
+    size_t idx[8] = {0}, r = lo;
+    for (int a = rank - 2; a >= 0; a--) {
+      idx[a] = r % walk_shape[a];
+      r /= walk_shape[a];
+    }
+    for (size_t row = lo; row < hi; row++) {
+      size_t oi = 0, oo = 0;
+      for (int a = 0; a < rank - 1; a++) oi += idx[a] * src[a], oo += idx[a] * dst[a];
+      const float *xi = x + oi;
+      float *yo = out + oo;
+      for (size_t i = 0; i < inner; i++) yo[i * s_out] = xi[i * s_in];
+      for (int a = rank - 2; a >= 0; a--) {
+        if (++idx[a] < walk_shape[a]) break;
+        idx[a] = 0;
       }
     }
   }
