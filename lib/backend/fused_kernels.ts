@@ -26,13 +26,16 @@
  * Outputs, in this order:
  * 0. `y` [B, OH, OW, Cout] = act(gamma · xhat + beta), where OH = H/stride
  *    rounded up (2H when `transpose`);
- * 1. `xhat` [B, OH, OW, Cout] = (z − mean) / √(variance + epsilon), with
- *    z = conv(x, filter) + bias; kept for the backward pass;
+ * 1. the state the backward pass reads, [B, OH, OW, Cout]: `xhat` =
+ *    (z − mean) / √(variance + epsilon), with z = conv(x, filter) + bias,
+ *    on a backend whose gradient is {@link CONV_BN_ACT_GRAD}; on one that
+ *    registers {@link BN_ACT_GRAD}, `conv` = conv(x, filter), from which
+ *    that kernel recomputes xhat (writing xhat too costs a pass over memory);
  * 2. `mean` [Cout], the batch mean of z over B, OH, OW;
  * 3. `variance` [Cout], the biased batch variance of z.
  *
  * Gradient: only through `y`. `mean` and `variance` are for the running
- * averages and must not feed a differentiated loss; `xhat` is saved state.
+ * averages and must not feed a differentiated loss; output 1 is saved state.
  * The gradient function (in lib/model/block.ts) calls {@link BN_ACT_GRAD}
  * and the backend's conv gradient kernels where the backend has it, else
  * {@link CONV_BN_ACT_GRAD}; a backend that registers this kernel registers
@@ -46,7 +49,8 @@
  * up to rounding: the bias only shifts the batch mean).
  *
  * ## `GlyphnetBnActGrad`: the batch-norm + activation half of that backward pass
- * Inputs `{ gamma, beta, xhat, variance, dy }` as above; attributes: the forward's (only
+ * Inputs `{ gamma, beta, bias, conv, mean, variance, dy }`: the forward's inputs,
+ * its outputs 1 (`conv`), 2 and 3, and `dy`; attributes: the forward's (only
  * `activation` and `epsilon` matter). Outputs, in this order: `dz` (dy's shape: the gradient
  * of the convolution's output z), `dbias`, `dgamma`, `dbeta` [Cout]. A backend that registers
  * it gets `GlyphnetConvBnAct`'s gradient as this kernel plus its own `Conv2D`,

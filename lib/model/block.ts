@@ -179,12 +179,13 @@ function convBnActKernel(x: tf.Tensor4D, p: BlockParams, a: ConvBnActAttrs): Blo
     forwardFunc: (_backend, save) => {
       // The kernels read float32 only; a one-hot int32 message is cast here.
       const input = x.dtype === "float32" ? x : tf.cast(x, "float32");
-      const [y, xhat, mean, variance] = tf.engine().runKernel(
+      const [y, state, mean, variance] = tf.engine().runKernel(
         CONV_BN_ACT,
         { ...inputs, x: input },
         attrs,
       ) as tf.Tensor[];
-      save([input, p.kernel, p.gamma, p.beta, xhat, variance]);
+      // The gradient kernels read the first six; GlyphnetBnActGrad also mean and bias.
+      save([input, p.kernel, p.gamma, p.beta, state, variance, mean, p.bias]);
       stats = [tf.keep(mean), tf.keep(variance)];
       return y;
     },
@@ -243,11 +244,11 @@ function splitGradient(
   saved: tf.Tensor[],
   attrs: tf.NamedAttrMap,
 ): Record<string, () => tf.Tensor> {
-  const [x, filter, gamma, beta, xhat, variance] = saved;
+  const [x, filter, gamma, beta, convOut, variance, mean, bias] = saved;
   const a = attrs as unknown as ConvBnActAttrs;
   const [dz, dbias, dgamma, dbeta] = tf.engine().runKernel(
     BN_ACT_GRAD,
-    { gamma, beta, xhat, variance, dy },
+    { gamma, beta, bias, conv: convOut, mean, variance, dy },
     attrs,
   ) as tf.Tensor[];
   const conv = { pad: "same", dataFormat: "NHWC" };

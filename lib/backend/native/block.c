@@ -111,39 +111,48 @@ typedef struct {
   const float *scale, *offset, *gamma, *beta;
 } NormLanes;
 
-/* y = act(xhat·gamma + beta) and xhat = y·scale + offset, rows [i0, i1), in place. */
-static void normalise_rows(float *y, float *xhat, Lanes l, NormLanes k, int act, size_t i0,
+/*
+ * xhat = z·scale + offset for channel c, from what the forward pass returns
+ * (the float mean, which includes the bias, and the float variance), so the
+ * backward pass recomputes the forward's xhat to the bit from z.
+ */
+static void norm_factors(float mean, float bias, float var, float eps, float *scale,
+                         float *offset) {
+  const double inv = 1.0 / sqrt((double)var + eps);
+  *scale = (float)inv;
+  *offset = (float)(-((double)mean - (double)bias) * inv);
+}
+
+/* y = act(xhat·gamma + beta) with xhat = z·scale + offset, rows [i0, i1). */
+static void normalise_rows(const float *z, float *y, Lanes l, NormLanes k, int act, size_t i0,
                            size_t i1) {
   const float *restrict scale = k.scale, *restrict offset = k.offset;
   const float *restrict gamma = k.gamma, *restrict beta = k.beta;
   for (size_t g = i0; g < i1; g += (size_t)l.rep) {
-    float *restrict r = y + g * l.C, *restrict h = xhat + g * l.C;
+    const float *restrict h = z + g * l.C;
+    float *restrict r = y + g * l.C;
     const size_t n = group_floats(l, g, i1);
     if (act == 0) {
       for (size_t j = 0; j < n; j++) {
-        const float v = GN_FMA(r[j], scale[j], offset[j]);
-        const float a = GN_FMA(v, gamma[j], beta[j]);
-        h[j] = v;
+        const float a = GN_FMA(GN_FMA(h[j], scale[j], offset[j]), gamma[j], beta[j]);
         r[j] = a * sigmoid_fast(a);
       }
     } else {
       for (size_t j = 0; j < n; j++) {
-        const float v = GN_FMA(r[j], scale[j], offset[j]);
-        h[j] = v;
-        r[j] = sigmoid_fast(GN_FMA(v, gamma[j], beta[j]));
+        r[j] = sigmoid_fast(GN_FMA(GN_FMA(h[j], scale[j], offset[j]), gamma[j], beta[j]));
       }
     }
   }
 }
 
 /*
- * Batch norm + activation of z = y + bias over y[M, C], in place: writes
- * xhat (normalised z), the batch mean and (biased) variance of z, and
- * y = act(xhat·gamma + beta). The bias only shifts the mean, so it is
- * never added to y. Returns -1 when out of memory.
+ * Batch norm + activation of z + bias, z[M, C] the convolution's output:
+ * the batch mean and (biased) variance of z + bias, and y = act(xhat·gamma
+ * + beta). z is kept as the backward pass's saved state: writing xhat as
+ * well cost one more pass over memory. Returns -1 when out of memory.
  */
-static int bn_act_fwd(float *y, size_t M, int C, const float *bias, const float *gamma,
-                      const float *beta, float *xhat, float *mean, float *var, int act,
+static int bn_act_fwd(const float *z, float *y, size_t M, int C, const float *bias,
+                      const float *gamma, const float *beta, float *mean, float *var, int act,
                       float eps) {
   const Lanes l = lanes_of(C);
   const size_t nb = blocks_of(M), P = (size_t)l.P;
@@ -159,20 +168,17 @@ static int bn_act_fwd(float *y, size_t M, int C, const float *bias, const float 
   float *part = shift + C;
   const int team = gn__team(40.0 * (double)M * C);
   /* Shifting by the first row keeps the one-pass variance accurate. */
-  for (int c = 0; c < C; c++) shift[c] = y[c];
+  for (int c = 0; c < C; c++) shift[c] = z[c];
   repeat(shift, l, lanes);
-  block_moments(y, M, l, lanes, part, team);
+  block_moments(z, M, l, lanes, part, team);
   add_blocks(part, nb, C, 2 * (size_t)C, s);
   add_blocks(part + C, nb, C, 2 * (size_t)C, s2);
   for (int c = 0; c < C; c++) {
     const double m = s[c] / (double)M;
     const double v = s2[c] / (double)M - m * m;
-    const double vv = v > 0 ? v : 0;
-    const double inv = 1.0 / sqrt(vv + eps);
     mean[c] = (float)(shift[c] + m + bias[c]);
-    var[c] = (float)vv;
-    scale[c] = (float)inv;
-    offset[c] = (float)(-(shift[c] + m) * inv);
+    var[c] = (float)(v > 0 ? v : 0);
+    norm_factors(mean[c], bias[c], var[c], eps, &scale[c], &offset[c]);
   }
   const NormLanes k = {lanes + P, lanes + 2 * P, lanes + 3 * P, lanes + 4 * P};
   repeat(scale, l, (float *)k.scale);
@@ -183,7 +189,7 @@ static int bn_act_fwd(float *y, size_t M, int C, const float *bias, const float 
   {
     size_t lo, hi;
     gn__split(M, GN_NTH(), GN_TID(), &lo, &hi);
-    normalise_rows(y, xhat, l, k, act, lo, hi);
+    normalise_rows(z, y, l, k, act, lo, hi);
   }
   free(acc);
   free(fm);
@@ -191,33 +197,36 @@ static int bn_act_fwd(float *y, size_t M, int C, const float *bias, const float 
 }
 
 /* da = dy · act'(xhat·gamma + beta) into dz for one block of rows; its sums
- * of da and da·xhat into pb[C] and pg[C]. gamma and beta are repeated to P. */
-static void act_bwd_block(const float *restrict dy, const float *restrict xhat,
-                          const float *restrict gamma, const float *restrict beta, Lanes l,
-                          int act, float *restrict dz, size_t i0, size_t i1, float *pb,
+ * of da and da·xhat into pb[C] and pg[C]. k's factors are repeated to P. */
+static void act_bwd_block(const float *restrict dy, const float *restrict z, NormLanes k,
+                          Lanes l, int act, float *restrict dz, size_t i0, size_t i1, float *pb,
                           float *pg) {
+  const float *restrict scale = k.scale, *restrict offset = k.offset;
+  const float *restrict gamma = k.gamma, *restrict beta = k.beta;
   float sb[l.P], sg[l.P];
   for (int j = 0; j < l.P; j++) sb[j] = sg[j] = 0.0f;
   for (size_t g = i0; g < i1; g += (size_t)l.rep) {
-    const float *restrict h = xhat + g * l.C, *restrict d = dy + g * l.C;
+    const float *restrict zr = z + g * l.C, *restrict d = dy + g * l.C;
     float *restrict o = dz + g * l.C;
     const size_t n = group_floats(l, g, i1);
     if (act == 0) {
       for (size_t j = 0; j < n; j++) {
-        const float a = GN_FMA(h[j], gamma[j], beta[j]);
+        const float h = GN_FMA(zr[j], scale[j], offset[j]);
+        const float a = GN_FMA(h, gamma[j], beta[j]);
         const float sa = sigmoid_fast(a);
         const float da = d[j] * sa * GN_FMA(a, 1.0f - sa, 1.0f);
         o[j] = da;
         sb[j] += da;
-        sg[j] += da * h[j];
+        sg[j] += da * h;
       }
     } else {
       for (size_t j = 0; j < n; j++) {
-        const float sa = sigmoid_fast(GN_FMA(h[j], gamma[j], beta[j]));
+        const float h = GN_FMA(zr[j], scale[j], offset[j]);
+        const float sa = sigmoid_fast(GN_FMA(h, gamma[j], beta[j]));
         const float da = d[j] * sa * (1.0f - sa);
         o[j] = da;
         sb[j] += da;
-        sg[j] += da * h[j];
+        sg[j] += da * h;
       }
     }
   }
@@ -225,19 +234,21 @@ static void act_bwd_block(const float *restrict dy, const float *restrict xhat,
   fold(sg, l, pg);
 }
 
-/* dz = k1·dz − k2 − xhat·k3 in place for one block of rows (k1..k3 repeated
- * to P); its column sums into pz[C]. */
-static void bn_bwd_block(const float *restrict xhat, const float *restrict k1,
+/* dz = k1·dz − k2 − xhat·k3 in place for one block of rows (factors
+ * repeated to P); its column sums into pz[C]. */
+static void bn_bwd_block(const float *restrict z, const float *restrict scale,
+                         const float *restrict offset, const float *restrict k1,
                          const float *restrict k2, const float *restrict k3, Lanes l,
                          float *restrict dz, size_t i0, size_t i1, float *pz) {
   float sz[l.P];
   for (int j = 0; j < l.P; j++) sz[j] = 0.0f;
   for (size_t g = i0; g < i1; g += (size_t)l.rep) {
-    const float *restrict h = xhat + g * l.C;
+    const float *restrict zr = z + g * l.C;
     float *restrict o = dz + g * l.C;
     const size_t n = group_floats(l, g, i1);
     for (size_t j = 0; j < n; j++) {
-      const float v = k1[j] * o[j] - k2[j] - h[j] * k3[j];
+      const float h = GN_FMA(zr[j], scale[j], offset[j]);
+      const float v = k1[j] * o[j] - k2[j] - h * k3[j];
       o[j] = v;
       sz[j] += v;
     }
@@ -248,34 +259,41 @@ static void bn_bwd_block(const float *restrict xhat, const float *restrict k1,
 /**
  * The backward pass of the batch norm + activation half of gn_block_fwd:
  * dz[M, C] (the gradient of the conv's output) from dy, plus dgamma, dbeta
- * and dbias (the column sums of dz). The conv's input and filter gradients
- * then run as separate calls, only where needed. Returns 0, or -1 when out
- * of memory.
+ * and dbias (the column sums of dz). z is the forward's saved conv output;
+ * mean and var are what the forward returned. The conv's input and filter
+ * gradients then run as separate calls, only where needed. Returns 0, or -1
+ * when out of memory.
  */
-int gn_bn_act_bwd(const float *dy, const float *xhat, const float *var, const float *gamma,
-                  const float *beta, size_t M, int C, int act, float eps, float *dz,
-                  float *dgamma, float *dbeta, float *dbias) {
+int gn_bn_act_bwd(const float *dy, const float *z, const float *mean, const float *bias,
+                  const float *var, const float *gamma, const float *beta, size_t M, int C,
+                  int act, float eps, float *dz, float *dgamma, float *dbeta, float *dbias) {
   const Lanes l = lanes_of(C);
   const size_t nb = blocks_of(M), P = (size_t)l.P;
   double *acc = (double *)calloc(3 * (size_t)C, sizeof(double));
-  float *k = (float *)malloc((5 * P + 3 * (size_t)C + nb * 2 * C) * sizeof(float));
+  float *k = (float *)malloc((7 * P + 5 * (size_t)C + nb * 2 * C) * sizeof(float));
   if (!acc || !k) {
     free(acc);
     free(k);
     return -1;
   }
   double *sg = acc, *sb = acc + C, *sz = acc + 2 * C;
-  float *gl = k, *bl = k + P, *k1l = k + 2 * P, *k2l = k + 3 * P, *k3l = k + 4 * P;
-  float *k1 = k + 5 * P, *k2 = k1 + C, *k3 = k2 + C, *part = k3 + C;
+  float *sl = k, *ol = k + P, *gl = k + 2 * P, *bl = k + 3 * P;
+  float *k1l = k + 4 * P, *k2l = k + 5 * P, *k3l = k + 6 * P;
+  float *scale = k + 7 * P, *offset = scale + C, *k1 = offset + C, *k2 = k1 + C, *k3 = k2 + C;
+  float *part = k3 + C;
   const int team = gn__team(50.0 * (double)M * C);
   const long nblocks = (long)nb;
+  for (int c = 0; c < C; c++) norm_factors(mean[c], bias[c], var[c], eps, &scale[c], &offset[c]);
+  repeat(scale, l, sl);
+  repeat(offset, l, ol);
   repeat(gamma, l, gl);
   repeat(beta, l, bl);
+  const NormLanes f = {sl, ol, gl, bl};
 #pragma omp parallel for schedule(static) num_threads(team)
   for (long blk = 0; blk < nblocks; blk++) {
     const size_t i0 = (size_t)blk * ROW_BLOCK, i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
     float *pb = part + (size_t)blk * 2 * C, *pg = pb + C;
-    act_bwd_block(dy, xhat, gl, bl, l, act, dz, i0, i1, pb, pg);
+    act_bwd_block(dy, z, f, l, act, dz, i0, i1, pb, pg);
   }
   add_blocks(part, nb, C, 2 * (size_t)C, sb);
   add_blocks(part + C, nb, C, 2 * (size_t)C, sg);
@@ -294,7 +312,7 @@ int gn_bn_act_bwd(const float *dy, const float *xhat, const float *var, const fl
 #pragma omp parallel for schedule(static) num_threads(team)
   for (long blk = 0; blk < nblocks; blk++) {
     const size_t i0 = (size_t)blk * ROW_BLOCK, i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
-    bn_bwd_block(xhat, k1l, k2l, k3l, l, dz, i0, i1, part + (size_t)blk * 2 * C);
+    bn_bwd_block(z, sl, ol, k1l, k2l, k3l, l, dz, i0, i1, part + (size_t)blk * 2 * C);
   }
   add_blocks(part, nb, C, 2 * (size_t)C, sz);
   for (int c = 0; c < C; c++) dbias[c] = (float)sz[c];
@@ -305,25 +323,26 @@ int gn_bn_act_bwd(const float *dy, const float *xhat, const float *var, const fl
 
 /*
  * Fused block forward. transpose = 0: y = act(BN(conv(x, w) + bias)), y and
- * xhat [B,OH,OW,CO]. transpose = 1: the transposed conv of x [B,OH,OW,CO]
- * with w [KH,KW,C,CO] gives [B,H,W,C]; y and xhat have that shape and
- * mean/var have C entries. act: 0 swish, 1 sigmoid. Returns 0 or -1 (OOM).
+ * z [B,OH,OW,CO]. transpose = 1: the transposed conv of x [B,OH,OW,CO]
+ * with w [KH,KW,C,CO] gives [B,H,W,C]; y and z have that shape and
+ * mean/var have C entries. z gets the conv's output (without the bias), the
+ * backward pass's saved state. act: 0 swish, 1 sigmoid. Returns 0 or -1 (OOM).
  */
 int gn_block_fwd(const float *x, const float *w, const float *bias, const float *gamma,
-                 const float *beta, float *y, float *xhat, float *mean, float *var,
-                 const int *g, int transpose, int act, float eps) {
+                 const float *beta, float *y, float *z, float *mean, float *var, const int *g,
+                 int transpose, int act, float eps) {
   float *col = gn__scratch(gn__col_floats(g));
   if (gn__col_floats(g) && !col) return -1;
   size_t M;
   int C;
   if (transpose) {
-    gn__conv_bwd_input(x, w, y, g, col);
+    gn__conv_bwd_input(x, w, z, g, col);
     M = (size_t)g[B_] * g[H_] * g[W_];
     C = g[C_];
   } else {
-    gn__conv_fwd(x, w, y, g, col);
+    gn__conv_fwd(x, w, z, g, col);
     M = gn__rows(g);
     C = g[CO_];
   }
-  return bn_act_fwd(y, M, C, bias, gamma, beta, xhat, mean, var, act, eps);
+  return bn_act_fwd(z, y, M, C, bias, gamma, beta, mean, var, act, eps);
 }

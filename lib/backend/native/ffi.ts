@@ -58,6 +58,8 @@ const SYMBOLS = {
       "buffer",
       "buffer",
       "buffer",
+      "buffer",
+      "buffer",
       "usize",
       "i32",
       "i32",

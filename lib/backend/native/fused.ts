@@ -59,7 +59,10 @@ function check(rc: number, what: string, shape: number[]): void {
   }
 }
 
-/** Inputs x, filter, bias, gamma, beta → [y, xhat, mean, variance]. */
+/**
+ * Inputs x, filter, bias, gamma, beta → [y, conv, mean, variance]; `conv` (the
+ * convolution before the bias) is the saved state bnActGrad reads.
+ */
 function convBnAct(args: KernelArgs): tf.TensorInfo[] {
   const backend = args.backend as NativeBackend;
   const { x, filter, bias, gamma, beta } = args.inputs as Record<string, tf.TensorInfo>;
@@ -69,7 +72,7 @@ function convBnAct(args: KernelArgs): tf.TensorInfo[] {
   const size = tf.util.sizeFromShape(shape);
   const channels = shape[3];
   const y = backend.take(size);
-  const xhat = backend.take(size);
+  const conv = backend.take(size);
   const mean = new Float32Array(channels);
   const variance = new Float32Array(channels);
   const rc = nativeSync().symbols.gn_block_fwd(
@@ -79,7 +82,7 @@ function convBnAct(args: KernelArgs): tf.TensorInfo[] {
     valuesOf(backend, gamma),
     valuesOf(backend, beta),
     y,
-    xhat,
+    conv,
     mean,
     variance,
     g,
@@ -90,16 +93,19 @@ function convBnAct(args: KernelArgs): tf.TensorInfo[] {
   check(rc, "forward", x.shape);
   return [
     backend.makeTensorInfo(shape, "float32", y),
-    backend.makeTensorInfo(shape, "float32", xhat),
+    backend.makeTensorInfo(shape, "float32", conv),
     backend.makeTensorInfo([channels], "float32", mean),
     backend.makeTensorInfo([channels], "float32", variance),
   ];
 }
 
-/** Inputs gamma, beta, xhat, variance, dy → [dz, dbias, dgamma, dbeta]. */
+/** Inputs gamma, beta, bias, conv, mean, variance, dy → [dz, dbias, dgamma, dbeta]. */
 function bnActGrad(args: KernelArgs): tf.TensorInfo[] {
   const backend = args.backend as NativeBackend;
-  const { gamma, beta, xhat, variance, dy } = args.inputs as Record<string, tf.TensorInfo>;
+  const { gamma, beta, bias, conv, mean, variance, dy } = args.inputs as Record<
+    string,
+    tf.TensorInfo
+  >;
   const a = args.attrs as unknown as ConvBnActAttrs;
   const channels = dy.shape[dy.shape.length - 1];
   const rows = tf.util.sizeFromShape(dy.shape) / channels;
@@ -109,7 +115,9 @@ function bnActGrad(args: KernelArgs): tf.TensorInfo[] {
   const dbeta = new Float32Array(channels);
   const rc = nativeSync().symbols.gn_bn_act_bwd(
     valuesOf(backend, dy),
-    valuesOf(backend, xhat),
+    valuesOf(backend, conv),
+    valuesOf(backend, mean),
+    valuesOf(backend, bias),
     valuesOf(backend, variance),
     valuesOf(backend, gamma),
     valuesOf(backend, beta),
