@@ -98,12 +98,11 @@ static void moments_block(const float *restrict y, const float *restrict shift, 
 static void block_moments(const float *y, size_t M, Lanes l, const float *shift, float *part,
                           int team) {
   const long nb = (long)blocks_of(M);
-#pragma omp parallel for schedule(static) num_threads(team)
-  for (long blk = 0; blk < nb; blk++) {
+  GN_PARALLEL_FOR(team, blk, nb, {
     float *ps = part + (size_t)blk * 2 * l.C;
     const size_t i0 = (size_t)blk * ROW_BLOCK, i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
     moments_block(y, shift, l, i0, i1, ps, ps + l.C);
-  }
+  });
 }
 
 /* Per-channel factors of the forward pass, each repeated to P floats. */
@@ -185,12 +184,11 @@ static int bn_act_fwd(const float *z, float *y, size_t M, int C, const float *bi
   repeat(offset, l, (float *)k.offset);
   repeat(gamma, l, (float *)k.gamma);
   repeat(beta, l, (float *)k.beta);
-#pragma omp parallel num_threads(team)
-  {
+  GN_PARALLEL(team, {
     size_t lo, hi;
     gn__split(M, GN_NTH(), GN_TID(), &lo, &hi);
     normalise_rows(z, y, l, k, act, lo, hi);
-  }
+  });
   free(acc);
   free(fm);
   return 0;
@@ -289,12 +287,11 @@ int gn_bn_act_bwd(const float *dy, const float *z, const float *mean, const floa
   repeat(gamma, l, gl);
   repeat(beta, l, bl);
   const NormLanes f = {sl, ol, gl, bl};
-#pragma omp parallel for schedule(static) num_threads(team)
-  for (long blk = 0; blk < nblocks; blk++) {
+  GN_PARALLEL_FOR(team, blk, nblocks, {
     const size_t i0 = (size_t)blk * ROW_BLOCK, i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
     float *pb = part + (size_t)blk * 2 * C, *pg = pb + C;
     act_bwd_block(dy, z, f, l, act, dz, i0, i1, pb, pg);
-  }
+  });
   add_blocks(part, nb, C, 2 * (size_t)C, sb);
   add_blocks(part + C, nb, C, 2 * (size_t)C, sg);
   /* dz = gamma·invstd·(da − mean(da) − xhat·mean(da·xhat)) */
@@ -309,11 +306,10 @@ int gn_bn_act_bwd(const float *dy, const float *z, const float *mean, const floa
   repeat(k1, l, k1l);
   repeat(k2, l, k2l);
   repeat(k3, l, k3l);
-#pragma omp parallel for schedule(static) num_threads(team)
-  for (long blk = 0; blk < nblocks; blk++) {
+  GN_PARALLEL_FOR(team, blk, nblocks, {
     const size_t i0 = (size_t)blk * ROW_BLOCK, i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
     bn_bwd_block(z, sl, ol, k1l, k2l, k3l, l, dz, i0, i1, part + (size_t)blk * 2 * C);
-  }
+  });
   add_blocks(part, nb, C, 2 * (size_t)C, sz);
   for (int c = 0; c < C; c++) dbias[c] = (float)sz[c];
   free(acc);

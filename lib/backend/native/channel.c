@@ -26,20 +26,18 @@ static void gather_pixels(const float *x, const int *index, const float *weight,
 void gn_gather_weighted(const float *x, const int *index, const float *weight, float *out,
                         int count, int batch, int pixels, int C) {
   const size_t n = (size_t)batch * pixels;
-#pragma omp parallel num_threads(gn__team(50.0 * count * (double)n * C))
-  {
+  GN_PARALLEL(gn__team(50.0 * count * (double)n * C), {
     size_t lo, hi;
     gn__split((size_t)batch, GN_NTH(), GN_TID(), &lo, &hi);
     if (hi > lo) gather_pixels(x, index, weight, out, count, n, C, lo * pixels, hi * pixels);
-  }
+  });
 }
 
 /** dx = adjoint of gn_gather_weighted applied to dy; each image's sums stay in one thread. */
 void gn_scatter_weighted(const float *dy, const int *index, const float *weight, float *dx,
                          int count, int batch, int pixels, int C) {
   const size_t n = (size_t)batch * pixels;
-#pragma omp parallel num_threads(gn__team(50.0 * count * (double)n * C))
-  {
+  GN_PARALLEL(gn__team(50.0 * count * (double)n * C), {
     size_t lo, hi;
     gn__split((size_t)batch, GN_NTH(), GN_TID(), &lo, &hi);
     const size_t o0 = lo * pixels, o1 = hi * pixels;
@@ -55,7 +53,7 @@ void gn_scatter_weighted(const float *dy, const int *index, const float *weight,
         for (int c = 0; c < C; c++) dst[c] = (float)((double)dst[c] + (double)w * src[c]);
       }
     }
-  }
+  });
 }
 
 /* One image of the 3x3 correlation, taps in row-major order. */
@@ -79,8 +77,8 @@ static void correlate_image(const float *x, const double *kernel, float *y, int 
 /** y = per-sample 3x3 correlation of x [B,H,W,C] with kernel [B*9], zero padded. */
 void gn_correlate3x3(const float *x, const double *kernel, float *y, int B, int H, int W, int C) {
   const size_t image = (size_t)H * W * C;
-#pragma omp parallel for schedule(static) num_threads(gn__team(135.0 * B * (double)image))
-  for (int b = 0; b < B; b++) correlate_image(x + b * image, kernel + 9 * b, y + b * image, H, W, C);
+  GN_PARALLEL_FOR(gn__team(135.0 * B * (double)image), b, B,
+                  { correlate_image(x + b * image, kernel + 9 * b, y + b * image, H, W, C); });
 }
 
 /* The corner code below is branch-free over runs of pixels so that GCC
@@ -190,10 +188,10 @@ static int corner_pixels(const double *maps, int stages, int B, int H, int W, in
 int gn_affine_corners(const double *maps, int stages, int B, int H, int W, int32_t *index,
                       float *weight) {
   int fractional = 0;
-#pragma omp parallel for schedule(static) reduction(| : fractional) \
-    num_threads(gn__team(450.0 * B * H * W))
-  for (int s = 0; s < B; s++) {
-    fractional |= corner_pixels(maps, stages, B, H, W, s, index, weight);
-  }
+  GN_PARALLEL_FOR(gn__team(450.0 * B * H * W), s, B, {
+    if (corner_pixels(maps, stages, B, H, W, (int)s, index, weight)) {
+      _Pragma("omp atomic write") fractional = 1;
+    }
+  });
   return fractional;
 }

@@ -213,8 +213,7 @@ void gn__conv_fwd(const float *x, const float *w, float *y, const int *g, float 
   }
   const int team = gn__team(conv_flops(g));
   const size_t each = col_floats_each(g);
-#pragma omp parallel num_threads(team)
-  {
+  GN_PARALLEL(team, {
     const int t = GN_TID(), nt = GN_NTH();
     size_t lo, hi;
     if (is_single(g)) {
@@ -224,7 +223,7 @@ void gn__conv_fwd(const float *x, const float *w, float *y, const int *g, float 
       gn__split(gn__rows(g), nt, t, &lo, &hi);
       if (hi > lo) fwd_rows(x, w, y, g, col + (size_t)t * each, lo, hi);
     }
-  }
+  });
 }
 
 /* dx of images [b0, b1): their rows of dy times w^T, added back by col2im. */
@@ -258,8 +257,7 @@ void gn__conv_bwd_input(const float *dy, const float *w, float *dx, const int *g
   }
   const int team = gn__team(conv_flops(g));
   const size_t each = col_floats_each(g);
-#pragma omp parallel num_threads(team < g[B_] ? team : g[B_])
-  {
+  GN_PARALLEL(team < g[B_] ? team : g[B_], {
     const int t = GN_TID(), nt = GN_NTH();
     size_t lo, hi;
     gn__split((size_t)g[B_], nt, t, &lo, &hi);
@@ -270,7 +268,7 @@ void gn__conv_bwd_input(const float *dy, const float *w, float *dx, const int *g
         bwd_input_images(dy, w, dx, g, col + (size_t)t * each, (int)lo, (int)hi);
       }
     }
-  }
+  });
 }
 
 /* dw[k0:k1, n0:n1] (+)= a^T[k0:k1, rows] . dy[rows, n0:n1], a with K columns. */
@@ -331,14 +329,13 @@ static int filter_by_rows(const float *x, const float *dy, float *dw, const int 
   if (!parts) return -1;
   const size_t each = col_floats_each(g);
   int used = 1;
-#pragma omp parallel num_threads(team)
-  {
+  GN_PARALLEL(team, {
     const int t = GN_TID(), nt = GN_NTH();
     size_t lo, hi;
     gn__split(gn__rows(g), nt, t, &lo, &hi);
     filter_rows(x, dy, parts + (size_t)t * kn, g, col + (size_t)t * each, lo, hi);
     if (t == 0) used = nt;
-  }
+  });
   memcpy(dw, parts, kn * sizeof(float));
   for (int t = 1; t < used; t++) {
     const float *p = parts + (size_t)t * kn;
@@ -361,15 +358,14 @@ void gn__conv_bwd_filter(const float *x, const float *dy, float *dw, const int *
   const int team = gn__team(conv_flops(g));
   if (is_single(g)) {
     const int taps = g[KH_] * g[KW_];
-#pragma omp parallel for schedule(static) num_threads(team < taps ? team : taps)
-    for (int tap = 0; tap < taps; tap++) dw[tap] = single_tap(x, dy, g, tap / g[KW_], tap % g[KW_]);
+    GN_PARALLEL_FOR(team < taps ? team : taps, tap, taps,
+                    { dw[tap] = single_tap(x, dy, g, (int)tap / g[KW_], (int)tap % g[KW_]); });
     return;
   }
   if (team > 1 && filter_by_rows(x, dy, dw, g, col, team) == 0) return;
   const int pointwise = gn__pointwise(g);
   const size_t step = pointwise ? M : chunk_rows(g);
-#pragma omp parallel num_threads(team)
-  {
+  GN_PARALLEL(team, {
     const int t = GN_TID(), nt = GN_NTH();
     for (size_t m0 = 0; m0 < M; m0 += step) {
       const size_t m1 = m0 + step < M ? m0 + step : M;
@@ -379,12 +375,12 @@ void gn__conv_bwd_filter(const float *x, const float *dy, float *dw, const int *
         gn__split(m1 - m0, nt, t, &lo, &hi);
         im2col_rows(x, col + lo * K, g, m0 + lo, m0 + hi);
         a = col;
-#pragma omp barrier
+        _Pragma("omp barrier")
       }
       filter_slice(a, dy + m0 * N, dw, K, N, m1 - m0, m0 == 0 ? 0.0f : 1.0f, t, nt);
-#pragma omp barrier
+      _Pragma("omp barrier")
     }
-  }
+  });
 }
 
 /** y[B,OH,OW,CO] = conv(x, w). Returns 0, or -1 when out of memory. */
@@ -420,8 +416,7 @@ void gn_matmul(const float *a, const float *b, float *c, int batch, int m, int n
                int tb, int stride_a, int stride_b) {
   const int team = gn__team(2.0 * batch * m * n * k);
   const int parts = batch > 1 ? batch : m;
-#pragma omp parallel num_threads(team < parts ? team : parts)
-  {
+  GN_PARALLEL(team < parts ? team : parts, {
     const int t = GN_TID(), nt = GN_NTH();
     size_t lo, hi;
     gn__split((size_t)parts, nt, t, &lo, &hi);
@@ -438,5 +433,5 @@ void gn_matmul(const float *a, const float *b, float *c, int batch, int m, int n
                   (int)(r1 - r0), n, k, 1.0f, ar, ta ? m : k, bi, tb ? k : n, 0.0f,
                   ci + r0 * (size_t)n, n);
     }
-  }
+  });
 }

@@ -29,12 +29,11 @@ static void adam_range(const float *restrict value, const float *restrict grad,
 void gn_adam(const float *value, const float *grad, const float *m, const float *v,
              float *value_out, float *m_out, float *v_out, int n, float a, float b1, float b2,
              float e) {
-#pragma omp parallel num_threads(gn__team(50.0 * n))
-  {
+  GN_PARALLEL(gn__team(50.0 * n), {
     size_t lo, hi;
     gn__split((size_t)n, GN_NTH(), GN_TID(), &lo, &hi);
     adam_range(value, grad, m, v, value_out, m_out, v_out, lo, hi, a, b1, b2, e);
-  }
+  });
 }
 
 /* out[i] = a[i % na] op b[i % nb] for i in [lo, hi). */
@@ -74,12 +73,11 @@ static void binary_range(int op, const float *a, int na, const float *b, int nb,
  * trailing broadcast). op: 0 add, 1 subtract, 2 multiply.
  */
 void gn_binary(int op, const float *a, int na, const float *b, int nb, float *out, int n) {
-#pragma omp parallel num_threads(gn__team(8.0 * n))
-  {
+  GN_PARALLEL(gn__team(8.0 * n), {
     size_t lo, hi;
     gn__split((size_t)n, GN_NTH(), GN_TID(), &lo, &hi);
     if (hi > lo) binary_range(op, a, na, b, nb, out, n, lo, hi);
-  }
+  });
 }
 
 /* One row of a broadcast binary op: strides 0 (repeat) or 1 per operand. */
@@ -108,8 +106,7 @@ void gn_binary_bcast(int op, const float *a, const float *b, float *out, const i
   const int inner = shape[rank - 1];
   size_t rows = 1;
   for (int k = 0; k < rank - 1; k++) rows *= (size_t)shape[k];
-#pragma omp parallel num_threads(gn__team(8.0 * (double)rows * inner))
-  {
+  GN_PARALLEL(gn__team(8.0 * (double)rows * inner), {
     size_t lo, hi;
     gn__split(rows, GN_NTH(), GN_TID(), &lo, &hi);
     int idx[8] = {0};
@@ -126,7 +123,7 @@ void gn_binary_bcast(int op, const float *a, const float *b, float *out, const i
         idx[k] = 0;
       }
     }
-  }
+  });
 }
 
 /* A transpose with adjacent axes merged: shape and perm of rank <= 8. */
@@ -182,8 +179,7 @@ void gn_transpose(const float *x, float *out, const int *d) {
   }
   const size_t inner = walk_shape[rank - 1], rows = stride / inner;
   const size_t s_in = src[rank - 1], s_out = dst[rank - 1];
-#pragma omp parallel num_threads(gn__team(8.0 * (double)stride))
-  {
+  GN_PARALLEL(gn__team(8.0 * (double)stride), {
     size_t lo, hi;
     gn__split(rows, GN_NTH(), GN_TID(), &lo, &hi);
     size_t idx[8] = {0}, r = lo;
@@ -202,7 +198,7 @@ void gn_transpose(const float *x, float *out, const int *d) {
         idx[a] = 0;
       }
     }
-  }
+  });
 }
 
 /* splitmix64's finaliser: a counter-based stream, so any thread can draw any
@@ -289,20 +285,18 @@ static void normal_pairs(uint64_t key, size_t p0, size_t p1, float mean, float s
 void gn_random_normal(double seed, float *out, size_t n, float mean, float sd) {
   const uint64_t key = mix64((uint64_t)seed);
   const size_t pairs = (n + 1) / 2;
-#pragma omp parallel num_threads(gn__team(450.0 * (double)n))
-  {
+  GN_PARALLEL(gn__team(450.0 * (double)n), {
     size_t lo, hi;
     gn__split(pairs, GN_NTH(), GN_TID(), &lo, &hi);
     normal_pairs(key, lo, hi, mean, sd, out, n);
-  }
+  });
 }
 
 /** out = 1 / (1 + exp(−x)) over n floats, in double as tfjs's cpu kernel computes it. */
 void gn_sigmoid(const float *x, float *out, size_t n) {
-#pragma omp parallel num_threads(gn__team(250.0 * (double)n))
-  {
+  GN_PARALLEL(gn__team(250.0 * (double)n), {
     size_t lo, hi;
     gn__split(n, GN_NTH(), GN_TID(), &lo, &hi);
     for (size_t i = lo; i < hi; i++) out[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
-  }
+  });
 }

@@ -319,15 +319,14 @@ static void each_image(int pass, const float *a, const float *b, float *out, siz
   const double flops = 2.0 * g.B * g.OH * g.OW * (double)taps_of(g) * g.C * g.CO;
   const int team = gn__team(5.0 * flops);
   const int out_kind = !narrow_in(g);
-#pragma omp parallel for schedule(static) num_threads(team < g.B ? team : g.B)
-  for (int i = 0; i < g.B; i++) {
+  GN_PARALLEL_FOR(team < g.B ? team : g.B, i, g.B, {
     float *o = out + (size_t)i * per;
     if (out_kind) {
       out_image(pass, a, b, o, g, i);
     } else {
       in_image(pass, a, b, o, g, i);
     }
-  }
+  });
 }
 
 /* Entry points (conv.c dispatches here when gn__thin); scratch holds
