@@ -308,6 +308,42 @@ Deno.test("native backend reuses output buffers only when nothing else can see t
   tf.dispose([a, b, view]);
 });
 
+Deno.test("native Exp, Neg, Sum and Max match cpu, over any axes", async () => {
+  const rng = new Rng(14);
+  const x = random([3, 4, 5], rng);
+  for (const [name, f] of [["exp", tf.exp], ["neg", tf.neg]] as const) {
+    await compare([x], (t) => f(t), [3, 4, 5], name, rng);
+  }
+  const axes: [number | number[] | null, boolean][] = [
+    [null, false],
+    [0, false],
+    [1, true],
+    [2, false],
+    [[0, 2], false],
+    [[2, 0], true],
+    [-1, false],
+  ];
+  for (const [axis, keepDims] of axes) {
+    const shape = tf.tidy(() => tf.sum(tf.zeros([3, 4, 5]), axis ?? undefined, keepDims).shape);
+    for (const [name, f] of [["sum", tf.sum], ["max", tf.max]] as const) {
+      await compare(
+        [x],
+        (t) => f(t, axis ?? undefined, keepDims),
+        shape,
+        `${name} over ${JSON.stringify(axis)}${keepDims ? " keeping dims" : ""}`,
+        rng,
+      );
+    }
+  }
+  // Max lets NaN through, as cpu's kernel does.
+  const withNaN = await on(
+    "native",
+    [{ shape: [2, 3], values: Float32Array.from([1, NaN, 3, 4, 5, 6]) }],
+    (t) => [tf.max(t, 1)],
+  );
+  assert.ok(Number.isNaN(withNaN[0][0]) && withNaN[0][1] === 6, `max with NaN: ${withNaN[0]}`);
+});
+
 Deno.test("native Transpose matches cpu", async () => {
   const rng = new Rng(13);
   const cases: [number[], number[]][] = [

@@ -300,3 +300,52 @@ void gn_sigmoid(const float *x, float *out, size_t n) {
     for (size_t i = lo; i < hi; i++) out[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
   });
 }
+
+/** out = exp(x) (op 0, in double as tfjs's cpu kernel computes it) or −x (op 1) over n floats. */
+void gn_unary(int op, const float *x, float *out, size_t n) {
+  GN_PARALLEL(gn__team((op == 0 ? 250.0 : 8.0) * (double)n), {
+    size_t lo, hi;
+    gn__split(n, GN_NTH(), GN_TID(), &lo, &hi);
+    if (op == 0) {
+      for (size_t i = lo; i < hi; i++) out[i] = (float)exp((double)x[i]);
+    } else {
+      for (size_t i = lo; i < hi; i++) out[i] = -x[i];
+    }
+  });
+}
+
+/** One row's sum (op 0, in double, in order, as tfjs's cpu kernel) or max (op 1, NaN wins). */
+static float reduce_row(int op, const float *r, size_t len) {
+  if (op == 0) {
+    double s = 0;
+    for (size_t j = 0; j < len; j++) s += r[j];
+    return (float)s;
+  }
+  float m = r[0];
+  for (size_t j = 1; j < len; j++) {
+    if (r[j] > m || isnan(r[j])) m = r[j];
+  }
+  return m;
+}
+
+/**
+ * out = the sum (op 0) or max (op 1) of x over its last axes after
+ * transpose(x, perm) (d as gn_transpose's), the len values of each output
+ * in order. Returns -1 when out of memory for the transposed copy.
+ */
+int gn_reduce(int op, const float *x, float *out, const int *d, size_t len) {
+  const int rank = d[0];
+  size_t n = 1;
+  int moved = 0;
+  for (int k = 0; k < rank; k++) n *= (size_t)d[1 + k], moved |= d[1 + rank + k] != k;
+  if (moved) {
+    float *t = gn__scratch(n);
+    if (!t) return -1;
+    gn_transpose(x, t, d);
+    x = t;
+  }
+  const size_t rows = n / len;
+  GN_PARALLEL_FOR(gn__team(4.0 * (double)n), i, rows,
+                  { out[i] = reduce_row(op, x + (size_t)i * len, len); });
+  return 0;
+}

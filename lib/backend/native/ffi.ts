@@ -72,6 +72,8 @@ const SYMBOLS = {
     result: "i32",
   },
   gn_sigmoid: { parameters: ["buffer", "buffer", "usize"], result: "void" },
+  gn_unary: { parameters: ["i32", "buffer", "buffer", "usize"], result: "void" },
+  gn_reduce: { parameters: ["i32", "buffer", "buffer", "buffer", "usize"], result: "i32" },
   gn_random_normal: {
     parameters: ["f64", "buffer", "usize", "f32", "f32"],
     result: "void",
