@@ -79,6 +79,32 @@ static inline const float *out_row(const float *y, Geo g, int b, int oy) {
   return y + ((size_t)b * g.OH + oy) * g.OW * g.CO;
 }
 
+/* Runs the block for each tap (ky, kx) of output pixel (oy, ox) that lands
+ * inside the input, at input pixel (iy, ix). */
+#define EACH_TAP_OF_OUTPUT(g, oy, ox, ...)        \
+  for (int ky = 0; ky < (g).KH; ky++) {           \
+    const int iy = (oy) - (g).PT + ky;            \
+    if (iy < 0 || iy >= (g).H) continue;          \
+    for (int kx = 0; kx < (g).KW; kx++) {         \
+      const int ix = (ox) - (g).PL + kx;          \
+      if (ix < 0 || ix >= (g).W) continue;        \
+      __VA_ARGS__                                 \
+    }                                             \
+  }
+
+/* Runs the block for each tap (ky, kx) that reads input pixel (iy, ix),
+ * from output pixel (oy, ox). */
+#define EACH_TAP_OF_INPUT(g, iy, ix, ...)         \
+  for (int ky = 0; ky < (g).KH; ky++) {           \
+    const int oy = (iy) + (g).PT - ky;            \
+    if (oy < 0 || oy >= (g).OH) continue;         \
+    for (int kx = 0; kx < (g).KW; kx++) {         \
+      const int ox = (ix) + (g).PL - kx;          \
+      if (ox < 0 || ox >= (g).OW) continue;       \
+      __VA_ARGS__                                 \
+    }                                             \
+  }
+
 /* ---- Few inputs (c < C <= 4), co in NV vectors; w is [tap][c][co]. ---- */
 
 /* Output pixels ox and ox + 1 (when pair) of row oy: two pixels at a time
@@ -128,21 +154,14 @@ ALWAYS_INLINE void in_bwd_input(const float *dy, const float *w, float *dx, Geo 
     for (int ix = 0; ix < g.W; ix++) {
       v8 acc[NARROW];
       for (int c = 0; c < C; c++) acc[c] = splat(0.0f);
-      for (int ky = 0; ky < g.KH; ky++) {
-        const int oy = iy + g.PT - ky;
-        if (oy < 0 || oy >= g.OH) continue;
-        const float *dyr = out_row(dy, g, b, oy);
-        for (int kx = 0; kx < g.KW; kx++) {
-          const int ox = ix + g.PL - kx;
-          if (ox < 0 || ox >= g.OW) continue;
-          const float *d = dyr + (size_t)ox * g.CO;
-          const float *wk = w + ((size_t)ky * g.KW + kx) * C * g.CO;
-          for (int k = 0; k < g.CO; k += 8) {
-            const v8 dv = load8(d + k);
-            for (int c = 0; c < C; c++) acc[c] = fma8(dv, load8(wk + c * g.CO + k), acc[c]);
-          }
+      EACH_TAP_OF_INPUT(g, iy, ix, {
+        const float *d = out_row(dy, g, b, oy) + (size_t)ox * g.CO;
+        const float *wk = w + ((size_t)ky * g.KW + kx) * C * g.CO;
+        for (int k = 0; k < g.CO; k += 8) {
+          const v8 dv = load8(d + k);
+          for (int c = 0; c < C; c++) acc[c] = fma8(dv, load8(wk + c * g.CO + k), acc[c]);
         }
-      }
+      })
       for (int c = 0; c < C; c++) dr[(size_t)ix * C + c] = hsum(acc[c]);
     }
   }
@@ -157,22 +176,15 @@ ALWAYS_INLINE void in_filter(const float *x, const float *dy, float *part, Geo g
     for (int ox = 0; ox < g.OW; ox++) {
       v8 dv[NARROW];
       for (int k = 0; k < NV; k++) dv[k] = load8(dyr + (size_t)ox * g.CO + 8 * k);
-      for (int ky = 0; ky < g.KH; ky++) {
-        const int iy = oy - g.PT + ky;
-        if (iy < 0 || iy >= g.H) continue;
-        const float *xr = in_row(x, g, b, iy);
-        for (int kx = 0; kx < g.KW; kx++) {
-          const int ix = ox - g.PL + kx;
-          if (ix < 0 || ix >= g.W) continue;
-          const float *xs = xr + (size_t)ix * g.C;
-          float *a = part + ((size_t)ky * g.KW + kx) * g.C * g.CO;
-          for (int c = 0; c < g.C; c++) {
-            const v8 xv = splat(xs[c]);
-            float *ac = a + c * g.CO;
-            for (int k = 0; k < NV; k++) store8(ac + 8 * k, fma8(xv, dv[k], load8(ac + 8 * k)));
-          }
+      EACH_TAP_OF_OUTPUT(g, oy, ox, {
+        const float *xs = in_row(x, g, b, iy) + (size_t)ix * g.C;
+        float *a = part + ((size_t)ky * g.KW + kx) * g.C * g.CO;
+        for (int c = 0; c < g.C; c++) {
+          const v8 xv = splat(xs[c]);
+          float *ac = a + c * g.CO;
+          for (int k = 0; k < NV; k++) store8(ac + 8 * k, fma8(xv, dv[k], load8(ac + 8 * k)));
         }
-      }
+      })
     }
   }
 }
@@ -227,18 +239,11 @@ ALWAYS_INLINE void out_bwd_input(const float *dy, const float *wt, float *dx, Ge
     for (int ix = 0; ix < g.W; ix++) {
       for (int k = 0; k < g.C; k += 8) {
         v8 acc = splat(0.0f);
-        for (int ky = 0; ky < g.KH; ky++) {
-          const int oy = iy + g.PT - ky;
-          if (oy < 0 || oy >= g.OH) continue;
-          const float *dyr = out_row(dy, g, b, oy);
-          for (int kx = 0; kx < g.KW; kx++) {
-            const int ox = ix + g.PL - kx;
-            if (ox < 0 || ox >= g.OW) continue;
-            const float *d = dyr + (size_t)ox * CO;
-            const float *wk = wt + ((size_t)ky * g.KW + kx) * CO * g.C + k;
-            for (int co = 0; co < CO; co++) acc = fma8(splat(d[co]), load8(wk + co * g.C), acc);
-          }
-        }
+        EACH_TAP_OF_INPUT(g, iy, ix, {
+          const float *d = out_row(dy, g, b, oy) + (size_t)ox * CO;
+          const float *wk = wt + ((size_t)ky * g.KW + kx) * CO * g.C + k;
+          for (int co = 0; co < CO; co++) acc = fma8(splat(d[co]), load8(wk + co * g.C), acc);
+        })
         store8(dr + (size_t)ix * g.C + k, acc);
       }
     }
@@ -254,24 +259,17 @@ ALWAYS_INLINE void out_filter(const float *x, const float *dy, float *part, Geo 
     for (int ox = 0; ox < g.OW; ox++) {
       v8 dv[NARROW];
       for (int co = 0; co < CO; co++) dv[co] = splat(dyr[(size_t)ox * CO + co]);
-      for (int ky = 0; ky < g.KH; ky++) {
-        const int iy = oy - g.PT + ky;
-        if (iy < 0 || iy >= g.H) continue;
-        const float *xr = in_row(x, g, b, iy);
-        for (int kx = 0; kx < g.KW; kx++) {
-          const int ix = ox - g.PL + kx;
-          if (ix < 0 || ix >= g.W) continue;
-          const float *xs = xr + (size_t)ix * g.C;
-          float *a = part + ((size_t)ky * g.KW + kx) * CO * g.C;
-          for (int k = 0; k < g.C; k += 8) {
-            const v8 xv = load8(xs + k);
-            for (int co = 0; co < CO; co++) {
-              float *ac = a + co * g.C + k;
-              store8(ac, fma8(dv[co], xv, load8(ac)));
-            }
+      EACH_TAP_OF_OUTPUT(g, oy, ox, {
+        const float *xs = in_row(x, g, b, iy) + (size_t)ix * g.C;
+        float *a = part + ((size_t)ky * g.KW + kx) * CO * g.C;
+        for (int k = 0; k < g.C; k += 8) {
+          const v8 xv = load8(xs + k);
+          for (int co = 0; co < CO; co++) {
+            float *ac = a + co * g.C + k;
+            store8(ac, fma8(dv[co], xv, load8(ac)));
           }
         }
-      }
+      })
     }
   }
 }
