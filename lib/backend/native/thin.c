@@ -138,13 +138,17 @@ ALWAYS_INLINE void in_fwd_px(const float *x, const float *w, float *yr, Geo g, i
   }
 }
 
-ALWAYS_INLINE void in_fwd(const float *x, const float *w, float *y, Geo g, int b, const int NV) {
-  for (int oy = 0; oy < g.OH; oy++) {
-    float *yr = (float *)out_row(y, g, b, oy);
-    int ox = 0;
-    for (; ox + 1 < g.OW; ox += 2) in_fwd_px(x, w, yr, g, b, oy, ox, 1, NV);
-    if (ox < g.OW) in_fwd_px(x, w, yr, g, b, oy, ox, 0, NV);
+/* Runs px(x, w, row, g, b, oy, ox, pair, n) over image b's output pixels, two at a time. */
+#define BY_PAIRS(px, x, w, y, g, b, n)                                      \
+  for (int oy = 0; oy < (g).OH; oy++) {                                    \
+    float *row_ = (float *)out_row(y, g, b, oy);                           \
+    int ox_ = 0;                                                           \
+    for (; ox_ + 1 < (g).OW; ox_ += 2) px(x, w, row_, g, b, oy, ox_, 1, n); \
+    if (ox_ < (g).OW) px(x, w, row_, g, b, oy, ox_, 0, n);                 \
   }
+
+ALWAYS_INLINE void in_fwd(const float *x, const float *w, float *y, Geo g, int b, const int NV) {
+  BY_PAIRS(in_fwd_px, x, w, y, g, b, NV)
 }
 
 ALWAYS_INLINE void in_bwd_input(const float *dy, const float *w, float *dx, Geo g, int b,
@@ -248,12 +252,7 @@ ALWAYS_INLINE void out_fwd_px(const float *x, const float *wt, float *yr, Geo g,
 
 ALWAYS_INLINE void out_fwd(const float *x, const float *wt, float *y, Geo g, int b,
                            const int CO) {
-  for (int oy = 0; oy < g.OH; oy++) {
-    float *yr = (float *)out_row(y, g, b, oy);
-    int ox = 0;
-    for (; ox + 1 < g.OW; ox += 2) out_fwd_px(x, wt, yr, g, b, oy, ox, 1, CO);
-    if (ox < g.OW) out_fwd_px(x, wt, yr, g, b, oy, ox, 0, CO);
-  }
+  BY_PAIRS(out_fwd_px, x, wt, y, g, b, CO)
 }
 
 ALWAYS_INLINE void out_bwd_input(const float *dy, const float *wt, float *dx, Geo g, int b,
