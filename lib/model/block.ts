@@ -251,13 +251,13 @@ function splitGradient(
     { gamma, beta, bias, conv: convOut, mean, variance, dy },
     attrs,
   ) as tf.Tensor[];
-  const conv = { pad: "same", dataFormat: "NHWC" };
+  const convAttrs = { pad: "same", dataFormat: "NHWC" };
   const strides = a.transpose ? 2 : a.stride;
   const run = (name: string, inputs: tf.NamedTensorMap, extra: tf.NamedAttrMap) =>
     tf.engine().runKernel(
       name,
       inputs,
-      { ...conv, strides, ...extra } as tf.NamedAttrMap,
+      { ...convAttrs, strides, ...extra } as tf.NamedAttrMap,
     ) as tf.Tensor;
   // A transposed block is the input gradient of the conv whose input is its output.
   const dx = a.transpose

@@ -292,24 +292,20 @@ void gn_random_normal(double seed, float *out, size_t n, float mean, float sd) {
   });
 }
 
-/** out = 1 / (1 + exp(−x)) over n floats, in double as tfjs's cpu kernel computes it. */
-void gn_sigmoid(const float *x, float *out, size_t n) {
-  GN_PARALLEL(gn__team(250.0 * (double)n), {
-    size_t lo, hi;
-    gn__split(n, GN_NTH(), GN_TID(), &lo, &hi);
-    for (size_t i = lo; i < hi; i++) out[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
-  });
-}
-
-/** out = exp(x) (op 0, in double as tfjs's cpu kernel computes it) or −x (op 1) over n floats. */
+/**
+ * out = exp(x) (op 0), −x (op 1) or 1 / (1 + exp(−x)) (op 2) over n floats;
+ * exp and sigmoid in double, as tfjs's cpu kernels compute them.
+ */
 void gn_unary(int op, const float *x, float *out, size_t n) {
-  GN_PARALLEL(gn__team((op == 0 ? 250.0 : 8.0) * (double)n), {
+  GN_PARALLEL(gn__team((op == 1 ? 8.0 : 250.0) * (double)n), {
     size_t lo, hi;
     gn__split(n, GN_NTH(), GN_TID(), &lo, &hi);
     if (op == 0) {
       for (size_t i = lo; i < hi; i++) out[i] = (float)exp((double)x[i]);
-    } else {
+    } else if (op == 1) {
       for (size_t i = lo; i < hi; i++) out[i] = -x[i];
+    } else {
+      for (size_t i = lo; i < hi; i++) out[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
     }
   });
 }

@@ -71,7 +71,6 @@ const SYMBOLS = {
     ],
     result: "i32",
   },
-  gn_sigmoid: { parameters: ["buffer", "buffer", "usize"], result: "void" },
   gn_unary: { parameters: ["i32", "buffer", "buffer", "usize"], result: "void" },
   gn_reduce: { parameters: ["i32", "buffer", "buffer", "buffer", "usize"], result: "i32" },
   gn_random_normal: {

@@ -193,17 +193,6 @@ function binary(op: number) {
   };
 }
 
-/** Sigmoid natively: cpu's is a JavaScript loop (the noise images: 1.5 M values, 16–90 ms). */
-function sigmoid(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
-  const backend = args.backend as NativeBackend;
-  const { x } = args.inputs as { x: tf.TensorInfo };
-  const n = tf.util.sizeFromShape(x.shape);
-  if (x.dtype !== "float32" || n === 0) return fallback(args) as tf.TensorInfo;
-  const out = backend.take(n);
-  nativeSync().symbols.gn_sigmoid(valuesOf(backend, x), out, BigInt(n));
-  return backend.makeTensorInfo(x.shape, "float32", out);
-}
-
 /** Transpose natively: cpu's kernel computes every index through arrays, 10 ms for 200k values. */
 function transpose(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
   const backend = args.backend as NativeBackend;
@@ -220,8 +209,9 @@ function transpose(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
 }
 
 /**
- * Exp and Neg natively: cpu's JavaScript loops took 9–20 ns a value (the
- * loss's [B, V+1] logits: 40–230 µs a call).
+ * Exp, Neg and Sigmoid natively: cpu's JavaScript loops took 9–20 ns a value
+ * (the loss's [B, V+1] logits: 40–230 µs a call; the noise images' sigmoid,
+ * 1.5 M values: 16–90 ms).
  */
 function unary(op: number) {
   return (args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo => {
@@ -258,7 +248,8 @@ function reduce(op: number) {
     const len = axes.reduce((p, a) => p * x.shape[a], 1);
     const out = backend.take(n / len);
     const d = Int32Array.from([x.shape.length, ...x.shape, ...perm]);
-    check(nativeSync().symbols.gn_reduce(op, valuesOf(backend, x), out, d, BigInt(len)), "Sum");
+    const rc = nativeSync().symbols.gn_reduce(op, valuesOf(backend, x), out, d, BigInt(len));
+    check(rc, op === 0 ? "Sum" : "Max");
     const shape = keepDims
       ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
       : kept.map((i) => x.shape[i]);
@@ -275,9 +266,9 @@ const OVERRIDES: Record<string, (args: KernelArgs, fallback: tf.KernelFunc) => t
   Sub: binary(1),
   Multiply: binary(2),
   Transpose: transpose,
-  Sigmoid: sigmoid,
   Exp: unary(0),
   Neg: unary(1),
+  Sigmoid: unary(2),
   Sum: reduce(0),
   Max: reduce(1),
 };
