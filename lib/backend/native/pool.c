@@ -1,24 +1,7 @@
 /* The thread team every kernel uses, the scratch arena, the BLAS settings
  * and a GEMM ceiling probe. See glyphnet.h for the threading rules. */
-#define _GNU_SOURCE /* dladdr */
 #include "glyphnet.h"
-#include <dlfcn.h>
 #include <time.h>
-
-/*
- * Keeps this library (and so libgomp and OpenBLAS) loaded until the process
- * ends. Deno closes FFI libraries when its runtime shuts down; unloading
- * OpenMP under its idle team threads, and running OpenBLAS's destructor
- * then and again at exit, are known ways to crash at exit, and one full
- * test run in about ten ended with "double free or corruption" after every
- * test had passed.
- */
-__attribute__((constructor)) static void pin_library(void) {
-  Dl_info self;
-  if (dladdr((void *)pin_library, &self) && self.dli_fname) {
-    dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE);
-  }
-}
 
 #ifndef __APPLE__
 extern void openblas_set_num_threads(int);
