@@ -12,6 +12,7 @@ import {
   backendHasKernels,
   BN_ACT_GRAD,
   CONV_BN_ACT,
+  MOVING_AVERAGES,
   randomNormal,
 } from "../lib/backend/fused_kernels.ts";
 import { Adam } from "../lib/train/adam.ts";
@@ -22,6 +23,7 @@ import {
   type BlockOptions,
   type BlockParams,
   convBnAct,
+  updateRunningStats,
 } from "../lib/model/block.ts";
 import { buildGenerator, generate } from "../lib/model/generator.ts";
 import { buildDiscriminator, discriminate } from "../lib/model/discriminator.ts";
@@ -581,6 +583,39 @@ Deno.test("Adam.apply() through the native GlyphnetAdam kernel matches its tfjs 
   const want = await run("cpu");
   const got = await sameAtEveryThreadCount(() => run("native"), "adam");
   got.forEach((g, i) => assertClose(g, want[i], `adam tensor ${i}`));
+});
+
+Deno.test("updateRunningStats() through native GlyphnetMovingAverages gives cpu's tfjs ops' bits", async () => {
+  const rng = new Rng(12);
+  const sizes = [4, 7, 1, 130];
+  const values = sizes.map((n) => [0, 1, 2, 3].map(() => random([n], rng, 3)));
+  const run = async (backend: string) => {
+    await tf.setBackend(backend);
+    const blocks = values.map(([m, v]) => ({
+      movingMean: tf.variable(tf.tensor(m.values, m.shape)),
+      movingVariance: tf.variable(tf.tensor(v.values, v.shape)),
+    }));
+    const before = tf.memory().numTensors;
+    const stats: BatchStats[] = values.map(([, , mean, variance], i) => ({
+      params: blocks[i] as unknown as BlockParams,
+      mean: tf.tensor1d(mean.values),
+      variance: tf.tensor1d(variance.values),
+    }));
+    updateRunningStats(stats);
+    assert.equal(stats.length, 0, "the batch statistics are consumed");
+    assert.equal(tf.memory().numTensors, before, `${backend}: no tensor leaks`);
+    const out = blocks.flatMap((b) => [b.movingMean, b.movingVariance]).map((t) =>
+      t.dataSync().slice() as Float32Array
+    );
+    tf.dispose(blocks.flatMap((b) => [b.movingMean, b.movingVariance]));
+    return out;
+  };
+  const want = await run("cpu");
+  assert.ok(!backendHasKernels(MOVING_AVERAGES), "cpu runs the tfjs ops");
+  const got = await run("native");
+  assert.ok(backendHasKernels(MOVING_AVERAGES), "native runs the kernel");
+  got.forEach((g, i) => assert.deepEqual(g, want[i], `average ${i}`));
+  assert.notDeepEqual(want[0], values[0][0].values, "the averages moved");
 });
 
 Deno.test("randomNormal() on native: seeded, the same at every thread count, normal", async () => {

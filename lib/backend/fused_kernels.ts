@@ -58,12 +58,22 @@
  * differentiated: D's filters are not differentiated while G learns through D, nor D's input
  * images while D learns. `GlyphnetConvBnActGrad` computes every output in one call.
  *
- * ## `GlyphnetAdam`: one Keras-form Adam step on one variable
- * Inputs `{ value, grad, m, v }`, all of one shape. Attributes
- * {@link AdamAttrs}. Outputs, in this order, each of that shape:
- * m' = β1·m + (1−β1)·g; v' = β2·v + (1−β2)·g²;
+ * ## `GlyphnetAdam`: one Keras-form Adam step on every variable of a network
+ * Inputs `{ value0, grad0, m0, v0, value1, grad1, m1, v1, … }`: for each K,
+ * a variable's value, its gradient and its two moments, all of one shape.
+ * Attributes {@link AdamAttrs}. Outputs, three per K in order of K, each of
+ * that K's shape: m' = β1·m + (1−β1)·g; v' = β2·v + (1−β2)·g²;
  * value' = value − stepSize · m' / (√v' + epsilon), returned as
- * `[value', m', v']`. No gradient. Inputs are never written in place.
+ * `[value0', m0', v0', value1', …]`. One call a step instead of one a
+ * variable: tfjs's work per kernel call outweighed the arithmetic of most
+ * variables. No gradient. Inputs are never written in place.
+ *
+ * ## `GlyphnetMovingAverages`: every block's running averages in one call
+ * Inputs `{ m0, x0, m1, x1, … }`: pairs of a running average `mK` and the
+ * batch value `xK` of its shape. Attribute {@link MovingAveragesAttrs}.
+ * Outputs, one per pair in order of K: mK' = momentum·mK + (1−momentum)·xK,
+ * each product rounded to float32 before the sum (what the composed
+ * `add(mul(m, momentum), mul(x, 1 − momentum))` gives). No gradient.
  *
  * ## The channel's loops: `GlyphnetGatherWeighted`, `GlyphnetScatterWeighted`, `GlyphnetCorrelate3x3`
  * Host-memory backends run these as JavaScript loops in lib/channel when no kernel is registered.
@@ -98,8 +108,17 @@ export const CONV_BN_ACT = "GlyphnetConvBnAct";
 export const CONV_BN_ACT_GRAD = "GlyphnetConvBnActGrad";
 /** Its batch-norm + activation half alone (see the module docs). */
 export const BN_ACT_GRAD = "GlyphnetBnActGrad";
-/** One Adam step on one variable. */
+/** One Adam step on every variable of a network. */
 export const ADAM = "GlyphnetAdam";
+
+/** Running averages of batch statistics, all blocks in one call. */
+export const MOVING_AVERAGES = "GlyphnetMovingAverages";
+
+/** Attributes of {@link MOVING_AVERAGES}. */
+export interface MovingAveragesAttrs {
+  /** The weight of the old average, e.g. 0.99. */
+  momentum: number;
+}
 
 /** The channel's bilinear resampling: a weighted gather of source pixels. */
 export const GATHER_WEIGHTED = "GlyphnetGatherWeighted";

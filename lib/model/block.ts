@@ -18,6 +18,8 @@ import {
   CONV_BN_ACT,
   CONV_BN_ACT_GRAD,
   type ConvBnActAttrs,
+  MOVING_AVERAGES,
+  type MovingAveragesAttrs,
 } from "../backend/fused_kernels.ts";
 
 /** Batch norm's epsilon, Keras's default. */
@@ -184,12 +186,16 @@ function convBnActKernel(x: tf.Tensor4D, p: BlockParams, a: ConvBnActAttrs): Blo
         { ...inputs, x: input },
         attrs,
       ) as tf.Tensor[];
-      // The gradient kernels read the first six; GlyphnetBnActGrad also mean and bias.
-      save([input, p.kernel, p.gamma, p.beta, state, variance, mean, p.bias]);
+      // tfjs copies each saved tensor into a new one (a kernel call each), so
+      // the variables, which outlive the step, are read in the backward pass
+      // instead of saved.
+      save([input, state, variance, mean]);
       stats = [tf.keep(mean), tf.keep(variance)];
       return y;
     },
-    backwardsFunc: (dy, saved) => blockGradient(dy, saved, attrs),
+    backwardsFunc: (dy, [input, state, variance, mean]) =>
+      // The gradient kernels read the first six; GlyphnetBnActGrad also mean and bias.
+      blockGradient(dy, [input, p.kernel, p.gamma, p.beta, state, variance, mean, p.bias], attrs),
   }) as tf.Tensor4D;
   return { y, mean: stats[0] as tf.Tensor1D, variance: stats[1] as tf.Tensor1D };
 }
@@ -274,8 +280,36 @@ export function swish<T extends tf.Tensor>(x: T): T {
   return tf.mul(x, tf.sigmoid(x));
 }
 
-/** Moves each block's running averages toward the batch statistics, then frees them. */
+/**
+ * Moves each block's running averages toward the batch statistics, then
+ * frees them: one {@link MOVING_AVERAGES} kernel call where the backend has
+ * it, else six tfjs ops a block.
+ */
 export function updateRunningStats(stats: BatchStats[]): void {
+  if (backendHasKernels(MOVING_AVERAGES)) updateFused(stats);
+  else updateComposed(stats);
+  for (const { mean, variance } of stats) tf.dispose([mean, variance]);
+  stats.length = 0;
+}
+
+function updateFused(stats: BatchStats[]): void {
+  const moving = stats.flatMap(({ params }) => [params.movingMean, params.movingVariance]);
+  const inputs: tf.NamedTensorMap = {};
+  stats.forEach(({ params, mean, variance }, i) => {
+    [inputs[`m${2 * i}`], inputs[`x${2 * i}`]] = [params.movingMean, mean];
+    [inputs[`m${2 * i + 1}`], inputs[`x${2 * i + 1}`]] = [params.movingVariance, variance];
+  });
+  const attrs: MovingAveragesAttrs = { momentum: BN_MOMENTUM };
+  const out = tf.engine().runKernel(
+    MOVING_AVERAGES,
+    inputs,
+    attrs as unknown as tf.NamedAttrMap,
+  ) as tf.Tensor[];
+  moving.forEach((v, i) => v.assign(out[i]));
+  tf.dispose(out);
+}
+
+function updateComposed(stats: BatchStats[]): void {
   tf.tidy(() => {
     for (const { params, mean, variance } of stats) {
       params.movingMean.assign(
@@ -286,8 +320,6 @@ export function updateRunningStats(stats: BatchStats[]): void {
       );
     }
   });
-  for (const { mean, variance } of stats) tf.dispose([mean, variance]);
-  stats.length = 0;
 }
 
 /** All variables of a block by their Keras-like names, in a fixed order. */

@@ -3,7 +3,8 @@
  * conv → batch norm (batch statistics) → swish/sigmoid as one C call forward
  * (`GlyphnetConvBnAct`) and its batch-norm half backward (`GlyphnetBnActGrad`:
  * tfjs runs the conv gradients only for what it differentiates), Keras-form
- * Adam as one C call per variable (`GlyphnetAdam`), seeded normal draws, and
+ * Adam as one C call per variable, all in one kernel (`GlyphnetAdam`), the
+ * running averages (`GlyphnetMovingAverages`), seeded normal draws, and
  * the channel's corner tables, resampling and 3×3 correlation loops.
  * @module
  */
@@ -19,6 +20,8 @@ import {
   type Correlate3x3Attrs,
   CORRELATE_3X3,
   GATHER_WEIGHTED,
+  MOVING_AVERAGES,
+  type MovingAveragesAttrs,
   RANDOM_NORMAL,
   type RandomNormalAttrs,
   SCATTER_WEIGHTED,
@@ -139,11 +142,26 @@ function bnActGrad(args: KernelArgs): tf.TensorInfo[] {
   ];
 }
 
-/** Inputs value, grad, m, v → [value', m', v'], new buffers (inputs may be shared). */
+/** Inputs valueK, gradK, mK, vK → [value0', m0', v0', …], new buffers (inputs may be shared). */
 function adam(args: KernelArgs): tf.TensorInfo[] {
-  const backend = args.backend as NativeBackend;
-  const { value, grad, m, v } = args.inputs as Record<string, tf.TensorInfo>;
+  const t = args.inputs as Record<string, tf.TensorInfo>;
   const a = args.attrs as unknown as AdamAttrs;
+  const out: tf.TensorInfo[] = [];
+  for (let k = 0; `value${k}` in t; k++) {
+    const [value, grad, m, v] = [t[`value${k}`], t[`grad${k}`], t[`m${k}`], t[`v${k}`]];
+    out.push(...adamOne(args.backend as NativeBackend, value, grad, m, v, a));
+  }
+  return out;
+}
+
+function adamOne(
+  backend: NativeBackend,
+  value: tf.TensorInfo,
+  grad: tf.TensorInfo,
+  m: tf.TensorInfo,
+  v: tf.TensorInfo,
+  a: AdamAttrs,
+): tf.TensorInfo[] {
   const n = tf.util.sizeFromShape(value.shape);
   for (const t of [grad, m, v]) {
     if (tf.util.sizeFromShape(t.shape) !== n) {
@@ -263,6 +281,33 @@ function randomNormal(args: KernelArgs): tf.TensorInfo {
   return backend.makeTensorInfo(shape, "float32", out);
 }
 
+/**
+ * MovingAverages: mK' = momentum·mK + (1−momentum)·xK for each pair, in
+ * JavaScript: a step's averages are a few thousand values, less work than
+ * the FFI calls it would take.
+ */
+function movingAverages(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as NativeBackend;
+  const t = args.inputs as Record<string, tf.TensorInfo>;
+  const { momentum } = args.attrs as unknown as MovingAveragesAttrs;
+  const [keep, take] = [Math.fround(momentum), Math.fround(1 - momentum)];
+  const out: tf.TensorInfo[] = [];
+  for (let k = 0; `m${k}` in t; k++) {
+    const [m, x] = [valuesOf(backend, t[`m${k}`]), valuesOf(backend, t[`x${k}`])];
+    if (m.length !== x.length) {
+      throw new RangeError(
+        `Cannot update running average ${k}: ${m.length} values, batch ${x.length}`,
+      );
+    }
+    const next = backend.take(m.length);
+    for (let i = 0; i < m.length; i++) {
+      next[i] = Math.fround(m[i] * keep) + Math.fround(x[i] * take);
+    }
+    out.push(backend.makeTensorInfo(t[`m${k}`].shape, "float32", next));
+  }
+  return out;
+}
+
 /** The fused kernels by their contract names. */
 export const FUSED_KERNELS: Record<
   string,
@@ -271,6 +316,7 @@ export const FUSED_KERNELS: Record<
   [CONV_BN_ACT]: convBnAct,
   [BN_ACT_GRAD]: bnActGrad,
   [ADAM]: adam,
+  [MOVING_AVERAGES]: movingAverages,
   [GATHER_WEIGHTED]: weighted(false),
   [SCATTER_WEIGHTED]: weighted(true),
   [CORRELATE_3X3]: correlate3x3,

@@ -3,7 +3,7 @@
  * backend: GlyphnetConvBnAct and its gradient run tfjs's own webgpu
  * convolution kernels with batch norm + activation as three WGSL dispatches
  * each way (instead of ~15 forward and ~80 backward tfjs kernels), and
- * GlyphnetAdam is one WGSL dispatch per variable (instead of ~12).
+ * GlyphnetAdam is one WGSL dispatch per variable (instead of ~12), all in one kernel call.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -96,9 +96,15 @@ function convBnActGrad({ inputs, backend, attrs }: Args): tf.TensorInfo[] {
   return [dx, dfilter, dbias, dgamma, dbeta];
 }
 
+/** One dispatch per variable (valueK, gradK, mK, vK), outputs in order of K. */
 function adam({ inputs, backend, attrs }: Args): tf.TensorInfo[] {
-  const { value, grad, m, v } = inputs as Record<string, tf.TensorInfo>;
-  return adamStep(backend, { w: value, g: grad, m, v }, attrs as unknown as AdamAttrs);
+  const t = inputs as Record<string, tf.TensorInfo>;
+  const out: tf.TensorInfo[] = [];
+  for (let k = 0; `value${k}` in t; k++) {
+    const [w, g, m, v] = [t[`value${k}`], t[`grad${k}`], t[`m${k}`], t[`v${k}`]];
+    out.push(...adamStep(backend, { w, g, m, v }, attrs as unknown as AdamAttrs));
+  }
+  return out;
 }
 
 /** The kernels this module registers for webgpu. */
