@@ -191,6 +191,21 @@ export interface AdamAttrs {
   epsilon: number;
 }
 
+/**
+ * Runs kernel `name` and assigns its outputs, in order, to `targets`: for
+ * the kernels that update variables ({@link ADAM}, {@link MOVING_AVERAGES}).
+ */
+export function runKernelInto(
+  name: string,
+  inputs: tf.NamedTensorMap,
+  attrs: object,
+  targets: tf.Variable[],
+): void {
+  const out = tf.engine().runKernel(name, inputs, attrs as tf.NamedAttrMap) as tf.Tensor[];
+  targets.forEach((t, i) => t.assign(out[i]));
+  tf.dispose(out);
+}
+
 /** True when the active tfjs backend has a kernel registered under every one of `names`. */
 export function backendHasKernels(...names: string[]): boolean {
   const backend = tf.getBackend();

@@ -20,6 +20,7 @@ import {
   type ConvBnActAttrs,
   MOVING_AVERAGES,
   type MovingAveragesAttrs,
+  runKernelInto,
 } from "../backend/fused_kernels.ts";
 
 /** Batch norm's epsilon, Keras's default. */
@@ -300,13 +301,7 @@ function updateFused(stats: BatchStats[]): void {
     [inputs[`m${2 * i + 1}`], inputs[`x${2 * i + 1}`]] = [params.movingVariance, variance];
   });
   const attrs: MovingAveragesAttrs = { momentum: BN_MOMENTUM };
-  const out = tf.engine().runKernel(
-    MOVING_AVERAGES,
-    inputs,
-    attrs as unknown as tf.NamedAttrMap,
-  ) as tf.Tensor[];
-  moving.forEach((v, i) => v.assign(out[i]));
-  tf.dispose(out);
+  runKernelInto(MOVING_AVERAGES, inputs, attrs, moving);
 }
 
 function updateComposed(stats: BatchStats[]): void {

@@ -7,7 +7,12 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { ADAM, type AdamAttrs, backendHasKernels } from "../backend/fused_kernels.ts";
+import {
+  ADAM,
+  type AdamAttrs,
+  backendHasKernels,
+  runKernelInto,
+} from "../backend/fused_kernels.ts";
 
 /** Adam's hyperparameters. */
 export interface AdamOptions {
@@ -74,14 +79,7 @@ export class Adam {
       targets.push(w, m, v);
       k++;
     }
-    if (k === 0) return;
-    const out = tf.engine().runKernel(
-      ADAM,
-      inputs,
-      attrs as unknown as tf.NamedAttrMap,
-    ) as tf.Tensor[];
-    targets.forEach((t, i) => t.assign(out[i]));
-    tf.dispose(out);
+    if (k > 0) runKernelInto(ADAM, inputs, attrs, targets);
   }
 
   /** The moments by name (`<var>/m`, `<var>/v`), for checkpoints. */
