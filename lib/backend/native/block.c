@@ -155,13 +155,11 @@ static int bn_act_fwd(const float *z, float *y, size_t M, int C, const float *bi
                       float eps) {
   const Lanes l = lanes_of(C);
   const size_t nb = blocks_of(M), P = (size_t)l.P;
-  double *acc = (double *)calloc(2 * (size_t)C, sizeof(double));
-  float *fm = (float *)malloc((5 * P + 3 * (size_t)C + nb * 2 * C) * sizeof(float));
-  if (!acc || !fm) {
-    free(acc);
-    free(fm);
-    return -1;
-  }
+  const size_t nacc = 2 * (size_t)C, nfm = 5 * P + 3 * (size_t)C + nb * 2 * C;
+  double *acc = (double *)gn__work(nacc * sizeof(double) + nfm * sizeof(float));
+  if (!acc) return -1;
+  memset(acc, 0, nacc * sizeof(double));
+  float *fm = (float *)(acc + nacc);
   double *s = acc, *s2 = acc + C;
   float *lanes = fm, *scale = fm + 5 * P, *offset = scale + C, *shift = offset + C;
   float *part = shift + C;
@@ -189,8 +187,6 @@ static int bn_act_fwd(const float *z, float *y, size_t M, int C, const float *bi
     gn__split(M, GN_NTH(), GN_TID(), &lo, &hi);
     normalise_rows(z, y, l, k, act, lo, hi);
   });
-  free(acc);
-  free(fm);
   return 0;
 }
 
@@ -267,13 +263,11 @@ int gn_bn_act_bwd(const float *dy, const float *z, const float *mean, const floa
                   int act, float eps, float *dz, float *dgamma, float *dbeta, float *dbias) {
   const Lanes l = lanes_of(C);
   const size_t nb = blocks_of(M), P = (size_t)l.P;
-  double *acc = (double *)calloc(3 * (size_t)C, sizeof(double));
-  float *k = (float *)malloc((7 * P + 5 * (size_t)C + nb * 2 * C) * sizeof(float));
-  if (!acc || !k) {
-    free(acc);
-    free(k);
-    return -1;
-  }
+  const size_t nacc = 3 * (size_t)C, nk = 7 * P + 5 * (size_t)C + nb * 2 * C;
+  double *acc = (double *)gn__work(nacc * sizeof(double) + nk * sizeof(float));
+  if (!acc) return -1;
+  memset(acc, 0, nacc * sizeof(double));
+  float *k = (float *)(acc + nacc);
   double *sg = acc, *sb = acc + C, *sz = acc + 2 * C;
   float *sl = k, *ol = k + P, *gl = k + 2 * P, *bl = k + 3 * P;
   float *k1l = k + 4 * P, *k2l = k + 5 * P, *k3l = k + 6 * P;
@@ -312,8 +306,6 @@ int gn_bn_act_bwd(const float *dy, const float *z, const float *mean, const floa
   });
   add_blocks(part, nb, C, 2 * (size_t)C, sz);
   for (int c = 0; c < C; c++) dbias[c] = (float)sz[c];
-  free(acc);
-  free(k);
   return 0;
 }
 

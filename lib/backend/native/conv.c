@@ -325,7 +325,7 @@ static int filter_by_rows(const float *x, const float *dy, float *dw, const int 
                           int team) {
   const size_t kn = gn__k(g) * (size_t)g[CO_];
   if (kn * (size_t)team > PRIVATE_DW_FLOATS) return -1;
-  float *parts = (float *)malloc(kn * (size_t)team * sizeof(float));
+  float *parts = (float *)gn__work(kn * (size_t)team * sizeof(float));
   if (!parts) return -1;
   const size_t each = col_floats_each(g);
   int used = 1;
@@ -341,7 +341,6 @@ static int filter_by_rows(const float *x, const float *dy, float *dw, const int 
     const float *p = parts + (size_t)t * kn;
     for (size_t i = 0; i < kn; i++) dw[i] += p[i];
   }
-  free(parts);
   return 0;
 }
 

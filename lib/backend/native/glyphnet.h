@@ -89,6 +89,10 @@ enum { B_, H_, W_, C_, KH_, KW_, CO_, OH_, OW_, SH_, SW_, PT_, PL_, GN_GEOM };
 
 /* Scratch for n floats, reused across calls; NULL when out of memory. */
 GN_INTERNAL float *gn__scratch(size_t n);
+/* A second scratch, of `bytes` (64-byte aligned), for a kernel's working
+ * memory beside gn__scratch's im2col rows: per-thread partial sums, factor
+ * tables. Not zeroed; NULL when out of memory. */
+GN_INTERNAL void *gn__work(size_t bytes);
 /* Threads of the team (gn_set_threads), at least 1. */
 GN_INTERNAL int gn__threads(void);
 /* Threads worth starting for `work` (in GEMM-flop equivalents, pool.c): 1 for
