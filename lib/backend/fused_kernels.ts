@@ -191,6 +191,36 @@ export interface AdamAttrs {
   epsilon: number;
 }
 
+/** The tensors of one variable in an {@link ADAM} call, each numbered K in its inputs. */
+export const ADAM_INPUTS = ["value", "grad", "m", "v"] as const;
+/** The tensors of one average in a {@link MOVING_AVERAGES} call, each numbered K in its inputs. */
+export const MOVING_AVERAGE_INPUTS = ["m", "x"] as const;
+
+/**
+ * The inputs of a kernel that takes groups of tensors ({@link ADAM},
+ * {@link MOVING_AVERAGES}): group K's tensors under their names with K
+ * appended (`value0`, `grad0`, …, `value1`, …).
+ */
+export function numberedInputs<T>(groups: Record<string, T>[]): Record<string, T> {
+  const inputs: Record<string, T> = {};
+  groups.forEach((group, k) => {
+    for (const [name, t] of Object.entries(group)) inputs[`${name}${k}`] = t;
+  });
+  return inputs;
+}
+
+/** The groups of {@link numberedInputs} back from a kernel's inputs, in order of K. */
+export function inputGroups<N extends string, T>(
+  inputs: Record<string, T>,
+  names: readonly N[],
+): Record<N, T>[] {
+  const groups: Record<N, T>[] = [];
+  for (let k = 0; `${names[0]}${k}` in inputs; k++) {
+    groups.push(Object.fromEntries(names.map((n) => [n, inputs[`${n}${k}`]])) as Record<N, T>);
+  }
+  return groups;
+}
+
 /**
  * Runs kernel `name` and assigns its outputs, in order, to `targets`: for
  * the kernels that update variables ({@link ADAM}, {@link MOVING_AVERAGES}).

@@ -20,6 +20,7 @@ import {
   type ConvBnActAttrs,
   MOVING_AVERAGES,
   type MovingAveragesAttrs,
+  numberedInputs,
   runKernelInto,
 } from "../backend/fused_kernels.ts";
 
@@ -294,14 +295,12 @@ export function updateRunningStats(stats: BatchStats[]): void {
 }
 
 function updateFused(stats: BatchStats[]): void {
-  const moving = stats.flatMap(({ params }) => [params.movingMean, params.movingVariance]);
-  const inputs: tf.NamedTensorMap = {};
-  stats.forEach(({ params, mean, variance }, i) => {
-    [inputs[`m${2 * i}`], inputs[`x${2 * i}`]] = [params.movingMean, mean];
-    [inputs[`m${2 * i + 1}`], inputs[`x${2 * i + 1}`]] = [params.movingVariance, variance];
-  });
+  const pairs = stats.flatMap(({ params, mean, variance }) => [
+    { m: params.movingMean, x: mean },
+    { m: params.movingVariance, x: variance },
+  ]);
   const attrs: MovingAveragesAttrs = { momentum: BN_MOMENTUM };
-  runKernelInto(MOVING_AVERAGES, inputs, attrs, moving);
+  runKernelInto(MOVING_AVERAGES, numberedInputs(pairs), attrs, pairs.map((p) => p.m));
 }
 
 function updateComposed(stats: BatchStats[]): void {

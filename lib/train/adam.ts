@@ -9,8 +9,10 @@
 import * as tf from "@tensorflow/tfjs-core";
 import {
   ADAM,
+  type ADAM_INPUTS,
   type AdamAttrs,
   backendHasKernels,
+  numberedInputs,
   runKernelInto,
 } from "../backend/fused_kernels.ts";
 
@@ -70,16 +72,14 @@ export class Adam {
     grads: Map<string, tf.Tensor>,
     attrs: AdamAttrs,
   ): void {
-    const inputs: tf.NamedTensorMap = {};
+    const groups: Record<typeof ADAM_INPUTS[number], tf.Tensor>[] = [];
     const targets: tf.Variable[] = [];
-    let k = 0;
     for (const [name, grad] of grads) {
-      const [w, m, v] = [variables.get(name)!, this.#m.get(name)!, this.#v.get(name)!];
-      Object.assign(inputs, { [`value${k}`]: w, [`grad${k}`]: grad, [`m${k}`]: m, [`v${k}`]: v });
-      targets.push(w, m, v);
-      k++;
+      const [value, m, v] = [variables.get(name)!, this.#m.get(name)!, this.#v.get(name)!];
+      groups.push({ value, grad, m, v });
+      targets.push(value, m, v);
     }
-    if (k > 0) runKernelInto(ADAM, inputs, attrs, targets);
+    if (groups.length > 0) runKernelInto(ADAM, numberedInputs(groups), attrs, targets);
   }
 
   /** The moments by name (`<var>/m`, `<var>/v`), for checkpoints. */

@@ -11,6 +11,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import {
   ADAM,
+  ADAM_INPUTS,
   type AdamAttrs,
   AFFINE_CORNERS,
   type AffineCornersAttrs,
@@ -20,6 +21,8 @@ import {
   type Correlate3x3Attrs,
   CORRELATE_3X3,
   GATHER_WEIGHTED,
+  inputGroups,
+  MOVING_AVERAGE_INPUTS,
   MOVING_AVERAGES,
   type MovingAveragesAttrs,
   RANDOM_NORMAL,
@@ -144,22 +147,14 @@ function bnActGrad(args: KernelArgs): tf.TensorInfo[] {
 
 /** Inputs valueK, gradK, mK, vK → [value0', m0', v0', …], new buffers (inputs may be shared). */
 function adam(args: KernelArgs): tf.TensorInfo[] {
-  const t = args.inputs as Record<string, tf.TensorInfo>;
+  const groups = inputGroups(args.inputs as Record<string, tf.TensorInfo>, ADAM_INPUTS);
   const a = args.attrs as unknown as AdamAttrs;
-  const out: tf.TensorInfo[] = [];
-  for (let k = 0; `value${k}` in t; k++) {
-    const [value, grad, m, v] = [t[`value${k}`], t[`grad${k}`], t[`m${k}`], t[`v${k}`]];
-    out.push(...adamOne(args.backend as NativeBackend, value, grad, m, v, a));
-  }
-  return out;
+  return groups.flatMap((g) => adamOne(args.backend as NativeBackend, g, a));
 }
 
 function adamOne(
   backend: NativeBackend,
-  value: tf.TensorInfo,
-  grad: tf.TensorInfo,
-  m: tf.TensorInfo,
-  v: tf.TensorInfo,
+  { value, grad, m, v }: Record<typeof ADAM_INPUTS[number], tf.TensorInfo>,
   a: AdamAttrs,
 ): tf.TensorInfo[] {
   const n = tf.util.sizeFromShape(value.shape);
@@ -288,12 +283,11 @@ function randomNormal(args: KernelArgs): tf.TensorInfo {
  */
 function movingAverages(args: KernelArgs): tf.TensorInfo[] {
   const backend = args.backend as NativeBackend;
-  const t = args.inputs as Record<string, tf.TensorInfo>;
+  const groups = inputGroups(args.inputs as Record<string, tf.TensorInfo>, MOVING_AVERAGE_INPUTS);
   const { momentum } = args.attrs as unknown as MovingAveragesAttrs;
   const [keep, take] = [Math.fround(momentum), Math.fround(1 - momentum)];
-  const out: tf.TensorInfo[] = [];
-  for (let k = 0; `m${k}` in t; k++) {
-    const [m, x] = [valuesOf(backend, t[`m${k}`]), valuesOf(backend, t[`x${k}`])];
+  return groups.map((g, k) => {
+    const [m, x] = [valuesOf(backend, g.m), valuesOf(backend, g.x)];
     if (m.length !== x.length) {
       throw new RangeError(
         `Cannot update running average ${k}: ${m.length} values, batch ${x.length}`,
@@ -303,9 +297,8 @@ function movingAverages(args: KernelArgs): tf.TensorInfo[] {
     for (let i = 0; i < m.length; i++) {
       next[i] = Math.fround(m[i] * keep) + Math.fround(x[i] * take);
     }
-    out.push(backend.makeTensorInfo(t[`m${k}`].shape, "float32", next));
-  }
-  return out;
+    return backend.makeTensorInfo(g.m.shape, "float32", next);
+  });
 }
 
 /** The fused kernels by their contract names. */

@@ -9,10 +9,12 @@
 import * as tf from "@tensorflow/tfjs-core";
 import {
   ADAM,
+  ADAM_INPUTS,
   type AdamAttrs,
   CONV_BN_ACT,
   CONV_BN_ACT_GRAD,
   type ConvBnActAttrs,
+  inputGroups,
 } from "../fused_kernels.ts";
 import { adamStep } from "./adam.ts";
 import { batchNormBackward, batchNormForward } from "./batch_norm.ts";
@@ -98,13 +100,10 @@ function convBnActGrad({ inputs, backend, attrs }: Args): tf.TensorInfo[] {
 
 /** One dispatch per variable (valueK, gradK, mK, vK), outputs in order of K. */
 function adam({ inputs, backend, attrs }: Args): tf.TensorInfo[] {
-  const t = inputs as Record<string, tf.TensorInfo>;
-  const out: tf.TensorInfo[] = [];
-  for (let k = 0; `value${k}` in t; k++) {
-    const [w, g, m, v] = [t[`value${k}`], t[`grad${k}`], t[`m${k}`], t[`v${k}`]];
-    out.push(...adamStep(backend, { w, g, m, v }, attrs as unknown as AdamAttrs));
-  }
-  return out;
+  const groups = inputGroups(inputs as Record<string, tf.TensorInfo>, ADAM_INPUTS);
+  return groups.flatMap(({ value, grad, m, v }) =>
+    adamStep(backend, { w: value, g: grad, m, v }, attrs as unknown as AdamAttrs)
+  );
 }
 
 /** The kernels this module registers for webgpu. */
