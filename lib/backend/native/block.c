@@ -144,6 +144,16 @@ static void normalise_rows(const float *z, float *y, Lanes l, NormLanes k, int a
   }
 }
 
+/* From gn__work: `sums` zeroed doubles, then `floats` floats (*floats_at points
+ * at them); NULL when out of memory. */
+static double *work_sums(size_t sums, size_t floats, float **floats_at) {
+  double *acc = (double *)gn__work(sums * sizeof(double) + floats * sizeof(float));
+  if (!acc) return NULL;
+  memset(acc, 0, sums * sizeof(double));
+  *floats_at = (float *)(acc + sums);
+  return acc;
+}
+
 /*
  * Batch norm + activation of z + bias, z[M, C] the convolution's output:
  * the batch mean and (biased) variance of z + bias, and y = act(xhat·gamma
@@ -155,11 +165,9 @@ static int bn_act_fwd(const float *z, float *y, size_t M, int C, const float *bi
                       float eps) {
   const Lanes l = lanes_of(C);
   const size_t nb = blocks_of(M), P = (size_t)l.P;
-  const size_t nacc = 2 * (size_t)C, nfm = 5 * P + 3 * (size_t)C + nb * 2 * C;
-  double *acc = (double *)gn__work(nacc * sizeof(double) + nfm * sizeof(float));
+  float *fm;
+  double *acc = work_sums(2 * (size_t)C, 5 * P + 3 * (size_t)C + nb * 2 * C, &fm);
   if (!acc) return -1;
-  memset(acc, 0, nacc * sizeof(double));
-  float *fm = (float *)(acc + nacc);
   double *s = acc, *s2 = acc + C;
   float *lanes = fm, *scale = fm + 5 * P, *offset = scale + C, *shift = offset + C;
   float *part = shift + C;
@@ -263,11 +271,9 @@ int gn_bn_act_bwd(const float *dy, const float *z, const float *mean, const floa
                   int act, float eps, float *dz, float *dgamma, float *dbeta, float *dbias) {
   const Lanes l = lanes_of(C);
   const size_t nb = blocks_of(M), P = (size_t)l.P;
-  const size_t nacc = 3 * (size_t)C, nk = 7 * P + 5 * (size_t)C + nb * 2 * C;
-  double *acc = (double *)gn__work(nacc * sizeof(double) + nk * sizeof(float));
+  float *k;
+  double *acc = work_sums(3 * (size_t)C, 7 * P + 5 * (size_t)C + nb * 2 * C, &k);
   if (!acc) return -1;
-  memset(acc, 0, nacc * sizeof(double));
-  float *k = (float *)(acc + nacc);
   double *sg = acc, *sb = acc + C, *sz = acc + 2 * C;
   float *sl = k, *ol = k + P, *gl = k + 2 * P, *bl = k + 3 * P;
   float *k1l = k + 4 * P, *k2l = k + 5 * P, *k3l = k + 6 * P;

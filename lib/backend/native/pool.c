@@ -11,10 +11,28 @@ extern char *openblas_get_config(void);
 /* Threads the team uses; set once per process from JS (synchronous calls). */
 static int team_threads = 1;
 
-/* The scratch arena: it only grows, reused by every call (JS calls are
- * synchronous, so one call at a time owns it; threads take disjoint parts). */
-static float *arena = NULL;
-static size_t arena_cap = 0;
+/* Memory that only grows, reused by every call (JS calls are synchronous,
+ * so one call at a time owns it; threads take disjoint parts). Kernels used
+ * to malloc their working memory per call; in the Deno process the blocks
+ * above glibc's mmap threshold came back as fresh pages on some calls, and
+ * the page faults made D's last filter gradient at the small config 0.56 ->
+ * 4.7 ms on 2 threads (its per-thread copies are 2.4 MB). */
+typedef struct {
+  void *p;
+  size_t cap;
+} Arena;
+
+static Arena scratch_arena, work_arena;
+
+static void *grow(Arena *a, size_t bytes) {
+  if (bytes > a->cap) {
+    free(a->p);
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    a->p = aligned_alloc(64, rounded);
+    a->cap = a->p ? rounded : 0;
+  }
+  return a->p;
+}
 
 /* Work per thread below which a kernel stays on fewer threads. Work is in
  * GEMM flops: each kernel scales its count by its cost per value against
@@ -26,31 +44,9 @@ static size_t arena_cap = 0;
 #define TEAM_MIN_WORK 1e7
 static double min_work = TEAM_MIN_WORK;
 
-float *gn__scratch(size_t n) {
-  if (n > arena_cap) {
-    free(arena);
-    arena = (float *)malloc(n * sizeof(float));
-    arena_cap = arena ? n : 0;
-  }
-  return arena;
-}
+float *gn__scratch(size_t n) { return (float *)grow(&scratch_arena, n * sizeof(float)); }
 
-/* gn__work's arena. Kernels used to malloc this memory per call; in the
- * Deno process the blocks above glibc's mmap threshold came back as fresh
- * pages every call, and the page faults made D's last filter gradient at the
- * small config 0.56 -> 4.7 ms on 2 threads (its per-thread copies are 2.4 MB). */
-static void *work = NULL;
-static size_t work_cap = 0;
-
-void *gn__work(size_t bytes) {
-  if (bytes > work_cap) {
-    free(work);
-    const size_t rounded = (bytes + 63) / 64 * 64;
-    work = aligned_alloc(64, rounded);
-    work_cap = work ? rounded : 0;
-  }
-  return work;
-}
+void *gn__work(size_t bytes) { return grow(&work_arena, bytes); }
 
 int gn__threads(void) { return team_threads; }
 
@@ -114,8 +110,8 @@ int gn_blas_config_copy(char *out, int cap) {
   return k;
 }
 
-/** Bytes held by the scratch arena. */
-double gn_arena_bytes(void) { return (double)arena_cap * sizeof(float); }
+/** Bytes held between calls by the two arenas (gn__scratch, gn__work). */
+double gn_arena_bytes(void) { return (double)(scratch_arena.cap + work_arena.cap); }
 
 static double now_seconds(void) {
   struct timespec ts;
