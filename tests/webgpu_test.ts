@@ -52,6 +52,8 @@ async function runChecks(): Promise<ChildRun> {
 
 const run = await runChecks();
 if (run.skip) console.log(`webgpu tests skipped: ${run.skip}`);
+/** The child's last stderr lines, for failure messages. */
+const stderrTail = run.stderr.trim().split("\n").slice(-20).join("\n");
 
 for (const check of [AUTO_CHECK, ...WEBGPU_CHECKS]) {
   Deno.test({
@@ -59,15 +61,16 @@ for (const check of [AUTO_CHECK, ...WEBGPU_CHECKS]) {
     ignore: run.skip !== undefined && check !== AUTO_CHECK,
     fn: () => {
       const result = run.results.get(check.name);
-      const tail = run.stderr.trim().split("\n").slice(-20).join("\n");
-      assert.ok(result, `the check process ended (exit ${run.code}) before this check:\n${tail}`);
+      assert.ok(
+        result,
+        `the check process ended (exit ${run.code}) before this check:\n${stderrTail}`,
+      );
       if (!result.ok) throw new Error(`in the check process: ${result.error}`);
     },
   });
 }
 
 Deno.test("the webgpu check process ran every check and exited cleanly", () => {
-  const tail = run.stderr.trim().split("\n").slice(-20).join("\n");
-  assert.equal(run.code, 0, `exit ${run.code}:\n${tail}`);
+  assert.equal(run.code, 0, `exit ${run.code}:\n${stderrTail}`);
   assert.equal(run.results.size, 1 + (run.skip ? 0 : WEBGPU_CHECKS.length));
 });
