@@ -126,6 +126,16 @@ export const GATHER_WEIGHTED = "GlyphnetGatherWeighted";
 export const SCATTER_WEIGHTED = "GlyphnetScatterWeighted";
 /** The channel's per-sample 3×3 correlation. */
 export const CORRELATE_3X3 = "GlyphnetCorrelate3x3";
+/** The channel's per-sample hard sigmoid and inversion: the value and its slope. */
+export const SQUASH = "GlyphnetSquash";
+
+/** Attributes of {@link SQUASH}: per sample, y = clip((x − ½)·slope + ½, 0, 1), then 1 − y if inverted. */
+export interface SquashAttrs {
+  /** B slopes. */
+  slope: number[];
+  /** B flags: invert the sample. */
+  invert: boolean[];
+}
 
 /** Attributes of {@link CONV_BN_ACT} and {@link CONV_BN_ACT_GRAD}. */
 export interface ConvBnActAttrs {

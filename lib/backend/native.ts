@@ -14,6 +14,7 @@ import { NativeBuildError } from "./native/build.ts";
 import { type NativeLib, setNativeThreads, startNative as loadAndStart } from "./native/ffi.ts";
 import { NATIVE, registerNativeBackend } from "./native/kernels.ts";
 import { NativeBackend } from "./native/backend.ts";
+import { setQueue } from "./native/queue.ts";
 import { resolveThreads, type ThreadChoice } from "./threads.ts";
 
 /**
@@ -33,7 +34,7 @@ import { resolveThreads, type ThreadChoice } from "./threads.ts";
 export function takeBuffer(n: number, opts: { zero?: boolean } = {}): Float32Array {
   const backend = tf.backend();
   if (!(backend instanceof NativeBackend)) return new Float32Array(n);
-  const out = backend.take(n);
+  const out = backend.takeHost(n);
   if (opts.zero) out.fill(0);
   return out;
 }
@@ -81,6 +82,8 @@ export async function startNative(
   }
   const choice = opts.threads ?? resolveThreads();
   const threads = setNativeThreads(choice.threads);
+  // A second core runs the kernels while JavaScript builds the step (queue.ts).
+  setQueue(lib, choice.threads >= 2);
   registerNativeBackend();
   if (!(await tf.setBackend(NATIVE))) {
     throw new BackendError("Cannot start native: tfjs could not initialise the backend");

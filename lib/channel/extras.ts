@@ -10,6 +10,8 @@ import {
   backendHasKernels,
   type Correlate3x3Attrs,
   CORRELATE_3X3,
+  SQUASH,
+  type SquashAttrs,
 } from "../backend/fused_kernels.ts";
 import type { Rng } from "../rng.ts";
 import { EXTRAS_TABLES, tableEntry } from "./tables.ts";
@@ -74,18 +76,36 @@ export function applyExtras(images: tf.Tensor4D, p: ExtrasParams): tf.Tensor4D {
     y = affineOp(y, (x) => mixKernels(x, p.kernel), (dy) => mixKernels(dy, flipped));
   }
   const invert = c === 1 ? p.invert : p.invert.map(() => false);
-  return elementwiseOp(y, (x) =>
-    inHostMemory() ? squashHost(x, p.slope, invert) : tf.tidy(() => {
-      const k = tf.tensor4d(p.slope, [b, 1, 1, 1]);
-      const sign = tf.tensor4d(invert.map((v) => (v ? -1 : 1)), [b, 1, 1, 1]);
-      const offset = tf.tensor4d(invert.map((v) => (v ? 1 : 0)), [b, 1, 1, 1]);
-      const z = tf.add(tf.mul(tf.sub(x, 0.5), k), 0.5);
-      const inside = tf.cast(tf.logicalAnd(tf.greater(z, 0), tf.less(z, 1)), "float32");
-      return {
-        value: tf.add(tf.mul(tf.clipByValue(z, 0, 1), sign), offset) as tf.Tensor4D,
-        slope: tf.mul(inside, tf.mul(k, sign)) as tf.Tensor4D,
-      };
-    }));
+  return elementwiseOp(
+    y,
+    (x) =>
+      backendHasKernels(SQUASH)
+        ? squashKernel(x, p.slope, invert)
+        : inHostMemory()
+        ? squashHost(x, p.slope, invert)
+        : tf.tidy(() => {
+          const k = tf.tensor4d(p.slope, [b, 1, 1, 1]);
+          const sign = tf.tensor4d(invert.map((v) => (v ? -1 : 1)), [b, 1, 1, 1]);
+          const offset = tf.tensor4d(invert.map((v) => (v ? 1 : 0)), [b, 1, 1, 1]);
+          const z = tf.add(tf.mul(tf.sub(x, 0.5), k), 0.5);
+          const inside = tf.cast(tf.logicalAnd(tf.greater(z, 0), tf.less(z, 1)), "float32");
+          return {
+            value: tf.add(tf.mul(tf.clipByValue(z, 0, 1), sign), offset) as tf.Tensor4D,
+            slope: tf.mul(inside, tf.mul(k, sign)) as tf.Tensor4D,
+          };
+        }),
+  );
+}
+
+/** Hard sigmoid and inversion by the backend's kernel. */
+function squashKernel(x: tf.Tensor4D, slope: number[], invert: boolean[]) {
+  const attrs: SquashAttrs = { slope, invert };
+  const [value, grad] = tf.engine().runKernel(
+    SQUASH,
+    { x },
+    attrs as unknown as tf.NamedAttrMap,
+  ) as tf.Tensor4D[];
+  return { value, slope: grad };
 }
 
 /**

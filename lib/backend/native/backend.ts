@@ -13,6 +13,7 @@
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import { awaitWrites, readFence, readsDone } from "./queue.ts";
 
 /** Buffers shorter than this are left to the garbage collector. */
 const MIN_POOLED = 1024;
@@ -31,8 +32,14 @@ export class NativeBackend extends MathBackendCPU {
   #exposed = new WeakSet<ArrayBufferLike>();
   #free = new Map<number, Float32Array[]>();
   #freeBytes = 0;
+  /** When each pooled buffer was freed, as a kernel queue fence (queue.ts). */
+  #freedAt = new WeakMap<ArrayBufferLike, number>();
 
-  /** A float32 buffer of `n` values, NOT zeroed: the caller writes every value. */
+  /**
+   * A float32 buffer of `n` values, NOT zeroed, for a native kernel to
+   * write: the caller writes every value through a kernel call (queued ones
+   * run in order, after any task still reading the buffer's last tensor).
+   */
   take(n: number): Float32Array {
     const reused = this.#free.get(n)?.pop();
     if (reused) {
@@ -44,9 +51,23 @@ export class NativeBackend extends MathBackendCPU {
     return fresh;
   }
 
-  /** An int32 buffer of `n` values from the same pool, NOT zeroed: the caller writes every value. */
-  takeInt32(n: number): Int32Array {
-    const f = this.take(n);
+  /**
+   * As {@link take}, for JavaScript to write: a pooled buffer only when no
+   * queued kernel may still read it (lib/backend/native/queue.ts), else a
+   * fresh one.
+   */
+  takeHost(n: number): Float32Array {
+    const list = this.#free.get(n);
+    const last = list?.at(-1);
+    if (last && readsDone(this.#freedAt.get(last.buffer) ?? 0)) return this.take(n);
+    const fresh = new Float32Array(n);
+    if (n >= MIN_POOLED) this.#owned.add(fresh.buffer);
+    return fresh;
+  }
+
+  /** An int32 buffer of `n` values from the same pool for JavaScript to write, NOT zeroed. */
+  takeInt32Host(n: number): Int32Array {
+    const f = this.takeHost(n);
     return new Int32Array(f.buffer, f.byteOffset, f.length);
   }
 
@@ -72,6 +93,7 @@ export class NativeBackend extends MathBackendCPU {
   }
 
   override readSync(dataId: tf.DataId): Values {
+    awaitWrites(this.data.get(dataId)?.values);
     const values = super.readSync(dataId);
     const stored = this.data.get(dataId)?.values;
     if (stored && ArrayBuffer.isView(stored)) this.#exposed.add(stored.buffer);
@@ -103,6 +125,7 @@ export class NativeBackend extends MathBackendCPU {
       this.#free.clear();
       this.#freeBytes = 0;
     }
+    this.#freedAt.set(buffer, readFence());
     const list = this.#free.get(values.length) ?? [];
     list.push(values instanceof Float32Array ? values : new Float32Array(buffer));
     this.#free.set(values.length, list);

@@ -20,6 +20,7 @@ const SOURCES = [
   "block.c",
   "elementwise.c",
   "channel.c",
+  "queue.c",
 ].map((
   f,
 ) => new URL(`./${f}`, import.meta.url));

@@ -5,6 +5,13 @@
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import { nativeSync } from "./ffi.ts";
+import { awaitWrites, type KernelCalls, kernelCalls } from "./queue.ts";
+
+/** The kernels' C functions: queued while the kernel queue is on (queue.ts). */
+export function kernels(): KernelCalls {
+  return kernelCalls(nativeSync());
+}
 
 /**
  * Float32 values of a tensor on the native backend: shared, not copied,
@@ -15,6 +22,7 @@ export function valuesOf(backend: MathBackendCPU, t: tf.TensorInfo): Float32Arra
   const values = backend.data.get(t.dataId).values;
   if (values instanceof Float32Array) return values;
   if (t.dtype === "float32" && ArrayBuffer.isView(values)) {
+    awaitWrites(values);
     return Float32Array.from(values as unknown as ArrayLike<number>);
   }
   throw new TypeError(`Cannot run a native kernel on a ${t.dtype} tensor: float32 only`);

@@ -195,3 +195,24 @@ int gn_affine_corners(const double *maps, int stages, int B, int H, int W, int32
   });
   return fractional;
 }
+
+/**
+ * The channel's hard sigmoid and inversion, per sample b of B (per values
+ * each): z = (x - 0.5)·slope + 0.5, value = clip(z, 0, 1) (1 minus it when
+ * inverted), grad = ±slope inside (0, 1), else 0. params holds B slopes, then
+ * B flags (1: invert). In double, as lib/channel/extras.ts's loop.
+ */
+void gn_squash(const float *x, const double *params, float *value, float *grad, int B,
+               size_t per) {
+  GN_PARALLEL_FOR(gn__team(20.0 * B * (double)per), b, B, {
+    const double k = params[b];
+    const int flip = params[B + b] != 0;
+    const float dk = (float)(flip ? -k : k);
+    for (size_t i = (size_t)b * per; i < (size_t)(b + 1) * per; i++) {
+      const double z = ((double)x[i] - 0.5) * k + 0.5;
+      const double clipped = z < 0 ? 0 : z > 1 ? 1 : z;
+      value[i] = (float)(flip ? 1 - clipped : clipped);
+      grad[i] = z > 0 && z < 1 ? dk : 0.0f;
+    }
+  });
+}

@@ -36,6 +36,14 @@ void gn_adam(const float *value, const float *grad, const float *m, const float 
   });
 }
 
+/**
+ * A running average: out = m·keep + x·take over n floats, each product
+ * rounded to float before the sum, as JavaScript's Math.fround computes it.
+ */
+void gn_moving_average(const float *m, const float *x, float *out, int n, float keep, float take) {
+  for (int i = 0; i < n; i++) out[i] = m[i] * keep + x[i] * take;
+}
+
 /* out[i] = a[i % na] op b[i % nb] for i in [lo, hi). */
 static void binary_range(int op, const float *a, int na, const float *b, int nb, float *out,
                          int n, size_t lo, size_t hi) {
@@ -43,6 +51,7 @@ static void binary_range(int op, const float *a, int na, const float *b, int nb,
     if (op == 0) for (size_t i = lo; i < hi; i++) out[i] = a[i] + b[i];
     if (op == 1) for (size_t i = lo; i < hi; i++) out[i] = a[i] - b[i];
     if (op == 2) for (size_t i = lo; i < hi; i++) out[i] = a[i] * b[i];
+    if (op == 3) for (size_t i = lo; i < hi; i++) out[i] = a[i] / b[i];
     return;
   }
   if (na == 1 || nb == 1) {
@@ -52,6 +61,8 @@ static void binary_range(int op, const float *a, int na, const float *b, int nb,
     if (op == 1 && nb == 1) for (size_t i = lo; i < hi; i++) out[i] = v[i] - s;
     if (op == 1 && na == 1) for (size_t i = lo; i < hi; i++) out[i] = s - v[i];
     if (op == 2) for (size_t i = lo; i < hi; i++) out[i] = v[i] * s;
+    if (op == 3 && nb == 1) for (size_t i = lo; i < hi; i++) out[i] = v[i] / s;
+    if (op == 3 && na == 1) for (size_t i = lo; i < hi; i++) out[i] = s / v[i];
     return;
   }
   /* One operand repeats every `len` values (a per-channel vector): whole
@@ -65,12 +76,13 @@ static void binary_range(int op, const float *a, int na, const float *b, int nb,
     if (op == 0) for (size_t i = i0; i < i1; i++) po[i] = pa[i] + pb[i];
     if (op == 1) for (size_t i = i0; i < i1; i++) po[i] = pa[i] - pb[i];
     if (op == 2) for (size_t i = i0; i < i1; i++) po[i] = pa[i] * pb[i];
+    if (op == 3) for (size_t i = i0; i < i1; i++) po[i] = pa[i] / pb[i];
   }
 }
 
 /**
  * out[i] = a[i % na] op b[i % nb] for i < n, where na and nb divide n (a
- * trailing broadcast). op: 0 add, 1 subtract, 2 multiply.
+ * trailing broadcast). op: 0 add, 1 subtract, 2 multiply, 3 divide.
  */
 void gn_binary(int op, const float *a, int na, const float *b, int nb, float *out, int n) {
   GN_PARALLEL(gn__team(8.0 * n), {
@@ -84,7 +96,7 @@ void gn_binary(int op, const float *a, int na, const float *b, int nb, float *ou
 static void binary_row(int op, const float *a, int sa, const float *b, int sb, float *o, int n) {
   for (int i = 0; i < n; i++) {
     const float x = a[i * sa], y = b[i * sb];
-    o[i] = op == 0 ? x + y : (op == 1 ? x - y : x * y);
+    o[i] = op == 0 ? x + y : op == 1 ? x - y : op == 2 ? x * y : x / y;
   }
 }
 
@@ -293,8 +305,8 @@ void gn_random_normal(double seed, float *out, size_t n, float mean, float sd) {
 }
 
 /**
- * out = exp(x) (op 0), −x (op 1) or 1 / (1 + exp(−x)) (op 2) over n floats;
- * exp and sigmoid in double, as tfjs's cpu kernels compute them.
+ * out = exp(x) (op 0), −x (op 1), 1 / (1 + exp(−x)) (op 2) or log(x) (op 3)
+ * over n floats; exp, sigmoid and log in double, as tfjs's cpu kernels compute them.
  */
 void gn_unary(int op, const float *x, float *out, size_t n) {
   GN_PARALLEL(gn__team((op == 1 ? 8.0 : 250.0) * (double)n), {
@@ -304,6 +316,8 @@ void gn_unary(int op, const float *x, float *out, size_t n) {
       for (size_t i = lo; i < hi; i++) out[i] = (float)exp((double)x[i]);
     } else if (op == 1) {
       for (size_t i = lo; i < hi; i++) out[i] = -x[i];
+    } else if (op == 3) {
+      for (size_t i = lo; i < hi; i++) out[i] = (float)log((double)x[i]);
     } else {
       for (size_t i = lo; i < hi; i++) out[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
     }

@@ -116,10 +116,68 @@ const SYMBOLS = {
     parameters: ["buffer", "buffer", "buffer", "i32", "i32", "i32", "i32"],
     result: "void",
   },
+  gn_squash: {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "i32", "usize"],
+    result: "void",
+  },
+  gn_moving_average: {
+    parameters: ["buffer", "buffer", "buffer", "i32", "f32", "f32"],
+    result: "void",
+  },
+  gn_q_start: { parameters: [], result: "f64" },
+  gn_q_done: { parameters: [], result: "f64" },
+  gn_q_wait: { parameters: ["f64"], result: "i32" },
+  gn_q_error_copy: { parameters: ["buffer", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/** The loaded library's functions (each documented in pool.c, conv.c, thin.c, block.c, elementwise.c, channel.c). */
-export type NativeSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+/** Kernels queue.c can queue: gnq_X takes gn_X's arguments and returns nothing. */
+export const QUEUED_KERNELS = [
+  "gn_conv2d",
+  "gn_conv2d_bwd_input",
+  "gn_conv2d_bwd_filter",
+  "gn_matmul",
+  "gn_block_fwd",
+  "gn_bn_act_bwd",
+  "gn_unary",
+  "gn_reduce",
+  "gn_random_normal",
+  "gn_adam",
+  "gn_moving_average",
+  "gn_binary",
+  "gn_binary_bcast",
+  "gn_transpose",
+  "gn_gather_weighted",
+  "gn_scatter_weighted",
+  "gn_correlate3x3",
+  "gn_squash",
+] as const;
+
+/** A kernel name of {@link QUEUED_KERNELS}. */
+export type QueuedKernel = typeof QUEUED_KERNELS[number];
+
+type QueuedName<K extends string> = K extends `gn_${infer R}` ? `gnq_${R}` : never;
+
+type QueuedSymbols = {
+  [K in QueuedKernel as QueuedName<K>]: {
+    parameters: typeof SYMBOLS[K]["parameters"];
+    result: "void";
+  };
+};
+
+/** The name of gn_X's queued form, gnq_X. */
+export function queuedName<K extends QueuedKernel>(kernel: K): QueuedName<K> {
+  return kernel.replace(/^gn_/, "gnq_") as QueuedName<K>;
+}
+
+const ALL_SYMBOLS = {
+  ...SYMBOLS,
+  ...Object.fromEntries(
+    QUEUED_KERNELS.map((k) => [queuedName(k), { ...SYMBOLS[k], result: "void" }]),
+  ) as QueuedSymbols,
+};
+
+/** The loaded library's functions (each documented in pool.c, conv.c, thin.c, block.c, elementwise.c, channel.c, queue.c). */
+export type NativeSymbols = Deno.DynamicLibrary<typeof ALL_SYMBOLS>["symbols"];
 
 /** The loaded library and what it runs on. */
 export interface NativeLib {
@@ -153,7 +211,7 @@ async function open(): Promise<NativeLib> {
   if (!Deno.env.get("OPENBLAS_THREAD_TIMEOUT")) Deno.env.set("OPENBLAS_THREAD_TIMEOUT", "4");
   if (!Deno.env.get("GOMP_SPINCOUNT")) Deno.env.set("GOMP_SPINCOUNT", String(SPIN_COUNT));
   const path = await buildNative();
-  const { symbols } = Deno.dlopen(path, SYMBOLS);
+  const { symbols } = Deno.dlopen(path, ALL_SYMBOLS);
   symbols.gn_set_threads(1);
   // Copied into our buffer: reading a C pointer needs unscoped --allow-ffi.
   const text = new Uint8Array(512);

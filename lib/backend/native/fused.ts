@@ -28,10 +28,13 @@ import {
   RANDOM_NORMAL,
   type RandomNormalAttrs,
   SCATTER_WEIGHTED,
+  SQUASH,
+  type SquashAttrs,
 } from "../fused_kernels.ts";
 import type { NativeBackend } from "./backend.ts";
 import { nativeSync } from "./ffi.ts";
-import { geometry, valuesOf } from "./c_args.ts";
+import { geometry, kernels, valuesOf } from "./c_args.ts";
+import { awaitWrites } from "./queue.ts";
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
@@ -81,7 +84,7 @@ function convBnAct(args: KernelArgs): tf.TensorInfo[] {
   const conv = backend.take(size);
   const mean = new Float32Array(channels);
   const variance = new Float32Array(channels);
-  const rc = nativeSync().symbols.gn_block_fwd(
+  const rc = kernels().gn_block_fwd(
     valuesOf(backend, x),
     valuesOf(backend, filter),
     valuesOf(backend, bias),
@@ -119,7 +122,7 @@ function bnActGrad(args: KernelArgs): tf.TensorInfo[] {
   const dbias = new Float32Array(channels);
   const dgamma = new Float32Array(channels);
   const dbeta = new Float32Array(channels);
-  const rc = nativeSync().symbols.gn_bn_act_bwd(
+  const rc = kernels().gn_bn_act_bwd(
     valuesOf(backend, dy),
     valuesOf(backend, conv),
     valuesOf(backend, mean),
@@ -167,7 +170,7 @@ function adamOne(
     }
   }
   const out = [backend.take(n), backend.take(n), backend.take(n)];
-  nativeSync().symbols.gn_adam(
+  kernels().gn_adam(
     valuesOf(backend, value),
     valuesOf(backend, grad),
     valuesOf(backend, m),
@@ -188,6 +191,7 @@ function adamOne(
 function int32Of(backend: NativeBackend, t: tf.TensorInfo): Int32Array {
   const values = backend.data.get(t.dataId).values;
   if (values instanceof Int32Array) return values;
+  awaitWrites(values);
   return Int32Array.from(values as unknown as ArrayLike<number>);
 }
 
@@ -201,8 +205,7 @@ function weighted(scatter: boolean) {
     const n = b * h * w;
     const count = tf.util.sizeFromShape(t.index.shape) / n;
     const out = backend.take(n * c);
-    const call = scatter ? nativeSync().symbols.gn_scatter_weighted : nativeSync().symbols
-      .gn_gather_weighted;
+    const call = scatter ? kernels().gn_scatter_weighted : kernels().gn_gather_weighted;
     call(
       valuesOf(backend, x),
       int32Of(backend, t.index),
@@ -227,7 +230,7 @@ function correlate3x3(args: KernelArgs): tf.TensorInfo {
     throw new RangeError(`Cannot correlate a batch of ${b}: got ${kernel.length} kernel values`);
   }
   const out = backend.take(b * h * w * c);
-  nativeSync().symbols.gn_correlate3x3(
+  kernels().gn_correlate3x3(
     valuesOf(backend, x),
     Float64Array.from(kernel),
     out,
@@ -239,6 +242,24 @@ function correlate3x3(args: KernelArgs): tf.TensorInfo {
   return backend.makeTensorInfo(x.shape, "float32", out);
 }
 
+/** Squash: the extras' per-sample hard sigmoid and inversion → [value, slope]. */
+function squash(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as NativeBackend;
+  const { x } = args.inputs as Record<string, tf.TensorInfo>;
+  const { slope, invert } = args.attrs as unknown as SquashAttrs;
+  const b = x.shape[0], n = tf.util.sizeFromShape(x.shape);
+  if (slope.length !== b || invert.length !== b) {
+    throw new RangeError(`Cannot squash a batch of ${b}: got ${slope.length} slopes`);
+  }
+  const params = Float64Array.from([...slope, ...invert.map(Number)]);
+  const value = backend.take(n), grad = backend.take(n);
+  kernels().gn_squash(valuesOf(backend, x), params, value, grad, b, BigInt(n / b));
+  return [
+    backend.makeTensorInfo(x.shape, "float32", value),
+    backend.makeTensorInfo(x.shape, "float32", grad),
+  ];
+}
+
 /** AffineCorners: the resampling's index and weight tables, 4 or 1 per pixel. */
 function affineCorners(args: KernelArgs): tf.TensorInfo[] {
   const backend = args.backend as NativeBackend;
@@ -248,8 +269,9 @@ function affineCorners(args: KernelArgs): tf.TensorInfo[] {
   if (maps.length !== 6 * b * stages) {
     throw new RangeError(`Cannot compute corners: ${maps.length} map values for ${stages} × ${b}`);
   }
-  const index = backend.takeInt32(4 * n);
-  const weight = backend.take(4 * n);
+  // Computed here, beside the queue: the tables depend on the maps alone.
+  const index = backend.takeInt32Host(4 * n);
+  const weight = backend.takeHost(4 * n);
   const fractional = nativeSync().symbols.gn_affine_corners(
     Float64Array.from(maps),
     stages,
@@ -272,20 +294,15 @@ function randomNormal(args: KernelArgs): tf.TensorInfo {
   const { shape, mean, stdDev, seed } = args.attrs as unknown as RandomNormalAttrs;
   const n = tf.util.sizeFromShape(shape);
   const out = backend.take(n);
-  nativeSync().symbols.gn_random_normal(seed, out, BigInt(n), mean, stdDev);
+  kernels().gn_random_normal(seed, out, BigInt(n), mean, stdDev);
   return backend.makeTensorInfo(shape, "float32", out);
 }
 
-/**
- * MovingAverages: mK' = momentum·mK + (1−momentum)·xK for each pair, in
- * JavaScript: a step's averages are a few thousand values, less work than
- * the FFI calls it would take.
- */
+/** MovingAverages: mK' = momentum·mK + (1−momentum)·xK for each pair, one C call each. */
 function movingAverages(args: KernelArgs): tf.TensorInfo[] {
   const backend = args.backend as NativeBackend;
   const groups = inputGroups(args.inputs as Record<string, tf.TensorInfo>, MOVING_AVERAGE_INPUTS);
   const { momentum } = args.attrs as unknown as MovingAveragesAttrs;
-  const [keep, take] = [Math.fround(momentum), Math.fround(1 - momentum)];
   return groups.map((g, k) => {
     const [m, x] = [valuesOf(backend, g.m), valuesOf(backend, g.x)];
     if (m.length !== x.length) {
@@ -294,9 +311,7 @@ function movingAverages(args: KernelArgs): tf.TensorInfo[] {
       );
     }
     const next = backend.take(m.length);
-    for (let i = 0; i < m.length; i++) {
-      next[i] = Math.fround(m[i] * keep) + Math.fround(x[i] * take);
-    }
+    kernels().gn_moving_average(m, x, next, m.length, momentum, 1 - momentum);
     return backend.makeTensorInfo(g.m.shape, "float32", next);
   });
 }
@@ -313,6 +328,7 @@ export const FUSED_KERNELS: Record<
   [GATHER_WEIGHTED]: weighted(false),
   [SCATTER_WEIGHTED]: weighted(true),
   [CORRELATE_3X3]: correlate3x3,
+  [SQUASH]: squash,
   [RANDOM_NORMAL]: randomNormal,
   [AFFINE_CORNERS]: affineCorners,
 };

@@ -129,5 +129,35 @@ GN_INTERNAL void gn__thin_bwd_input(const float *dy, const float *w, float *dx, 
 GN_INTERNAL void gn__thin_bwd_filter(const float *x, const float *dy, float *dw, const int *g,
                                      float *scratch);
 
+/* The exported kernels (their comments are at their definitions); queue.c
+ * queues calls to them as gnq_X with the same arguments. */
+int gn_conv2d(const float *x, const float *w, float *y, const int *g);
+int gn_conv2d_bwd_input(const float *dy, const float *w, float *dx, const int *g);
+int gn_conv2d_bwd_filter(const float *x, const float *dy, float *dw, const int *g);
+void gn_matmul(const float *a, const float *b, float *c, int batch, int m, int n, int k, int ta,
+               int tb, int stride_a, int stride_b);
+int gn_block_fwd(const float *x, const float *w, const float *bias, const float *gamma,
+                 const float *beta, float *y, float *z, float *mean, float *var, const int *g,
+                 int transpose, int act, float eps);
+int gn_bn_act_bwd(const float *dy, const float *z, const float *mean, const float *bias,
+                  const float *var, const float *gamma, const float *beta, size_t M, int C,
+                  int act, float eps, float *dz, float *dgamma, float *dbeta, float *dbias);
+void gn_unary(int op, const float *x, float *out, size_t n);
+int gn_reduce(int op, const float *x, float *out, const int *d, size_t len);
+void gn_random_normal(double seed, float *out, size_t n, float mean, float sd);
+void gn_adam(const float *value, const float *grad, const float *m, const float *v,
+             float *value_out, float *m_out, float *v_out, int n, float a, float b1, float b2,
+             float e);
+void gn_moving_average(const float *m, const float *x, float *out, int n, float keep, float take);
+void gn_binary(int op, const float *a, int na, const float *b, int nb, float *out, int n);
+void gn_binary_bcast(int op, const float *a, const float *b, float *out, const int *d);
+void gn_transpose(const float *x, float *out, const int *d);
+void gn_gather_weighted(const float *x, const int *index, const float *weight, float *out,
+                        int count, int batch, int pixels, int C);
+void gn_scatter_weighted(const float *dy, const int *index, const float *weight, float *dx,
+                         int count, int batch, int pixels, int C);
+void gn_correlate3x3(const float *x, const double *kernel, float *y, int B, int H, int W, int C);
+void gn_squash(const float *x, const double *params, float *value, float *grad, int B,
+               size_t per);
 
 #endif

@@ -9,8 +9,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { NativeBackend } from "./backend.ts";
-import { nativeSync } from "./ffi.ts";
-import { geometry, valuesOf } from "./c_args.ts";
+import { geometry, kernels, valuesOf } from "./c_args.ts";
+import { awaitWrites } from "./queue.ts";
 import { FUSED_KERNELS } from "./fused.ts";
 
 /** The tfjs backend name. */
@@ -78,7 +78,7 @@ function convKernel(name: string, pass: ConvPass) {
     }
     const shape = pass.outShape(info);
     const out = backend.take(tf.util.sizeFromShape(shape));
-    const rc = nativeSync().symbols[pass.symbol](
+    const rc = kernels()[pass.symbol](
       valuesOf(backend, first),
       valuesOf(backend, second),
       out,
@@ -131,7 +131,7 @@ function batchMatMul(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
   const batch = Math.max(batchA, batchB);
   const outShape = [...(batchA >= batchB ? a.shape : b.shape).slice(0, -2), m, n];
   const c = backend.take(batch * m * n);
-  nativeSync().symbols.gn_matmul(
+  kernels().gn_matmul(
     valuesOf(backend, a),
     valuesOf(backend, b),
     c,
@@ -165,7 +165,7 @@ function broadcastGeometry(a: number[], b: number[], out: number[]): Int32Array 
 }
 
 /**
- * Add, Sub and Multiply natively (cpu's loop computes an index modulo per
+ * Add, Sub, Multiply and RealDiv natively (cpu's loop computes an index modulo per
  * element, and was the step's top kernel): one flat loop when one shape is
  * a suffix of the other (same shape, per-channel vector, scalar), else a
  * general broadcast (e.g. a per-sample [B, 1, 1, 1] factor).
@@ -182,7 +182,7 @@ function binary(op: number) {
     const isSuffix = (s: number[]) =>
       s.every((d, i) => d === outShape[outShape.length - s.length + i]);
     const out = backend.take(n);
-    const symbols = nativeSync().symbols;
+    const symbols = kernels();
     const av = valuesOf(backend, a), bv = valuesOf(backend, b);
     if ((na === n || isSuffix(a.shape)) && (nb === n || isSuffix(b.shape))) {
       symbols.gn_binary(op, av, na, bv, nb, out, n);
@@ -204,12 +204,12 @@ function transpose(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
   }
   const out = backend.take(n);
   const d = Int32Array.from([x.shape.length, ...x.shape, ...perm]);
-  nativeSync().symbols.gn_transpose(valuesOf(backend, x), out, d);
+  kernels().gn_transpose(valuesOf(backend, x), out, d);
   return backend.makeTensorInfo(perm.map((p) => x.shape[p]), "float32", out);
 }
 
 /**
- * Exp, Neg and Sigmoid natively: cpu's JavaScript loops took 9–20 ns a value
+ * Exp, Neg, Sigmoid and Log natively: cpu's JavaScript loops took 9–20 ns a value
  * (the loss's [B, V+1] logits: 40–230 µs a call; the noise images' sigmoid,
  * 1.5 M values: 16–90 ms).
  */
@@ -220,7 +220,7 @@ function unary(op: number) {
     const n = tf.util.sizeFromShape(x.shape);
     if (x.dtype !== "float32" || n === 0) return fallback(args) as tf.TensorInfo;
     const out = backend.take(n);
-    nativeSync().symbols.gn_unary(op, valuesOf(backend, x), out, BigInt(n));
+    kernels().gn_unary(op, valuesOf(backend, x), out, BigInt(n));
     return backend.makeTensorInfo(x.shape, "float32", out);
   };
 }
@@ -248,12 +248,37 @@ function reduce(op: number) {
     const len = axes.reduce((p, a) => p * x.shape[a], 1);
     const out = backend.take(n / len);
     const d = Int32Array.from([x.shape.length, ...x.shape, ...perm]);
-    const rc = nativeSync().symbols.gn_reduce(op, valuesOf(backend, x), out, d, BigInt(len));
+    const rc = kernels().gn_reduce(op, valuesOf(backend, x), out, d, BigInt(len));
     check(rc, op === 0 ? "Sum" : "Max");
     const shape = keepDims
       ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
       : kept.map((i) => x.shape[i]);
     return backend.makeTensorInfo(shape, "float32", out);
+  };
+}
+
+/** cpu's kernels that only pass a tensor's data on (no values read): they need not wait. */
+const PASS_THROUGH: ReadonlySet<string> = new Set(["Identity", "Reshape"]);
+
+/** Whether cpu's Cast reads the values (else it shares them, as to a wider type). */
+function castReads({ inputs, attrs }: KernelArgs): boolean {
+  const from = (inputs.x as tf.TensorInfo).dtype, to = (attrs as { dtype: tf.DataType }).dtype;
+  return from === "complex64" || to === "complex64" || tf.util.hasEncodingLoss(from, to);
+}
+
+/**
+ * cpu's kernel in JavaScript, after the queued kernels that write its inputs
+ * (lib/backend/native/queue.ts); its outputs are new arrays, which no task sees.
+ */
+function hostKernel(name: string, kernel: tf.KernelFunc): tf.KernelFunc {
+  if (PASS_THROUGH.has(name)) return kernel;
+  return (args) => {
+    if (name === "Cast" && !castReads(args)) return kernel(args);
+    const backend = args.backend as NativeBackend;
+    for (const t of Object.values(args.inputs)) {
+      if (t) awaitWrites(backend.data.get((t as tf.TensorInfo).dataId)?.values);
+    }
+    return kernel(args);
   };
 }
 
@@ -265,10 +290,12 @@ const OVERRIDES: Record<string, (args: KernelArgs, fallback: tf.KernelFunc) => t
   Add: binary(0),
   Sub: binary(1),
   Multiply: binary(2),
+  RealDiv: binary(3),
   Transpose: transpose,
   Exp: unary(0),
   Neg: unary(1),
   Sigmoid: unary(2),
+  Log: unary(3),
   Sum: reduce(0),
   Max: reduce(1),
 };
@@ -288,9 +315,8 @@ export function registerNativeBackend(): void {
   tf.registerBackend(NATIVE, () => new NativeBackend(), 1);
   for (const config of tf.getKernelsForBackend("cpu")) {
     const override = OVERRIDES[config.kernelName];
-    const kernelFunc: tf.KernelFunc = override
-      ? (args) => override(args, config.kernelFunc)
-      : config.kernelFunc;
+    const cpu = hostKernel(config.kernelName, config.kernelFunc);
+    const kernelFunc: tf.KernelFunc = override ? (args) => override(args, cpu) : cpu;
     tf.registerKernel({ ...config, backendName: NATIVE, kernelFunc });
   }
   for (const [kernelName, kernel] of Object.entries(FUSED_KERNELS)) {
