@@ -3,6 +3,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
 import { startNative, takeBuffer } from "../lib/backend/native.ts";
 import { nativeSync, setNativeThreads } from "../lib/backend/native/ffi.ts";
+import { drainQueue } from "../lib/backend/native/queue.ts";
 import { buildNative, compilerFlags, NativeBuildError } from "../lib/backend/native/build.ts";
 import { NATIVE_KERNELS } from "../lib/backend/native/kernels.ts";
 import {
@@ -242,7 +243,7 @@ Deno.test("native BatchMatMul matches cpu", async () => {
   );
 });
 
-Deno.test("native Add, Sub and Multiply match cpu with every kind of broadcast", async () => {
+Deno.test("native Add, Sub, Multiply and RealDiv match cpu with every kind of broadcast", async () => {
   const rng = new Rng(10);
   const shapes: [number[], number[]][] = [
     [[2, 3, 4], [2, 3, 4]],
@@ -256,7 +257,9 @@ Deno.test("native Add, Sub and Multiply match cpu with every kind of broadcast",
     [[2, 3], [2, 1]],
   ];
   for (const [sa, sb] of shapes) {
-    for (const [name, f] of [["add", tf.add], ["sub", tf.sub], ["mul", tf.mul]] as const) {
+    const div = (a: tf.Tensor, b: tf.Tensor) => tf.div(a, tf.add(tf.abs(b), 0.5));
+    const ops = [["add", tf.add], ["sub", tf.sub], ["mul", tf.mul], ["div", div]] as const;
+    for (const [name, f] of ops) {
       const outShape = tf.backend_util.assertAndGetBroadcastShape(sa, sb);
       await compare(
         [random(sa, rng), random(sb, rng)],
@@ -298,7 +301,9 @@ Deno.test("native backend reuses output buffers only when nothing else can see t
   for (let i = 0; i < 4; i++) tf.tidy(() => tf.sub(tf.add(a, b), tf.mul(b, b)));
   assert.deepEqual(read, copy);
   assert.deepEqual(view.dataSync(), viewCopy);
-  // A buffer handed out by takeBuffer() comes back when its tensor is disposed.
+  // A buffer handed out by takeBuffer() comes back when its tensor is
+  // disposed (once no queued kernel may still read it: native_queue_test.ts).
+  drainQueue();
   const mine = takeBuffer(4096, { zero: true });
   assert.ok(mine.every((v) => v === 0));
   tf.tensor(mine, [4096]).dispose();
@@ -310,10 +315,11 @@ Deno.test("native backend reuses output buffers only when nothing else can see t
   tf.dispose([a, b, view]);
 });
 
-Deno.test("native Exp, Neg, Sum and Max match cpu, over any axes", async () => {
+Deno.test("native Exp, Neg, Log, Sum and Max match cpu, over any axes", async () => {
   const rng = new Rng(14);
   const x = random([3, 4, 5], rng);
-  for (const [name, f] of [["exp", tf.exp], ["neg", tf.neg]] as const) {
+  const log = (t: tf.Tensor) => tf.log(tf.add(tf.abs(t), 0.1));
+  for (const [name, f] of [["exp", tf.exp], ["neg", tf.neg], ["log", log]] as const) {
     await compare([x], (t) => f(t), [3, 4, 5], name, rng);
   }
   const axes: [number | number[] | null, boolean][] = [
@@ -714,7 +720,7 @@ Deno.test("the native corner tables are the JS corners() to the bit: fractional 
   }
 });
 
-Deno.test("the channel's corner tables, resampling and 3×3 correlation kernels give the JS loops' bits", async () => {
+Deno.test("the channel's corner tables, resampling, 3×3 correlation and squash kernels give the JS loops' bits", async () => {
   const rng = new Rng(12);
   for (const shape of [[3, 7, 5, 1], [5, 6, 6, 3]] as [number, number, number, number][]) {
     const [b, h, w] = shape;

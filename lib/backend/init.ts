@@ -8,12 +8,11 @@ import "./_gradients.ts";
 import "@tensorflow/tfjs-backend-cpu";
 import type { BackendName } from "../config/schema.ts";
 import { BackendError, type BackendInfo } from "./info.ts";
-import { startNative } from "./native.ts";
+import { setThreads, startNative } from "./native.ts";
 import { startTensorflow } from "./tensorflow.ts";
 import { registerWasmKernels } from "./wasm_kernels.ts";
 import { registerWebgpuKernels } from "./webgpu/kernels.ts";
 import { resolveThreads, type ThreadChoice } from "./threads.ts";
-import { setNativeThreads } from "./native/ffi.ts";
 
 // PROD silences tfjs's "install tfjs-node" banner and debug-only checks.
 tf.env().set("PROD", true);
@@ -175,7 +174,7 @@ export async function initBackend(
 /** The running backend on `threads` (native changes its team; the others keep one thread). */
 function retune(info: BackendInfo, threads: ThreadChoice): BackendInfo {
   if (info.name !== "native" || info.threads === threads.threads) return info;
-  const n = setNativeThreads(threads.threads);
+  const n = setThreads(threads.threads);
   current = {
     ...info,
     device: info.device.replace(/\d+ threads?\)$/, `${n} thread${n === 1 ? "" : "s"})`),

@@ -11,7 +11,12 @@ import * as tf from "@tensorflow/tfjs-core";
 import "./_gradients.ts";
 import { BackendError, type BackendInfo } from "./info.ts";
 import { NativeBuildError } from "./native/build.ts";
-import { type NativeLib, setNativeThreads, startNative as loadAndStart } from "./native/ffi.ts";
+import {
+  type NativeLib,
+  nativeSync,
+  setNativeThreads,
+  startNative as loadAndStart,
+} from "./native/ffi.ts";
 import { NATIVE, registerNativeBackend } from "./native/kernels.ts";
 import { NativeBackend } from "./native/backend.ts";
 import { setQueue } from "./native/queue.ts";
@@ -37,6 +42,17 @@ export function takeBuffer(n: number, opts: { zero?: boolean } = {}): Float32Arr
   const out = backend.takeHost(n);
   if (opts.zero) out.fill(0);
   return out;
+}
+
+/**
+ * Runs native kernels on `n` threads; from 2, queued on a worker thread
+ * while JavaScript builds the step (lib/backend/native/queue.ts), else
+ * called in turn. Returns the threads in effect (1 without OpenMP).
+ */
+export function setThreads(n: number): number {
+  const threads = setNativeThreads(n);
+  setQueue(nativeSync(), n >= 2);
+  return threads;
 }
 
 function cpuName(): string {
@@ -81,9 +97,7 @@ export async function startNative(
     );
   }
   const choice = opts.threads ?? resolveThreads();
-  const threads = setNativeThreads(choice.threads);
-  // A second core runs the kernels while JavaScript builds the step (queue.ts).
-  setQueue(lib, choice.threads >= 2);
+  const threads = setThreads(choice.threads);
   registerNativeBackend();
   if (!(await tf.setBackend(NATIVE))) {
     throw new BackendError("Cannot start native: tfjs could not initialise the backend");

@@ -57,12 +57,17 @@ export class NativeBackend extends MathBackendCPU {
    * fresh one.
    */
   takeHost(n: number): Float32Array {
-    const list = this.#free.get(n);
-    const last = list?.at(-1);
-    if (last && readsDone(this.#freedAt.get(last.buffer) ?? 0)) return this.take(n);
-    const fresh = new Float32Array(n);
-    if (n >= MIN_POOLED) this.#owned.add(fresh.buffer);
-    return fresh;
+    const list = this.#free.get(n) ?? [];
+    // The newest free buffer no queued task may read (still warm in cache).
+    const i = list.findLastIndex((b) => readsDone(this.#freedAt.get(b.buffer) ?? 0));
+    if (i < 0) {
+      const fresh = new Float32Array(n);
+      if (n >= MIN_POOLED) this.#owned.add(fresh.buffer);
+      return fresh;
+    }
+    const [reused] = list.splice(i, 1);
+    this.#freeBytes -= reused.byteLength;
+    return reused;
   }
 
   /** An int32 buffer of `n` values from the same pool for JavaScript to write, NOT zeroed. */

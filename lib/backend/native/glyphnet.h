@@ -93,6 +93,12 @@ GN_INTERNAL float *gn__scratch(size_t n);
  * memory beside gn__scratch's im2col rows: per-thread partial sums, factor
  * tables. Not zeroed; NULL when out of memory. */
 GN_INTERNAL void *gn__work(size_t bytes);
+/* Returns once the kernel queue (queue.c) has run every queued task: calls
+ * that change what kernels share (threads, BLAS settings) wait for it. */
+GN_INTERNAL void gn__q_drain(void);
+/* 1 when called beside the queue's worker while it has tasks (the channel's
+ * corner tables, computed on the JS thread): such a call stays on one thread. */
+GN_INTERNAL int gn__q_busy_elsewhere(void);
 /* Threads of the team (gn_set_threads), at least 1. */
 GN_INTERNAL int gn__threads(void);
 /* Threads worth starting for `work` (in GEMM-flop equivalents, pool.c): 1 for

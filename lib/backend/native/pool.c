@@ -51,19 +51,23 @@ void *gn__work(size_t bytes) { return grow(&work_arena, bytes); }
 int gn__threads(void) { return team_threads; }
 
 int gn__team(double work) {
-  if (team_threads <= 1 || work < 2 * min_work) return 1;
+  if (team_threads <= 1 || work < 2 * min_work || gn__q_busy_elsewhere()) return 1;
   const double t = min_work > 0 ? work / min_work : team_threads;
   return t < team_threads ? (int)t : team_threads;
 }
 
 /** Sets the smallest work split over the team (tests pass 0 to thread tiny shapes); < 0 resets. */
-void gn_set_min_work(double work) { min_work = work < 0 ? TEAM_MIN_WORK : work; }
+void gn_set_min_work(double work) {
+  gn__q_drain();
+  min_work = work < 0 ? TEAM_MIN_WORK : work;
+}
 
 /**
  * Sets the team's threads. OpenBLAS stays at 1 thread: kernels call it
  * from inside the team, each thread on its own block.
  */
 void gn_set_threads(int n) {
+  gn__q_drain();
   team_threads = n < 1 ? 1 : n;
 #ifdef _OPENMP
   omp_set_dynamic(0);
@@ -111,7 +115,10 @@ int gn_blas_config_copy(char *out, int cap) {
 }
 
 /** Bytes held between calls by the two arenas (gn__scratch, gn__work). */
-double gn_arena_bytes(void) { return (double)(scratch_arena.cap + work_arena.cap); }
+double gn_arena_bytes(void) {
+  gn__q_drain();
+  return (double)(scratch_arena.cap + work_arena.cap);
+}
 
 static double now_seconds(void) {
   struct timespec ts;
@@ -125,6 +132,7 @@ static double now_seconds(void) {
  * one warm-up. Restores BLAS to 1 thread. Returns -1 when out of memory.
  */
 double gn_sgemm_gflops(int n, int reps, int threads) {
+  gn__q_drain();
   const size_t nn = (size_t)n * n;
   float *a = (float *)malloc(3 * nn * sizeof(float));
   if (!a) return -1;

@@ -48,12 +48,20 @@ static inline void relax(void) {
 #endif
 }
 
+/* Set on the worker thread only. */
+static _Thread_local int on_worker;
+
+int gn__q_busy_elsewhere(void) {
+  return atomic_load(&started) && !on_worker && atomic_load(&done) < atomic_load(&queued);
+}
+
 static void run_one(Task *t) {
   if (t->run(t->a) != 0 && !failed) failed = t->name;
 }
 
 static void *work(void *unused) {
   (void)unused;
+  on_worker = 1;
   unsigned long long next = atomic_load(&done);
   for (;;) {
     int spins = 0;
@@ -84,6 +92,8 @@ static void *work(void *unused) {
 static void finish_tasks(void) {
   while (atomic_load(&done) < atomic_load(&queued)) sched_yield();
 }
+
+void gn__q_drain(void) { finish_tasks(); }
 
 /**
  * Starts the worker (once per process) and returns the tasks done so far

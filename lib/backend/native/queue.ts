@@ -89,6 +89,8 @@ export function setQueue(lib: NativeLib, enable: boolean): void {
       throw new RangeError("Cannot start the native kernel queue: its thread did not start");
     }
     queue = makeQueue(lib.symbols, done);
+    // Tearing the isolate down frees every buffer, also those queued tasks read.
+    globalThis.addEventListener("unload", drainQueue);
   }
   on = true;
 }

@@ -1,0 +1,114 @@
+/**
+ * The native kernel queue (lib/backend/native/queue.ts): kernels queued on
+ * the worker thread give the bits they give called in turn, and JavaScript
+ * never reads a value before its kernel wrote it nor writes a buffer a
+ * queued kernel still reads.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import assert from "node:assert/strict";
+import { initBackend } from "../lib/backend/init.ts";
+import { takeBuffer } from "../lib/backend/native.ts";
+import { nativeSync, setNativeThreads } from "../lib/backend/native/ffi.ts";
+import { drainQueue, queueOn, setQueue } from "../lib/backend/native/queue.ts";
+import { experimentSchema } from "../lib/config/schema.ts";
+import { createTrainState, disposeTrainState } from "../lib/train/state.ts";
+import { trainStep } from "../lib/train/step.ts";
+
+const info = await initBackend("native", { threads: 2 });
+const lib = nativeSync();
+
+/** Runs fn with the queue on or off, then puts it back on. */
+async function withQueue<T>(on: boolean, fn: () => Promise<T>): Promise<T> {
+  setQueue(lib, on);
+  try {
+    return await fn();
+  } finally {
+    setQueue(lib, true);
+  }
+}
+
+Deno.test("native at 2 threads queues kernels; at 1 it calls them in turn", async () => {
+  assert.equal(info.threads, 2);
+  assert.ok(queueOn());
+  await initBackend("native", { threads: 1 });
+  assert.ok(!queueOn());
+  await initBackend("native", { threads: 2 });
+  assert.ok(queueOn());
+});
+
+/** Losses of `steps` training steps and every weight after them. */
+async function train(steps: number): Promise<number[]> {
+  const config = experimentSchema.parse({
+    seed: 5,
+    message: { size: 26 },
+    image: { size: 16, color: "grayscale" },
+    model: { filters: 4 },
+    training: { batch_size: 8 },
+    channel: { randomize: true },
+  });
+  const state = createTrainState(config, { level: 15 });
+  const out: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const l = trainStep(state);
+    for (const t of [l.dReal, l.dFake, l.g]) out.push((await t.data())[0]);
+    tf.dispose([l.dReal, l.dFake, l.g]);
+  }
+  for (const net of [state.g, state.d]) {
+    for (const v of net.variables.values()) out.push(...(v.dataSync() as Float32Array));
+  }
+  disposeTrainState(state);
+  return out;
+}
+
+Deno.test("training steps give the same bits with kernels queued and called in turn, at 1 and 2 team threads", async () => {
+  for (const team of [1, 2]) {
+    setNativeThreads(team);
+    try {
+      const inTurn = await withQueue(false, () => train(4));
+      const queued = await withQueue(true, () => train(4));
+      assert.deepEqual(queued, inTurn, `${team} team thread(s)`);
+    } finally {
+      setNativeThreads(info.threads);
+    }
+  }
+});
+
+Deno.test("reading a tensor, and cpu's kernels, wait for the queued kernels that write it", () => {
+  // 200 queued adds, each reading the last: the sum is exact in float32.
+  let x = tf.zeros([100_000]);
+  for (let i = 0; i < 200; i++) {
+    const next = tf.add(x, tf.scalar(1));
+    x.dispose();
+    x = next;
+  }
+  // Floor is cpu's JavaScript kernel: it must see the last add's values.
+  const floored = tf.floor(tf.mul(x, 0.5));
+  assert.ok(x.dataSync().every((v) => v === 200));
+  assert.ok(floored.dataSync().every((v) => v === 100));
+  tf.dispose([x, floored]);
+});
+
+Deno.test("a buffer freed while a queued kernel reads it is not handed to JavaScript to write", () => {
+  const n = 512;
+  // A native kernel's output: its buffer goes back to the pool when freed.
+  const a = tf.tidy(() => tf.add(tf.randomUniform([n, n], -1, 1, "float32", 1), 0));
+  const b = tf.randomUniform([n, n], -1, 1, "float32", 2);
+  const want = withQueueSync(false, () => tf.matMul(a, b).dataSync().slice());
+  drainQueue();
+  // Queue matmuls reading `a`, free it, then write every buffer JavaScript
+  // gets: had one been `a`'s, the queued matmuls would read NaN.
+  const products = [0, 1, 2, 3].map(() => tf.matMul(a, b));
+  a.dispose();
+  for (let i = 0; i < 4; i++) takeBuffer(n * n).fill(NaN);
+  for (const p of products) assert.deepEqual(p.dataSync(), want);
+  tf.dispose([b, ...products]);
+});
+
+function withQueueSync<T>(on: boolean, fn: () => T): T {
+  setQueue(lib, on);
+  try {
+    return fn();
+  } finally {
+    setQueue(lib, true);
+  }
+}
