@@ -14,9 +14,17 @@ import { instrumentKernels, type KernelTotals, profileRows } from "./_profile.ts
 
 /** The benchmark's model sizes (docs/ARCHITECTURE.md, "Backends: measured facts"). */
 export const BENCH_CONFIGS = {
-  tiny: { symbols: 26, size: 16, color: "grayscale", filters: 8, batch: 32, steps: 20 },
-  small: { symbols: 64, size: 32, color: "rgb", filters: 8, batch: 64, steps: 10 },
-  default: { symbols: 128, size: 64, color: "rgb", filters: 16, batch: 128, steps: 3 },
+  tiny: {
+    symbols: 26,
+    size: 16,
+    color: "grayscale",
+    filters: 8,
+    batch: 32,
+    steps: 100,
+    warmup: 20,
+  },
+  small: { symbols: 64, size: 32, color: "rgb", filters: 8, batch: 64, steps: 20, warmup: 5 },
+  default: { symbols: 128, size: 64, color: "rgb", filters: 16, batch: 128, steps: 3, warmup: 1 },
 } as const;
 
 /** A config name of {@link BENCH_CONFIGS}. */

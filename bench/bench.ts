@@ -122,7 +122,7 @@ async function main(): Promise<void> {
   const name = opts.configs[0];
   const result = await measure(name, info, {
     steps: opts.steps ?? BENCH_CONFIGS[name].steps,
-    warmup: name === "default" ? 1 : 2,
+    warmup: BENCH_CONFIGS[name].warmup,
     level: opts.level,
     budgetSeconds: opts.budget,
     batch: opts.batch,

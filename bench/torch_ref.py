@@ -22,9 +22,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 CONFIGS = {
-    "tiny": dict(symbols=26, size=16, channels=1, filters=8, batch=32, steps=20),
-    "small": dict(symbols=64, size=32, channels=3, filters=8, batch=64, steps=10),
-    "default": dict(symbols=128, size=64, channels=3, filters=16, batch=128, steps=3),
+    "tiny": dict(symbols=26, size=16, channels=1, filters=8, batch=32, steps=100, warmup=20),
+    "small": dict(symbols=64, size=32, channels=3, filters=8, batch=64, steps=20, warmup=5),
+    "default": dict(symbols=128, size=64, channels=3, filters=16, batch=128, steps=3, warmup=1),
 }
 # lib/channel/tables.ts, levels 0..15.
 STATIC = [0, .02, .04, .06, .08, .10, .13, .16, .18, .20, .21, .22, .23, .24, .25, .26]
@@ -220,7 +220,7 @@ def main():
     gen.manual_seed(1)
     s = dict(cfg=cfg, device=dev, gen=gen, g=g, d=d, rg=rg, level=min(a.level, 15),
              gopt=torch.optim.Adam(g.parameters(), **adam), dopt=torch.optim.Adam(d.parameters(), **adam))
-    warmup = 1 if a.config == "default" else 2
+    warmup = cfg["warmup"]
     steps = a.steps or cfg["steps"]
     times, first, cpu = [], None, 0.0
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)

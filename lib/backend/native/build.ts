@@ -1,6 +1,6 @@
 /**
  * Compiles the C sources beside this file (glyphnet.h, pool.c, conv.c,
- * thin.c, block.c, elementwise.c, channel.c) into a shared library under `build/`, once per
+ * thin.c, block.c, elementwise.c, channel.c, queue.c) into a shared library under `build/`, once per
  * source and flag hash: `build/glyphnet-<hash>.so`. Linux links OpenBLAS and
  * OpenMP (gcc's libgomp); macOS links Accelerate and runs one thread
  * (written for, not tested on, macOS).

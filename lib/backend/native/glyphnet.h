@@ -2,9 +2,11 @@
  * glyphnet native kernels: shared declarations. NHWC convolutions as im2col +
  * BLAS sgemm (conv.c), a fused conv -> batch norm (batch statistics) ->
  * swish/sigmoid block and its backward pass (block.c), elementwise ops and
- * Adam (elementwise.c), the channel's resampling and 3x3 correlation
- * (channel.c). Called from Deno through FFI (ffi.ts); every buffer is owned
- * by the caller except pool.c's scratch arena.
+ * Adam (elementwise.c), the channel's resampling, 3x3 correlation and hard
+ * sigmoid (channel.c). Called from Deno through FFI (ffi.ts), in turn or
+ * queued for one worker thread (queue.c), which runs them in order; every
+ * buffer is owned by the caller except pool.c's scratch arenas, which only
+ * one kernel at a time uses.
  *
  * Threads: one OpenMP team (pool.c) runs every kernel's loops; OpenBLAS is
  * kept at 1 thread and called from inside the team on disjoint blocks, so
