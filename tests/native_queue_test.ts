@@ -17,16 +17,6 @@ import { trainStep } from "../lib/train/step.ts";
 const info = await initBackend("native", { threads: 2 });
 const lib = nativeSync();
 
-/** Runs fn with the queue on or off, then puts it back on. */
-async function withQueue<T>(on: boolean, fn: () => Promise<T>): Promise<T> {
-  setQueue(lib, on);
-  try {
-    return await fn();
-  } finally {
-    setQueue(lib, true);
-  }
-}
-
 Deno.test("native at 2 threads queues kernels; at 1 it calls them in turn", async () => {
   assert.equal(info.threads, 2);
   assert.ok(queueOn());
@@ -64,10 +54,13 @@ Deno.test("training steps give the same bits with kernels queued and called in t
   for (const team of [1, 2]) {
     setNativeThreads(team);
     try {
-      const inTurn = await withQueue(false, () => train(4));
-      const queued = await withQueue(true, () => train(4));
+      setQueue(lib, false);
+      const inTurn = await train(4);
+      setQueue(lib, true);
+      const queued = await train(4);
       assert.deepEqual(queued, inTurn, `${team} team thread(s)`);
     } finally {
+      setQueue(lib, true);
       setNativeThreads(info.threads);
     }
   }
@@ -93,7 +86,7 @@ Deno.test("a buffer freed while a queued kernel reads it is not handed to JavaSc
   // A native kernel's output: its buffer goes back to the pool when freed.
   const a = tf.tidy(() => tf.add(tf.randomUniform([n, n], -1, 1, "float32", 1), 0));
   const b = tf.randomUniform([n, n], -1, 1, "float32", 2);
-  const want = withQueueSync(false, () => tf.matMul(a, b).dataSync().slice());
+  const want = withQueue(false, () => tf.matMul(a, b).dataSync().slice());
   drainQueue();
   // Queue matmuls reading `a`, free it, then write every buffer JavaScript
   // gets: had one been `a`'s, the queued matmuls would read NaN.
@@ -104,7 +97,8 @@ Deno.test("a buffer freed while a queued kernel reads it is not handed to JavaSc
   tf.dispose([b, ...products]);
 });
 
-function withQueueSync<T>(on: boolean, fn: () => T): T {
+/** Runs fn with the queue on or off, then puts it back on. */
+function withQueue<T>(on: boolean, fn: () => T): T {
   setQueue(lib, on);
   try {
     return fn();

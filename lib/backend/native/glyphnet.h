@@ -26,6 +26,7 @@
 #define GLYPHNET_H
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -95,8 +96,12 @@ GN_INTERNAL float *gn__scratch(size_t n);
  * memory beside gn__scratch's im2col rows: per-thread partial sums, factor
  * tables. Not zeroed; NULL when out of memory. */
 GN_INTERNAL void *gn__work(size_t bytes);
-/* Returns once the kernel queue (queue.c) has run every queued task: calls
- * that change what kernels share (threads, BLAS settings) wait for it. */
+/* The kernel queue (queue.c): tasks queued and done, and whether this
+ * thread is its worker (pool.c holds them). */
+GN_INTERNAL extern atomic_ullong gn__queued, gn__done;
+GN_INTERNAL extern _Thread_local int gn__on_worker;
+/* Returns once the kernel queue has run every queued task: calls that
+ * change what kernels share (threads, BLAS settings) wait for it. */
 GN_INTERNAL void gn__q_drain(void);
 /* 1 when called beside the queue's worker while it has tasks (the channel's
  * corner tables, computed on the JS thread): such a call stays on one thread. */

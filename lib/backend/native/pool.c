@@ -1,6 +1,7 @@
 /* The thread team every kernel uses, the scratch arena, the BLAS settings
  * and a GEMM ceiling probe. See glyphnet.h for the threading rules. */
 #include "glyphnet.h"
+#include <sched.h>
 #include <time.h>
 
 #ifndef __APPLE__
@@ -32,6 +33,19 @@ static void *grow(Arena *a, size_t bytes) {
     a->cap = a->p ? rounded : 0;
   }
   return a->p;
+}
+
+/* The kernel queue's progress (queue.c runs the queue): tasks queued and
+ * done. Kept here so that calls changing what kernels share can wait for it. */
+atomic_ullong gn__queued, gn__done;
+_Thread_local int gn__on_worker;
+
+void gn__q_drain(void) {
+  while (atomic_load(&gn__done) < atomic_load(&gn__queued)) sched_yield();
+}
+
+int gn__q_busy_elsewhere(void) {
+  return !gn__on_worker && atomic_load(&gn__done) < atomic_load(&gn__queued);
 }
 
 /* Work per thread below which a kernel stays on fewer threads. Work is in

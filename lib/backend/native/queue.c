@@ -13,7 +13,6 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdatomic.h>
 
 typedef union {
   const void *p;
@@ -34,7 +33,9 @@ typedef struct {
 #define SPINS 20000
 
 static Task ring[RING];
-static atomic_ullong queued, done;
+/* The counters (`gn__queued`, `gn__done`) live in pool.c, which waits on them. */
+#define queued gn__queued
+#define done gn__done
 static atomic_int worker_sleeps, waiter_sleeps, started;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t work_cond = PTHREAD_COND_INITIALIZER, done_cond = PTHREAD_COND_INITIALIZER;
@@ -48,20 +49,13 @@ static inline void relax(void) {
 #endif
 }
 
-/* Set on the worker thread only. */
-static _Thread_local int on_worker;
-
-int gn__q_busy_elsewhere(void) {
-  return atomic_load(&started) && !on_worker && atomic_load(&done) < atomic_load(&queued);
-}
-
 static void run_one(Task *t) {
   if (t->run(t->a) != 0 && !failed) failed = t->name;
 }
 
 static void *work(void *unused) {
   (void)unused;
-  on_worker = 1;
+  gn__on_worker = 1;
   unsigned long long next = atomic_load(&done);
   for (;;) {
     int spins = 0;
@@ -84,16 +78,13 @@ static void *work(void *unused) {
       pthread_mutex_unlock(&lock);
     }
   }
+  return NULL; /* never: the worker lives as long as the process */
 }
 
 /* At exit the worker must not be inside a kernel while libraries unload:
- * exit waits for the queued tasks. (Stopping the worker instead crashed:
- * its OpenMP team was still winding down as libgomp unloaded.) */
-static void finish_tasks(void) {
-  while (atomic_load(&done) < atomic_load(&queued)) sched_yield();
-}
-
-void gn__q_drain(void) { finish_tasks(); }
+ * exit waits for the queued tasks. (Stopping and joining the worker there
+ * instead crashed at exit in every run of the small config at 2 threads.) */
+static void finish_tasks(void) { gn__q_drain(); }
 
 /**
  * Starts the worker (once per process) and returns the tasks done so far
