@@ -10,6 +10,7 @@ import { initBackend } from "../lib/backend/init.ts";
 import { takeBuffer } from "../lib/backend/native.ts";
 import { nativeSync, setNativeThreads } from "../lib/backend/native/ffi.ts";
 import { drainQueue, queueOn, setQueue } from "../lib/backend/native/queue.ts";
+import { kernels } from "../lib/backend/native/c_args.ts";
 import { experimentSchema } from "../lib/config/schema.ts";
 import { createTrainState, disposeTrainState } from "../lib/train/state.ts";
 import { trainStep } from "../lib/train/step.ts";
@@ -106,3 +107,18 @@ function withQueue<T>(on: boolean, fn: () => T): T {
     setQueue(lib, true);
   }
 }
+
+Deno.test("a queued kernel that fails says which at the next wait, and the queue goes on", () => {
+  // A 255×255 filter over 2^30 channels: its im2col scratch (~2^55 bytes)
+  // is more than any address space, so the kernel returns -1 before it
+  // touches the (tiny) buffers.
+  const g = Int32Array.from([1, 8, 8, 2 ** 30, 255, 255, 8, 8, 8, 1, 1, 127, 127]);
+  const [x, w, y] = [new Float32Array(64), new Float32Array(64), new Float32Array(64)];
+  assert.equal(withQueue(false, () => lib.symbols.gn_conv2d(x, w, y, g)), -1);
+  kernels().gn_conv2d(x, w, y, g);
+  assert.throws(() => drainQueue(), /^RangeError: Cannot run native gn_conv2d: out of memory/);
+  // Reported once; later kernels run.
+  const sum = tf.add(tf.ones([4096]), tf.ones([4096]));
+  assert.ok(sum.dataSync().every((v) => v === 2));
+  sum.dispose();
+});
