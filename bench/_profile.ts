@@ -5,6 +5,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { nativeSync } from "../lib/backend/native/ffi.ts";
+import { NATIVE } from "../lib/backend/native/kernels.ts";
+import { setQueue } from "../lib/backend/native/queue.ts";
 
 /** Time and calls per kernel name, summed over the steps profiled. */
 export type KernelTotals = Map<string, { ms: number; calls: number }>;
@@ -16,8 +19,13 @@ export interface ProfileRow {
   calls_per_step: number;
 }
 
-/** Wraps every kernel registered for `backend` so its calls are timed into the returned map. */
+/**
+ * Wraps every kernel registered for `backend` so its calls are timed into
+ * the returned map. On native this turns the kernel queue off: a queued
+ * kernel returns before it computes, so its time would be the queuing.
+ */
 export function instrumentKernels(backend: string): KernelTotals {
+  if (backend === NATIVE) setQueue(nativeSync(), false);
   const totals: KernelTotals = new Map();
   for (const config of tf.getKernelsForBackend(backend)) {
     const inner = config.kernelFunc;
