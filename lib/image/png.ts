@@ -1,11 +1,17 @@
 /**
- * PNG in and out (via `pngjs`) for glyph frames, channel sheets and images
- * given to decode: float pixels in [0, 1] on our side, PNG bytes on the
- * other, and a helper that tiles images into a grid.
+ * PNG in and out for glyph frames, channel sheets and images given to
+ * decode: float pixels in [0, 1] on our side, PNG bytes on the other, and a
+ * helper that tiles images into a grid. Encoding uses `fast-png` (deflate in
+ * JavaScript, fflate): `pngjs` deflates through node:zlib, whose sync calls
+ * kept their memory under Deno 2.9 (encoding and decoding a 200×200 image
+ * 3,000 times grew the C heap by 1.4 GB; with this encoder it stays flat).
+ * Decoding keeps `pngjs`, which reads every PNG kind (palette, 16-bit,
+ * alpha) as RGBA; it runs once per image given.
  * @module
  */
 // @ts-types="@types/pngjs"
 import { PNG } from "pngjs";
+import { encode } from "fast-png";
 import { Buffer } from "node:buffer";
 import { InputError } from "../errors.ts";
 
@@ -53,22 +59,12 @@ export function encodePng(
       `Cannot encode a PNG: ${pixels.length} values do not fill ${width}×${height}×${channels}`,
     );
   }
-  const data = Buffer.alloc(pixels.length);
+  const data = new Uint8Array(pixels.length);
   for (let i = 0; i < pixels.length; i++) {
     const v = pixels[i];
     data[i] = Number.isNaN(v) ? 0 : Math.round(Math.min(1, Math.max(0, v)) * 255);
   }
-  const colorType = channels === 1 ? 0 : 2;
-  const png = new PNG({
-    width,
-    height,
-    colorType,
-    inputColorType: colorType,
-    inputHasAlpha: false,
-  });
-  png.data = data;
-  const out = PNG.sync.write(png, { colorType, inputColorType: colorType, inputHasAlpha: false });
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  return encode({ width, height, data, channels, depth: 8 });
 }
 
 /**
