@@ -68,8 +68,14 @@ Deno.test(`drill: kill -9 a run ${TRIALS} times (in checkpoint, frame and metric
     for (let i = 0; i < TRIALS; i++) {
       const aim = target(i, rng, reference.afterSetupMs);
       let killed = await runAndKill(experiment, `${scratch}/t${i}`, aim);
-      // A random moment past the end of a run that went faster than the reference: try earlier.
-      for (let retry = 1; aim.kind === "time" && !killed.killed && retry <= 3; retry++) {
+      // A random moment past the end of a run that went faster than the reference (or
+      // after it marked itself completed, while the process exits): try earlier.
+      const ended = async (k: typeof killed) =>
+        !k.killed || await Deno.readTextFile(`${k.dir}/manifest.json`).then(
+          (t) => JSON.parse(t).status === "completed",
+          () => false,
+        );
+      for (let retry = 1; aim.kind === "time" && await ended(killed) && retry <= 3; retry++) {
         aim.delayMs /= 2;
         killed = await runAndKill(experiment, `${scratch}/t${i}-${retry}`, aim);
       }
