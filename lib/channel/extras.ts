@@ -76,25 +76,28 @@ export function applyExtras(images: tf.Tensor4D, p: ExtrasParams): tf.Tensor4D {
     y = affineOp(y, (x) => mixKernels(x, p.kernel), (dy) => mixKernels(dy, flipped));
   }
   const invert = c === 1 ? p.invert : p.invert.map(() => false);
-  return elementwiseOp(
-    y,
-    (x) =>
-      backendHasKernels(SQUASH)
-        ? squashKernel(x, p.slope, invert)
-        : inHostMemory()
-        ? squashHost(x, p.slope, invert)
-        : tf.tidy(() => {
-          const k = tf.tensor4d(p.slope, [b, 1, 1, 1]);
-          const sign = tf.tensor4d(invert.map((v) => (v ? -1 : 1)), [b, 1, 1, 1]);
-          const offset = tf.tensor4d(invert.map((v) => (v ? 1 : 0)), [b, 1, 1, 1]);
-          const z = tf.add(tf.mul(tf.sub(x, 0.5), k), 0.5);
-          const inside = tf.cast(tf.logicalAnd(tf.greater(z, 0), tf.less(z, 1)), "float32");
-          return {
-            value: tf.add(tf.mul(tf.clipByValue(z, 0, 1), sign), offset) as tf.Tensor4D,
-            slope: tf.mul(inside, tf.mul(k, sign)) as tf.Tensor4D,
-          };
-        }),
-  );
+  return elementwiseOp(y, (x) => squash(x, p.slope, invert));
+}
+
+/**
+ * Hard sigmoid and inversion, the value and its slope: the backend's kernel
+ * where it registers one, a JS loop in host memory, else tensor ops.
+ */
+function squash(x: tf.Tensor4D, slope: number[], invert: boolean[]) {
+  if (backendHasKernels(SQUASH)) return squashKernel(x, slope, invert);
+  if (inHostMemory()) return squashHost(x, slope, invert);
+  return tf.tidy(() => {
+    const b = x.shape[0];
+    const k = tf.tensor4d(slope, [b, 1, 1, 1]);
+    const sign = tf.tensor4d(invert.map((v) => (v ? -1 : 1)), [b, 1, 1, 1]);
+    const offset = tf.tensor4d(invert.map((v) => (v ? 1 : 0)), [b, 1, 1, 1]);
+    const z = tf.add(tf.mul(tf.sub(x, 0.5), k), 0.5);
+    const inside = tf.cast(tf.logicalAnd(tf.greater(z, 0), tf.less(z, 1)), "float32");
+    return {
+      value: tf.add(tf.mul(tf.clipByValue(z, 0, 1), sign), offset) as tf.Tensor4D,
+      slope: tf.mul(inside, tf.mul(k, sign)) as tf.Tensor4D,
+    };
+  });
 }
 
 /** Hard sigmoid and inversion by the backend's kernel. */

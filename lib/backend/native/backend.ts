@@ -41,14 +41,8 @@ export class NativeBackend extends MathBackendCPU {
    * run in order, after any task still reading the buffer's last tensor).
    */
   take(n: number): Float32Array {
-    const reused = this.#free.get(n)?.pop();
-    if (reused) {
-      this.#freeBytes -= reused.byteLength;
-      return reused;
-    }
-    const fresh = new Float32Array(n);
-    if (n >= MIN_POOLED) this.#owned.add(fresh.buffer);
-    return fresh;
+    const list = this.#free.get(n);
+    return list?.length ? this.#reuse(list, list.length - 1) : this.#fresh(n);
   }
 
   /**
@@ -60,11 +54,16 @@ export class NativeBackend extends MathBackendCPU {
     const list = this.#free.get(n) ?? [];
     // The newest free buffer no queued task may read (still warm in cache).
     const i = list.findLastIndex((b) => readsDone(this.#freedAt.get(b.buffer) ?? 0));
-    if (i < 0) {
-      const fresh = new Float32Array(n);
-      if (n >= MIN_POOLED) this.#owned.add(fresh.buffer);
-      return fresh;
-    }
+    return i < 0 ? this.#fresh(n) : this.#reuse(list, i);
+  }
+
+  #fresh(n: number): Float32Array {
+    const fresh = new Float32Array(n);
+    if (n >= MIN_POOLED) this.#owned.add(fresh.buffer);
+    return fresh;
+  }
+
+  #reuse(list: Float32Array[], i: number): Float32Array {
     const [reused] = list.splice(i, 1);
     this.#freeBytes -= reused.byteLength;
     return reused;
@@ -98,11 +97,10 @@ export class NativeBackend extends MathBackendCPU {
   }
 
   override readSync(dataId: tf.DataId): Values {
-    awaitWrites(this.data.get(dataId)?.values);
-    const values = super.readSync(dataId);
     const stored = this.data.get(dataId)?.values;
+    awaitWrites(stored);
     if (stored && ArrayBuffer.isView(stored)) this.#exposed.add(stored.buffer);
-    return values;
+    return super.readSync(dataId);
   }
 
   override disposeData(dataId: tf.DataId, force = false): boolean {

@@ -272,8 +272,9 @@ function castReads({ inputs, attrs }: KernelArgs): boolean {
  */
 function hostKernel(name: string, kernel: tf.KernelFunc): tf.KernelFunc {
   if (PASS_THROUGH.has(name)) return kernel;
+  const reads = name === "Cast" ? castReads : () => true;
   return (args) => {
-    if (name === "Cast" && !castReads(args)) return kernel(args);
+    if (!reads(args)) return kernel(args);
     const backend = args.backend as NativeBackend;
     for (const t of Object.values(args.inputs)) {
       if (t) awaitWrites(backend.data.get((t as tf.TensorInfo).dataId)?.values);

@@ -12,8 +12,9 @@ extern char *openblas_get_config(void);
 /* Threads the team uses; set once per process from JS (synchronous calls). */
 static int team_threads = 1;
 
-/* Memory that only grows, reused by every call (JS calls are synchronous,
- * so one call at a time owns it; threads take disjoint parts). Kernels used
+/* Memory that only grows, reused by every call (kernels run one at a time,
+ * called in turn or on the queue's worker, so one call owns it; threads take
+ * disjoint parts; the corner tables, which run beside the worker, use none). Kernels used
  * to malloc their working memory per call; in the Deno process the blocks
  * above glibc's mmap threshold came back as fresh pages on some calls, and
  * the page faults made D's last filter gradient at the small config 0.56 ->

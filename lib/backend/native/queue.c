@@ -81,11 +81,6 @@ static void *work(void *unused) {
   return NULL; /* never: the worker lives as long as the process */
 }
 
-/* At exit the worker must not be inside a kernel while libraries unload:
- * exit waits for the queued tasks. (Stopping and joining the worker there
- * instead crashed at exit in every run of the small config at 2 threads.) */
-static void finish_tasks(void) { gn__q_drain(); }
-
 /**
  * Starts the worker (once per process) and returns the tasks done so far
  * (all that were queued: a caller starting again, e.g. a second Deno
@@ -101,9 +96,12 @@ double gn_q_start(void) {
     }
     if (pthread_create(&worker, NULL, work, NULL) != 0) return -1;
     atomic_store(&started, 1);
-    atexit(finish_tasks);
+    /* At exit the worker must not be inside a kernel while libraries
+     * unload: exit waits for the queued tasks. (Stopping and joining the
+     * worker there instead crashed at exit in every small run at 2 threads.) */
+    atexit(gn__q_drain);
   }
-  finish_tasks();
+  gn__q_drain();
   return (double)atomic_load(&done);
 }
 

@@ -79,7 +79,7 @@ let on = false;
  */
 export function setQueue(lib: NativeLib, enable: boolean): void {
   if (!enable) {
-    if (queue && on) waitFor(queue, queue.queued);
+    drainQueue();
     on = false;
     return;
   }
@@ -112,7 +112,7 @@ export function awaitWrites(values: unknown): void {
   if (task !== undefined && task > queue.done) waitFor(queue, task);
 }
 
-/** The task number a buffer freed now must wait for before JavaScript writes it ({@link awaitReads}). */
+/** The task number a buffer freed now must wait for before JavaScript writes it ({@link readsDone}). */
 export function readFence(): number {
   return on && queue ? queue.queued : 0;
 }
