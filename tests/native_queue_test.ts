@@ -51,19 +51,35 @@ async function train(steps: number): Promise<number[]> {
   return out;
 }
 
-Deno.test("training steps give the same bits with kernels queued and called in turn, at 1 and 2 team threads", async () => {
-  for (const team of [1, 2]) {
-    setNativeThreads(team);
-    try {
+/** Asserts a and b are the same numbers, naming the first that differs
+ * (deepEqual's diff of two long arrays took gigabytes). */
+function sameBits(a: number[], b: number[], what: string) {
+  assert.equal(a.length, b.length, what);
+  const i = a.findIndex((v, k) => !Object.is(v, b[k]));
+  assert.ok(i < 0, `${what}: value ${i} of ${a.length} is ${a[i]}, not ${b[i]}`);
+}
+
+Deno.test("training steps give the same bits queued or in turn, on one thread or all, at 1, 2 and 3 threads", async () => {
+  // Every kernel cut into parts (no smallest work), so the parts' runners matter.
+  lib.symbols.gn_set_min_work(0);
+  try {
+    for (const threads of [1, 2, 3]) {
+      setNativeThreads(threads);
       setQueue(lib, false);
       const inTurn = await train(4);
+      lib.symbols.gn_set_runners(1);
+      const oneRunner = await train(4);
+      lib.symbols.gn_set_runners(0);
       setQueue(lib, true);
       const queued = await train(4);
-      assert.deepEqual(queued, inTurn, `${team} team thread(s)`);
-    } finally {
-      setQueue(lib, true);
-      setNativeThreads(info.threads);
+      sameBits(oneRunner, inTurn, `${threads} thread(s), parts on one thread`);
+      sameBits(queued, inTurn, `${threads} thread(s), queued`);
     }
+  } finally {
+    lib.symbols.gn_set_runners(0);
+    lib.symbols.gn_set_min_work(-1);
+    setQueue(lib, true);
+    setNativeThreads(info.threads);
   }
 });
 

@@ -364,22 +364,21 @@ void gn__conv_bwd_filter(const float *x, const float *dy, float *dw, const int *
   if (team > 1 && filter_by_rows(x, dy, dw, g, col, team) == 0) return;
   const int pointwise = gn__pointwise(g);
   const size_t step = pointwise ? M : chunk_rows(g);
-  GN_PARALLEL(team, {
-    const int t = GN_TID(), nt = GN_NTH();
-    for (size_t m0 = 0; m0 < M; m0 += step) {
-      const size_t m1 = m0 + step < M ? m0 + step : M;
-      const float *a = x + m0 * K;
-      if (!pointwise) {
+  for (size_t m0 = 0; m0 < M; m0 += step) {
+    const size_t m1 = m0 + step < M ? m0 + step : M;
+    const float *a = x + m0 * K;
+    if (!pointwise) {
+      GN_PARALLEL(team, {
         size_t lo, hi;
-        gn__split(m1 - m0, nt, t, &lo, &hi);
+        gn__split(m1 - m0, GN_NTH(), GN_TID(), &lo, &hi);
         im2col_rows(x, col + lo * K, g, m0 + lo, m0 + hi);
-        a = col;
-        _Pragma("omp barrier")
-      }
-      filter_slice(a, dy + m0 * N, dw, K, N, m1 - m0, m0 == 0 ? 0.0f : 1.0f, t, nt);
-      _Pragma("omp barrier")
+      });
+      a = col;
     }
-  });
+    GN_PARALLEL(team, {
+      filter_slice(a, dy + m0 * N, dw, K, N, m1 - m0, m0 == 0 ? 0.0f : 1.0f, GN_TID(), GN_NTH());
+    });
+  }
 }
 
 /** y[B,OH,OW,CO] = conv(x, w). Returns 0, or -1 when out of memory. */

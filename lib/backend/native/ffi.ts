@@ -13,6 +13,7 @@ const SYMBOLS = {
   gn_arena_bytes: { parameters: [], result: "f64" },
   gn_has_openmp: { parameters: [], result: "i32" },
   gn_set_min_work: { parameters: ["f64"], result: "void" },
+  gn_set_runners: { parameters: ["i32"], result: "void" },
   gn_sgemm_gflops: { parameters: ["i32", "i32", "i32"], result: "f64" },
   gn_conv2d: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "i32" },
   gn_conv2d_bwd_input: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "i32" },

@@ -8,13 +8,15 @@
  * buffer is owned by the caller except pool.c's scratch arenas, which only
  * one kernel at a time uses.
  *
- * Threads: one OpenMP team (pool.c) runs every kernel's loops; OpenBLAS is
- * kept at 1 thread and called from inside the team on disjoint blocks, so
- * the two never compete for cores. The split is static, so a thread count
- * always gives the same bits: batch-norm sums run over fixed 64-row blocks
- * added in block order, col2im gives each image to one thread, dw sums its
- * row chunks in order. GEMMs cut into other blocks at another thread count
- * may round differently in the last bit.
+ * Threads: every kernel cuts its loops into parts (GN_PARALLEL below), and
+ * one OpenMP team (pool.c) runs them; OpenBLAS is kept at 1 thread and
+ * called from inside a part on its own block, so the two never compete for
+ * cores. The cut depends only on the shapes and the thread count set, never
+ * on how many threads run the parts, so a thread count always gives the
+ * same bits: batch-norm sums run over fixed 64-row blocks added in block
+ * order, col2im gives each image to one part, dw sums its parts in order.
+ * GEMMs cut into other blocks at another thread count may round
+ * differently in the last bit.
  *
  * Conv geometry, int g[GN_GEOM] (the convolution in its forward direction):
  *   B, H, W, C (input), KH, KW, CO (filter HWIO), OH, OW (output),
@@ -38,37 +40,46 @@
 #include <cblas.h>
 #endif
 
-/* Inside a parallel region: this thread's number and the team's size (0 and
- * 1 outside one, and when built without OpenMP, where the pragmas are ignored). */
 #ifdef _OPENMP
 #include <omp.h>
-#define GN_TID() omp_get_thread_num()
-#define GN_NTH() omp_get_num_threads()
+#define GN_OMP_TID() omp_get_thread_num()
 #else
-#define GN_TID() 0
-#define GN_NTH() 1
+#define GN_OMP_TID() 0
 #endif
 
 /*
- * Runs the block on `team` threads as an OpenMP parallel region, or directly
- * on the calling thread when team is 1: a region of one thread still cost
- * about 1.3 µs (libgomp allocates a team for it), a tenth of a small kernel,
- * and most kernels of small configs run on one thread. In the block,
- * GN_TID() and GN_NTH() give 0 and 1 then, and a barrier must be written
- * _Pragma("omp barrier") (no directives inside macro arguments).
+ * Runs the block once for each part t in [0, team): inside it GN_TID() is t
+ * and GN_NTH() is team. The parts are how the work is cut (fixed by the
+ * work and the thread count); how many threads run them is decided per call
+ * (gn__runners): on the queue's worker, one fewer while JavaScript runs
+ * beside it. A part gives the same bits whichever thread runs it, so the
+ * results never depend on timing. Runners take parts t, t + runners, ... in
+ * an OpenMP region; one runner takes them all in turn, without a region
+ * (a region of one thread still cost about 1.3 µs, a tenth of a small
+ * kernel). Parts run in any order and at once, so a block must not wait for
+ * another part (no barriers): a second phase is a second GN_PARALLEL.
  */
-#define GN_PARALLEL(team, ...)                                  \
-  do {                                                          \
-    const int gn_team_ = (team);                                \
-    if (gn_team_ <= 1) {                                        \
-      __VA_ARGS__                                               \
-    } else {                                                    \
-      _Pragma("omp parallel num_threads(gn_team_)") __VA_ARGS__ \
-    }                                                           \
+#define GN_PARALLEL(team, ...)                                                      \
+  do {                                                                              \
+    const int gn_team_ = (team);                                                    \
+    const int gn_run_ = gn_team_ <= 1 ? 1 : gn__runners(gn_team_);                  \
+    if (gn_run_ <= 1) {                                                             \
+      for (int gn_tid_ = 0; gn_tid_ < gn_team_ || gn_tid_ == 0; gn_tid_++) {        \
+        __VA_ARGS__                                                                 \
+      }                                                                             \
+    } else {                                                                        \
+      _Pragma("omp parallel num_threads(gn_run_)") for (int gn_tid_ = GN_OMP_TID(); \
+                                                        gn_tid_ < gn_team_;         \
+                                                        gn_tid_ += gn_run_) {       \
+        __VA_ARGS__                                                                 \
+      }                                                                             \
+    }                                                                               \
   } while (0)
+#define GN_TID() gn_tid_
+#define GN_NTH() (gn_team_ > 1 ? gn_team_ : 1)
 
-/* for (long i = 0; i < n; i++) body, on `team` threads each taking one
- * contiguous range (as gn__split cuts it). */
+/* for (long i = 0; i < n; i++) body, cut into `team` contiguous ranges (as
+ * gn__split cuts them), one per part. */
 #define GN_PARALLEL_FOR(team, i, n, ...)                                              \
   GN_PARALLEL(team, {                                                                 \
     size_t gn_lo_, gn_hi_;                                                            \
@@ -100,6 +111,8 @@ GN_INTERNAL void *gn__work(size_t bytes);
  * thread is its worker (pool.c holds them). */
 GN_INTERNAL extern atomic_ullong gn__queued, gn__done;
 GN_INTERNAL extern _Thread_local int gn__on_worker;
+/* 1 while the JS thread waits for the queue (gn_q_wait): its core is free. */
+GN_INTERNAL extern atomic_int gn__js_waits;
 /* Returns once the kernel queue has run every queued task: calls that
  * change what kernels share (threads, BLAS settings) wait for it. */
 GN_INTERNAL void gn__q_drain(void);
@@ -108,9 +121,13 @@ GN_INTERNAL void gn__q_drain(void);
 GN_INTERNAL int gn__q_busy_elsewhere(void);
 /* Threads of the team (gn_set_threads), at least 1. */
 GN_INTERNAL int gn__threads(void);
-/* Threads worth starting for `work` (in GEMM-flop equivalents, pool.c): 1 for
- * small work, where waking the team costs more than it saves. */
+/* Parts to cut `work` into (in GEMM-flop equivalents, pool.c): 1 for small
+ * work, where waking a second thread costs more than it saves; at most the
+ * threads set. Depends only on the work and gn_set_threads. */
 GN_INTERNAL int gn__team(double work);
+/* Threads to run `team` parts on now (1..team): fewer beside the queue's
+ * worker (see pool.c). */
+GN_INTERNAL int gn__runners(int team);
 /* [lo, hi) of part t when [0, n) is split into `parts` near-equal ranges. */
 static inline void gn__split(size_t n, int parts, int t, size_t *lo, size_t *hi) {
   const size_t q = n / (size_t)parts, r = n % (size_t)parts;

@@ -40,6 +40,7 @@ static void *grow(Arena *a, size_t bytes) {
  * done. Kept here so that calls changing what kernels share can wait for it. */
 atomic_ullong gn__queued, gn__done;
 _Thread_local int gn__on_worker;
+atomic_int gn__js_waits;
 
 void gn__q_drain(void) {
   while (atomic_load(&gn__done) < atomic_load(&gn__queued)) sched_yield();
@@ -49,7 +50,7 @@ int gn__q_busy_elsewhere(void) {
   return !gn__on_worker && atomic_load(&gn__done) < atomic_load(&gn__queued);
 }
 
-/* Work per thread below which a kernel stays on fewer threads. Work is in
+/* Work per part below which a kernel is cut into fewer parts. Work is in
  * GEMM flops: each kernel scales its count by its cost per value against
  * sgemm's ~50 GFLOP/s on one core (batch norm ~40 per value, a normal draw
  * ~450), so 10 M is about 0.2 ms. On the 2-core test machine, splitting
@@ -66,9 +67,35 @@ void *gn__work(size_t bytes) { return grow(&work_arena, bytes); }
 int gn__threads(void) { return team_threads; }
 
 int gn__team(double work) {
-  if (team_threads <= 1 || work < 2 * min_work || gn__q_busy_elsewhere()) return 1;
+  if (team_threads <= 1 || work < 2 * min_work) return 1;
   const double t = min_work > 0 ? work / min_work : team_threads;
   return t < team_threads ? (int)t : team_threads;
+}
+
+/* Most runners a test allows (gn_set_runners); 0: no limit. */
+static int runner_cap;
+
+/*
+ * The queue's worker shares the cores with the JS thread, which builds the
+ * step while the kernels run: while it does, the worker's parts run on one
+ * thread fewer, so three busy threads never share two cores (a part whose
+ * thread lost its core held the others at the region's end: at the small
+ * config a second thread gained nothing). While JavaScript waits for
+ * results, all run. The parts stay the same, so the bits do too.
+ * Calls on the JS thread beside a busy worker (the corner tables) run on one.
+ */
+int gn__runners(int team) {
+  int n = team;
+  if (gn__q_busy_elsewhere()) n = 1;
+  else if (gn__on_worker && !atomic_load(&gn__js_waits)) n = team_threads - 1;
+  if (runner_cap > 0 && n > runner_cap) n = runner_cap;
+  return n < 1 ? 1 : (n > team ? team : n);
+}
+
+/** Caps the threads that run a kernel's parts (tests: the bits must not change); 0 lifts it. */
+void gn_set_runners(int cap) {
+  gn__q_drain();
+  runner_cap = cap < 0 ? 0 : cap;
 }
 
 /** Sets the smallest work split over the team (tests pass 0 to thread tiny shapes); < 0 resets. */

@@ -115,6 +115,7 @@ double gn_q_done(void) { return (double)atomic_load(&done); }
 int gn_q_wait(double upto) {
   const unsigned long long target = (unsigned long long)upto;
   int spins = 0;
+  atomic_store(&gn__js_waits, 1);
   while (atomic_load(&done) < target) {
     if (++spins < SPINS) {
       relax();
@@ -126,6 +127,7 @@ int gn_q_wait(double upto) {
     atomic_store(&waiter_sleeps, 0);
     pthread_mutex_unlock(&lock);
   }
+  atomic_store(&gn__js_waits, 0);
   return failed != NULL;
 }
 
