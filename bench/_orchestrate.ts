@@ -8,6 +8,7 @@ import { pathToFileURL } from "node:url";
 import type { BenchOptions } from "./bench.ts";
 import { type BenchConfigName, type RunResult } from "./_measure.ts";
 import { taskFlags } from "../lib/tasks.ts";
+import { writeFileAtomic } from "../lib/fs.ts";
 
 /** Backends `--backend all` runs, fastest first as `auto` tries them. */
 const ALL_BACKENDS = ["tensorflow", "webgpu", "native", "wasm", "cpu"];
@@ -301,6 +302,6 @@ export async function orchestrate(o: BenchOptions): Promise<void> {
     loadavg_start: loadStart,
     runs: rows,
   };
-  await Deno.writeTextFile(file, JSON.stringify(saved, null, 2) + "\n");
+  await writeFileAtomic(file.pathname, JSON.stringify(saved, null, 2) + "\n");
   console.log(`\nwrote ${file.pathname}`);
 }

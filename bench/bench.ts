@@ -12,6 +12,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { dirname, resolve } from "node:path";
+import { OperationalError } from "../lib/errors.ts";
 import { type BackendInfo, initBackend } from "../lib/backend/init.ts";
 import { orchestrate } from "./_orchestrate.ts";
 import { availableCores } from "../lib/backend/threads.ts";
@@ -72,6 +74,7 @@ function parse(args: string[]) {
     ? values.threads.split(",").map((t) => int("threads", t, 1)!)
     : defaultThreads();
   if (values.json && threads.length !== 1) fail("Cannot bench with --json: name one --threads");
+  if (values.out) checkWritable(values.out);
   return {
     configs,
     backends: values.backend,
@@ -96,6 +99,17 @@ function defaultThreads(): number[] {
   for (let t = 2; t < cores; t *= 2) list.push(t);
   if (cores > 1) list.push(cores);
   return list;
+}
+
+/** Fails before any measuring when the results file could not be written at the end. */
+function checkWritable(out: string): void {
+  const dir = dirname(resolve(out));
+  if (Deno.permissions.querySync({ name: "write", path: dir }).state !== "granted") {
+    fail(
+      `Cannot bench with --out ${out}: deno task bench may write only under bench/results and ` +
+        `build (its --allow-write); give a path there`,
+    );
+  }
 }
 
 /** Parsed `deno task bench` options. */
@@ -141,4 +155,13 @@ function gemmCeiling(threads: number): number {
   return nativeSync().symbols.gn_sgemm_gflops(2048, 3, threads);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (e) {
+    // A full or read-only disk at the end: say so, without a stack trace.
+    if (!(e instanceof OperationalError)) throw e;
+    console.error(e.message);
+    Deno.exit(1);
+  }
+}

@@ -132,3 +132,22 @@ Deno.test("run, eval, encode, decode, channel, report and sweep work under exact
     await Deno.remove(`${ROOT}/${scratch}`, { recursive: true });
   }
 });
+
+Deno.test("deno task bench --out where the task may not write fails before measuring, and says where it may", async () => {
+  // bench is not main.ts, so through `deno task` itself rather than runTask.
+  const args = ["task", "-q", "bench", "--config", "tiny", "--out", "/tmp/glyphnet-bench.json"];
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "piped",
+  });
+  const out = await cmd.output();
+  const r = { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+  assertEquals(r.code, 2, r.stderr);
+  assertMatch(
+    r.stderr,
+    /^Cannot bench with --out \/tmp\/glyphnet-bench\.json: .* bench\/results and build/,
+  );
+  assert(!r.stderr.includes("    at "), r.stderr);
+});
