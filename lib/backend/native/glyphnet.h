@@ -128,6 +128,9 @@ GN_INTERNAL int gn__team(double work);
 /* Threads to run `team` parts on now (1..team): fewer beside the queue's
  * worker (see pool.c). */
 GN_INTERNAL int gn__runners(int team);
+/* Copies text s into out (cap bytes, NUL-ended) for JS to read from its own
+ * buffer; returns the characters copied (s's length when cap <= 0). */
+GN_INTERNAL int gn__copy_text(const char *s, char *out, int cap);
 /* [lo, hi) of part t when [0, n) is split into `parts` near-equal ranges. */
 static inline void gn__split(size_t n, int parts, int t, size_t *lo, size_t *hi) {
   const size_t q = n / (size_t)parts, r = n % (size_t)parts;

@@ -141,13 +141,7 @@ const char *gn_blas_config(void) {
 #endif
 }
 
-/**
- * Copies the BLAS description into `out` (`cap` bytes, NUL-terminated) and
- * returns its length: JS reads it from its own buffer, so it needs no
- * pointer access (Deno allows that only with unscoped --allow-ffi).
- */
-int gn_blas_config_copy(char *out, int cap) {
-  const char *s = gn_blas_config();
+int gn__copy_text(const char *s, char *out, int cap) {
   const int n = (int)strlen(s);
   if (cap <= 0) return n;
   const int k = n < cap - 1 ? n : cap - 1;
@@ -155,6 +149,13 @@ int gn_blas_config_copy(char *out, int cap) {
   out[k] = 0;
   return k;
 }
+
+/**
+ * Copies the BLAS description into `out` (`cap` bytes, NUL-terminated) and
+ * returns its length: JS reads it from its own buffer, so it needs no
+ * pointer access (Deno allows that only with unscoped --allow-ffi).
+ */
+int gn_blas_config_copy(char *out, int cap) { return gn__copy_text(gn_blas_config(), out, cap); }
 
 /** Bytes held between calls by the two arenas (gn__scratch, gn__work). */
 double gn_arena_bytes(void) {

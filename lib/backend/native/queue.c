@@ -133,13 +133,7 @@ int gn_q_wait(double upto) {
 
 /** Copies the failed kernel's name into out (cap bytes, NUL-ended), clears it; returns its length. */
 int gn_q_error_copy(char *out, int cap) {
-  const char *s = failed ? failed : "";
-  const int n = (int)strlen(s);
-  const int k = n < cap - 1 ? n : cap - 1;
-  if (cap > 0) {
-    memcpy(out, s, (size_t)(k < 0 ? 0 : k));
-    out[k < 0 ? 0 : k] = 0;
-  }
+  const int k = gn__copy_text(failed ? failed : "", out, cap);
   failed = NULL;
   return k;
 }
