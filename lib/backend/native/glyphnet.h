@@ -48,8 +48,8 @@
 #endif
 
 /*
- * Runs the block once for each part t in [0, team): inside it GN_TID() is t
- * and GN_NTH() is team. The parts are how the work is cut (fixed by the
+ * Runs the block once for each part t in [0, team) (a team below 1 is 1):
+ * inside it GN_TID() is t and GN_NTH() is team. The parts are how the work is cut (fixed by the
  * work and the thread count); how many threads run them is decided per call
  * (gn__runners): on the queue's worker, one fewer while JavaScript runs
  * beside it. A part gives the same bits whichever thread runs it, so the
@@ -61,10 +61,11 @@
  */
 #define GN_PARALLEL(team, ...)                                                      \
   do {                                                                              \
-    const int gn_team_ = (team);                                                    \
-    const int gn_run_ = gn_team_ <= 1 ? 1 : gn__runners(gn_team_);                  \
-    if (gn_run_ <= 1) {                                                             \
-      for (int gn_tid_ = 0; gn_tid_ < gn_team_ || gn_tid_ == 0; gn_tid_++) {        \
+    const int gn_cut_ = (team);                                                     \
+    const int gn_team_ = gn_cut_ > 1 ? gn_cut_ : 1;                                 \
+    const int gn_run_ = gn_team_ == 1 ? 1 : gn__runners(gn_team_);                  \
+    if (gn_run_ == 1) {                                                             \
+      for (int gn_tid_ = 0; gn_tid_ < gn_team_; gn_tid_++) {                        \
         __VA_ARGS__                                                                 \
       }                                                                             \
     } else {                                                                        \
@@ -76,7 +77,7 @@
     }                                                                               \
   } while (0)
 #define GN_TID() gn_tid_
-#define GN_NTH() (gn_team_ > 1 ? gn_team_ : 1)
+#define GN_NTH() gn_team_
 
 /* for (long i = 0; i < n; i++) body, cut into `team` contiguous ranges (as
  * gn__split cuts them), one per part. */
