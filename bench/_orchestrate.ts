@@ -3,8 +3,8 @@
  * PyTorch beside them, a table with ratios and bench/results/<stamp>.json.
  * @module
  */
-import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { BenchOptions } from "./bench.ts";
 import { type BenchConfigName, type RunResult } from "./_measure.ts";
 import { taskFlags } from "../lib/tasks.ts";
@@ -289,10 +289,11 @@ export async function orchestrate(o: BenchOptions): Promise<void> {
   console.log(table(rows));
   for (const r of rows) if ("profile" in r && r.profile) console.log(profileTable(r as Measured));
   const stamp = new Date().toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
+  // A path, not a URL's pathname: that is percent-encoded ("my%20runs").
   const file = o.out
-    ? pathToFileURL(resolve(o.out))
-    : new URL(`results/${stamp}.json`, import.meta.url);
-  await Deno.mkdir(new URL(".", file), { recursive: true });
+    ? resolve(o.out)
+    : fileURLToPath(new URL(`results/${stamp}.json`, import.meta.url));
+  await Deno.mkdir(dirname(file), { recursive: true });
   const saved = {
     date: new Date().toISOString(),
     command: `deno task bench ${Deno.args.join(" ")}`.trim(),
@@ -302,6 +303,6 @@ export async function orchestrate(o: BenchOptions): Promise<void> {
     loadavg_start: loadStart,
     runs: rows,
   };
-  await writeFileAtomic(file.pathname, JSON.stringify(saved, null, 2) + "\n");
-  console.log(`\nwrote ${file.pathname}`);
+  await writeFileAtomic(file, JSON.stringify(saved, null, 2) + "\n");
+  console.log(`\nwrote ${file}`);
 }
