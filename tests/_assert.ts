@@ -42,3 +42,22 @@ export function assertAlmostEquals(
     message ?? `expected ${actual} to be within ${tolerance} of ${expected}`,
   );
 }
+
+/**
+ * `actual` holds exactly the numbers of `expected` (Object.is: NaN equals
+ * NaN, −0 is not 0), and on a mismatch names the first that differs:
+ * deepStrictEqual's diff of two arrays of ~60,000 floats ran the test
+ * process out of memory.
+ */
+export function assertSameBits(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  what: string,
+): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < actual.length; i++) {
+    if (!Object.is(actual[i], expected[i])) {
+      assert.fail(`${what}: value ${i} of ${actual.length} is ${actual[i]}, not ${expected[i]}`);
+    }
+  }
+}

@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
+import { assertSameBits } from "./_assert.ts";
 import { initBackend } from "../lib/backend/init.ts";
 import { takeBuffer } from "../lib/backend/native.ts";
 import { nativeSync, setNativeThreads } from "../lib/backend/native/ffi.ts";
@@ -51,14 +52,6 @@ async function train(steps: number): Promise<number[]> {
   return out;
 }
 
-/** Asserts a and b are the same numbers, naming the first that differs
- * (deepEqual's diff of two long arrays took gigabytes). */
-function sameBits(a: number[], b: number[], what: string) {
-  assert.equal(a.length, b.length, what);
-  const i = a.findIndex((v, k) => !Object.is(v, b[k]));
-  assert.ok(i < 0, `${what}: value ${i} of ${a.length} is ${a[i]}, not ${b[i]}`);
-}
-
 Deno.test("training steps give the same bits queued or in turn, on one thread or all, at 1, 2 and 3 threads", async () => {
   // Every kernel cut into parts (no smallest work), so the parts' runners matter.
   lib.symbols.gn_set_min_work(0);
@@ -72,8 +65,8 @@ Deno.test("training steps give the same bits queued or in turn, on one thread or
       lib.symbols.gn_set_runners(0);
       setQueue(lib, true);
       const queued = await train(4);
-      sameBits(oneRunner, inTurn, `${threads} thread(s), parts on one thread`);
-      sameBits(queued, inTurn, `${threads} thread(s), queued`);
+      assertSameBits(oneRunner, inTurn, `${threads} thread(s), parts on one thread`);
+      assertSameBits(queued, inTurn, `${threads} thread(s), queued`);
     }
   } finally {
     lib.symbols.gn_set_runners(0);
@@ -110,7 +103,7 @@ Deno.test("a buffer freed while a queued kernel reads it is not handed to JavaSc
   const products = [0, 1, 2, 3].map(() => tf.matMul(a, b));
   a.dispose();
   for (let i = 0; i < 4; i++) takeBuffer(n * n).fill(NaN);
-  for (const p of products) assert.deepEqual(p.dataSync(), want);
+  for (const [i, p] of products.entries()) assertSameBits(p.dataSync(), want, `product ${i}`);
   tf.dispose([b, ...products]);
 });
 
