@@ -102,6 +102,14 @@ enum { B_, H_, W_, C_, KH_, KW_, CO_, OH_, OW_, SH_, SW_, PT_, PL_, GN_GEOM };
 /* Internal to the library (hidden from the dynamic symbol table). */
 #define GN_INTERNAL __attribute__((visibility("hidden")))
 
+/* One part of a kernel: part t of nt, on the kernel's arguments in ctx. */
+typedef void (*GnPart)(void *ctx, int t, int nt);
+/* Runs fn(ctx, t, team) once for each part t in [0, team) (a team below 1
+ * is 1), on whichever threads are free (see pool.c); returns when all are
+ * done. A part must give the same bits whichever thread runs it, and must
+ * not wait for another part. */
+GN_INTERNAL void gn__parallel(int team, GnPart fn, void *ctx);
+
 /* Scratch for n floats, reused across calls; NULL when out of memory. */
 GN_INTERNAL float *gn__scratch(size_t n);
 /* A second scratch, of `bytes` (64-byte aligned), for a kernel's working

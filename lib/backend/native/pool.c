@@ -92,6 +92,10 @@ int gn__runners(int team) {
   return n < 1 ? 1 : (n > team ? team : n);
 }
 
+void gn__parallel(int team, GnPart fn, void *ctx) {
+  GN_PARALLEL(team, { fn(ctx, GN_TID(), GN_NTH()); });
+}
+
 /** Caps the threads that run a kernel's parts (tests: the bits must not change); 0 lifts it. */
 void gn_set_runners(int cap) {
   gn__q_drain();

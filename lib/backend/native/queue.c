@@ -37,6 +37,10 @@ static Task ring[RING];
 #define queued gn__queued
 #define done gn__done
 static atomic_int worker_sleeps, waiter_sleeps, started;
+/* The task count the sleeping waiter waits for: the worker wakes it only
+ * then (waking it after every task cost a futex call per task and took the
+ * other core from the kernel's second thread each time). */
+static atomic_ullong wait_target;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t work_cond = PTHREAD_COND_INITIALIZER, done_cond = PTHREAD_COND_INITIALIZER;
 static pthread_t worker;
@@ -72,7 +76,7 @@ static void *work(void *unused) {
     }
     run_one(&ring[next % RING]);
     atomic_store(&done, ++next);
-    if (atomic_load(&waiter_sleeps)) {
+    if (atomic_load(&waiter_sleeps) && next >= atomic_load(&wait_target)) {
       pthread_mutex_lock(&lock);
       pthread_cond_broadcast(&done_cond);
       pthread_mutex_unlock(&lock);
@@ -122,6 +126,7 @@ int gn_q_wait(double upto) {
       continue;
     }
     pthread_mutex_lock(&lock);
+    atomic_store(&wait_target, target);
     atomic_store(&waiter_sleeps, 1);
     while (atomic_load(&done) < target) pthread_cond_wait(&done_cond, &lock);
     atomic_store(&waiter_sleeps, 0);
