@@ -79,7 +79,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 export DENO_DIR="${DENO_DIR:-$here/.deno_dir}" DENO_NO_UPDATE_CHECK=1
 # The bench task's flags (deno.json): no network, writes to bench/results and build only.
 cd "$here" && exec ./deno run --allow-read --allow-write=bench/results,build --allow-run --allow-ffi=build --allow-sys=loadavg \
-  --allow-env=GLYPHNET_THREADS,GLYPHNET_DEBUG,OPENBLAS_NUM_THREADS,OPENBLAS_THREAD_TIMEOUT,GOMP_SPINCOUNT,SLURM_CPUS_PER_TASK,LOG_TOKENS,LOG_STREAM,GLYPHNET_PYTHON \
+  --allow-env=GLYPHNET_THREADS,GLYPHNET_DEBUG,OPENBLAS_NUM_THREADS,OPENBLAS_THREAD_TIMEOUT,SLURM_CPUS_PER_TASK,LOG_TOKENS,LOG_STREAM,GLYPHNET_PYTHON \
   --v8-flags=--max-old-space-size=16384 bench/bench.ts "$@"
 EOF
 chmod +x "$dest/run.sh" "$dest/deno"

@@ -47,7 +47,8 @@ export function takeBuffer(n: number, opts: { zero?: boolean } = {}): Float32Arr
 /**
  * Runs native kernels on `n` threads; from 2, queued on a worker thread
  * while JavaScript builds the step (lib/backend/native/queue.ts), else
- * called in turn. Returns the threads in effect (1 without OpenMP).
+ * called in turn. Returns the threads in effect (fewer when the system would
+ * not start more).
  */
 export function setThreads(n: number): number {
   const threads = setNativeThreads(n);
@@ -107,6 +108,8 @@ export async function startNative(
     name: NATIVE,
     device: `${cpuName()} (${blas}, ${threads} thread${threads === 1 ? "" : "s"})`,
     threads,
-    threads_from: threads === choice.threads ? choice.from : `${choice.from}; built without OpenMP`,
+    threads_from: threads === choice.threads
+      ? choice.from
+      : `${choice.from}; only ${threads} could start`,
   };
 }

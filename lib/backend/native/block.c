@@ -94,15 +94,30 @@ static void moments_block(const float *restrict y, const float *restrict shift, 
   fold(b, l, s2);
 }
 
+typedef struct {
+  const float *y, *shift;
+  float *part;
+  size_t M, nb;
+  Lanes l;
+} MomentsJob;
+
+/* Part t's share of the row blocks. */
+static void moments_part(void *p, int t, int nt) {
+  const MomentsJob *j = p;
+  size_t lo, hi;
+  gn__split(j->nb, nt, t, &lo, &hi);
+  for (size_t blk = lo; blk < hi; blk++) {
+    float *ps = j->part + blk * 2 * j->l.C;
+    const size_t i0 = blk * ROW_BLOCK, i1 = i0 + ROW_BLOCK < j->M ? i0 + ROW_BLOCK : j->M;
+    moments_block(j->y, j->shift, j->l, i0, i1, ps, ps + j->l.C);
+  }
+}
+
 /* Per-block sum and sum of squares of (y[i, c] - shift[c]); part[blk] = [sum C | sumsq C]. */
 static void block_moments(const float *y, size_t M, Lanes l, const float *shift, float *part,
                           int team) {
-  const long nb = (long)blocks_of(M);
-  GN_PARALLEL_FOR(team, blk, nb, {
-    float *ps = part + (size_t)blk * 2 * l.C;
-    const size_t i0 = (size_t)blk * ROW_BLOCK, i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
-    moments_block(y, shift, l, i0, i1, ps, ps + l.C);
-  });
+  MomentsJob job = {y, shift, part, M, blocks_of(M), l};
+  gn__parallel(team, moments_part, &job);
 }
 
 /* Per-channel factors of the forward pass, each repeated to P floats. */
@@ -142,6 +157,23 @@ static void normalise_rows(const float *z, float *y, Lanes l, NormLanes k, int a
       }
     }
   }
+}
+
+typedef struct {
+  const float *z;
+  float *y;
+  size_t M;
+  Lanes l;
+  NormLanes k;
+  int act;
+} NormJob;
+
+/* Part t's share of the rows. */
+static void normalise_part(void *p, int t, int nt) {
+  const NormJob *j = p;
+  size_t lo, hi;
+  gn__split(j->M, nt, t, &lo, &hi);
+  normalise_rows(j->z, j->y, j->l, j->k, j->act, lo, hi);
 }
 
 /* From gn__work: `sums` zeroed doubles, then `floats` floats (*floats_at points
@@ -190,11 +222,8 @@ static int bn_act_fwd(const float *z, float *y, size_t M, int C, const float *bi
   repeat(offset, l, (float *)k.offset);
   repeat(gamma, l, (float *)k.gamma);
   repeat(beta, l, (float *)k.beta);
-  GN_PARALLEL(team, {
-    size_t lo, hi;
-    gn__split(M, GN_NTH(), GN_TID(), &lo, &hi);
-    normalise_rows(z, y, l, k, act, lo, hi);
-  });
+  NormJob job = {z, y, M, l, k, act};
+  gn__parallel(team, normalise_part, &job);
   return 0;
 }
 
@@ -258,6 +287,40 @@ static void bn_bwd_block(const float *restrict z, const float *restrict scale,
   fold(sz, l, pz);
 }
 
+/* Both backward passes over the row blocks of gn_bn_act_bwd. f's and k1..k3's
+ * factors are repeated to P; part[blk] holds a block's 2·C partial sums. */
+typedef struct {
+  const float *dy, *z;
+  NormLanes f;
+  const float *k1, *k2, *k3;
+  float *dz, *part;
+  size_t M, nb;
+  Lanes l;
+  int act;
+} BwdJob;
+
+static void act_bwd_part(void *p, int t, int nt) {
+  const BwdJob *j = p;
+  size_t lo, hi;
+  gn__split(j->nb, nt, t, &lo, &hi);
+  for (size_t blk = lo; blk < hi; blk++) {
+    const size_t i0 = blk * ROW_BLOCK, i1 = i0 + ROW_BLOCK < j->M ? i0 + ROW_BLOCK : j->M;
+    float *pb = j->part + blk * 2 * j->l.C, *pg = pb + j->l.C;
+    act_bwd_block(j->dy, j->z, j->f, j->l, j->act, j->dz, i0, i1, pb, pg);
+  }
+}
+
+static void bn_bwd_part(void *p, int t, int nt) {
+  const BwdJob *j = p;
+  size_t lo, hi;
+  gn__split(j->nb, nt, t, &lo, &hi);
+  for (size_t blk = lo; blk < hi; blk++) {
+    const size_t i0 = blk * ROW_BLOCK, i1 = i0 + ROW_BLOCK < j->M ? i0 + ROW_BLOCK : j->M;
+    bn_bwd_block(j->z, j->f.scale, j->f.offset, j->k1, j->k2, j->k3, j->l, j->dz, i0, i1,
+                 j->part + blk * 2 * j->l.C);
+  }
+}
+
 /**
  * The backward pass of the batch norm + activation half of gn_block_fwd:
  * dz[M, C] (the gradient of the conv's output) from dy, plus dgamma, dbeta
@@ -280,18 +343,14 @@ int gn_bn_act_bwd(const float *dy, const float *z, const float *mean, const floa
   float *scale = k + 7 * P, *offset = scale + C, *k1 = offset + C, *k2 = k1 + C, *k3 = k2 + C;
   float *part = k3 + C;
   const int team = gn__team(50.0 * (double)M * C);
-  const long nblocks = (long)nb;
   for (int c = 0; c < C; c++) norm_factors(mean[c], bias[c], var[c], eps, &scale[c], &offset[c]);
   repeat(scale, l, sl);
   repeat(offset, l, ol);
   repeat(gamma, l, gl);
   repeat(beta, l, bl);
-  const NormLanes f = {sl, ol, gl, bl};
-  GN_PARALLEL_FOR(team, blk, nblocks, {
-    const size_t i0 = (size_t)blk * ROW_BLOCK, i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
-    float *pb = part + (size_t)blk * 2 * C, *pg = pb + C;
-    act_bwd_block(dy, z, f, l, act, dz, i0, i1, pb, pg);
-  });
+  /* One job for both passes: k1l..k3l are filled in between. */
+  BwdJob job = {dy, z, {sl, ol, gl, bl}, k1l, k2l, k3l, dz, part, M, nb, l, act};
+  gn__parallel(team, act_bwd_part, &job);
   add_blocks(part, nb, C, 2 * (size_t)C, sb);
   add_blocks(part + C, nb, C, 2 * (size_t)C, sg);
   /* dz = gamma·invstd·(da − mean(da) − xhat·mean(da·xhat)) */
@@ -306,10 +365,7 @@ int gn_bn_act_bwd(const float *dy, const float *z, const float *mean, const floa
   repeat(k1, l, k1l);
   repeat(k2, l, k2l);
   repeat(k3, l, k3l);
-  GN_PARALLEL_FOR(team, blk, nblocks, {
-    const size_t i0 = (size_t)blk * ROW_BLOCK, i1 = i0 + ROW_BLOCK < M ? i0 + ROW_BLOCK : M;
-    bn_bwd_block(z, sl, ol, k1l, k2l, k3l, l, dz, i0, i1, part + (size_t)blk * 2 * C);
-  });
+  gn__parallel(team, bn_bwd_part, &job);
   add_blocks(part, nb, C, 2 * (size_t)C, sz);
   for (int c = 0; c < C; c++) dbias[c] = (float)sz[c];
   return 0;

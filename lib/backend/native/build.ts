@@ -1,9 +1,8 @@
 /**
- * Compiles the C sources beside this file (glyphnet.h, pool.c, conv.c,
- * thin.c, block.c, elementwise.c, channel.c, queue.c) into a shared library under `build/`, once per
- * source and flag hash: `build/glyphnet-<hash>.so`. Linux links OpenBLAS and
- * OpenMP (gcc's libgomp); macOS links Accelerate and runs one thread
- * (written for, not tested on, macOS).
+ * Compiles the C sources beside this file (glyphnet.h, pool.c, runners.c, conv.c,
+ * thin.c, block.c, elementwise.c, channel.c, queue.c) into a shared library under
+ * `build/`, once per source and flag hash: `build/glyphnet-<hash>.so`. Linux links OpenBLAS,
+ * macOS Accelerate (written for, not tested on, macOS); both use POSIX threads.
  * @module
  */
 
@@ -15,6 +14,7 @@ export class NativeBuildError extends Error {
 const SOURCES = [
   "glyphnet.h",
   "pool.c",
+  "runners.c",
   "conv.c",
   "thin.c",
   "block.c",
@@ -30,12 +30,12 @@ const INSTALL_HINT = Deno.build.os === "darwin"
   : "install a C compiler and OpenBLAS: apt-get install libopenblas-dev gcc " +
     "(Debian/Ubuntu; libopenblas0-pthread is the fast variant)";
 
-/** Compiler flags for this machine: AVX2/FMA only where the CPU has them; OpenMP on Linux. */
+/** Compiler flags for this machine: AVX2/FMA only where the CPU has them. */
 export async function compilerFlags(): Promise<string[]> {
   // No errno or FP traps: lets loops with floorf and clamps vectorise; results are unchanged.
   const flags = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared", "-std=c11"];
-  if (Deno.build.os === "darwin") return [...flags, "-framework", "Accelerate"];
-  return [...flags, ...await vectorFlags(), "-fopenmp", "-lopenblas", "-lm"];
+  if (Deno.build.os === "darwin") return [...flags, "-pthread", "-framework", "Accelerate"];
+  return [...flags, ...await vectorFlags(), "-pthread", "-lopenblas", "-lm"];
 }
 
 let vectorFlagsOnce: Promise<string[]> | undefined;

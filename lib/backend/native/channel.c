@@ -22,38 +22,64 @@ static void gather_pixels(const float *x, const int *index, const float *weight,
   }
 }
 
+/* gn_gather_weighted's and gn_scatter_weighted's arguments: in is x or dy, out is out or dx. */
+typedef struct {
+  const float *in;
+  const int *index;
+  const float *weight;
+  float *out;
+  int count, batch, pixels, C;
+  size_t n;
+} Weighted;
+
+static void gather_part(void *p, int t, int nt) {
+  const Weighted *j = p;
+  size_t lo, hi;
+  gn__split((size_t)j->batch, nt, t, &lo, &hi);
+  if (hi > lo) {
+    gather_pixels(j->in, j->index, j->weight, j->out, j->count, j->n, j->C, lo * j->pixels,
+                  hi * j->pixels);
+  }
+}
+
 /** out = weighted gather of x (B*H*W = n pixels of C channels) by count corners per pixel. */
 void gn_gather_weighted(const float *x, const int *index, const float *weight, float *out,
                         int count, int batch, int pixels, int C) {
   const size_t n = (size_t)batch * pixels;
-  GN_PARALLEL(gn__team(50.0 * count * (double)n * C), {
-    size_t lo, hi;
-    gn__split((size_t)batch, GN_NTH(), GN_TID(), &lo, &hi);
-    if (hi > lo) gather_pixels(x, index, weight, out, count, n, C, lo * pixels, hi * pixels);
-  });
+  Weighted job = {x, index, weight, out, count, batch, pixels, C, n};
+  gn__parallel(gn__team(50.0 * count * (double)n * C), gather_part, &job);
+}
+
+static void scatter_part(void *p, int t, int nt) {
+  const Weighted *j = p;
+  const float *dy = j->in, *weight = j->weight;
+  const int *index = j->index;
+  float *dx = j->out;
+  const int count = j->count, C = j->C;
+  const size_t n = j->n;
+  size_t lo, hi;
+  gn__split((size_t)j->batch, nt, t, &lo, &hi);
+  const size_t o0 = lo * j->pixels, o1 = hi * j->pixels;
+  if (hi > lo) memset(dx + o0 * C, 0, (o1 - o0) * C * sizeof(float));
+  for (int k = 0; k < count && hi > lo; k++) {
+    const int *ik = index + (size_t)k * n;
+    const float *wk = weight + (size_t)k * n;
+    for (size_t o = o0; o < o1; o++) {
+      const float w = wk[o];
+      if (w == 0.0f || (size_t)ik[o] >= n) continue;
+      float *dst = dx + (size_t)ik[o] * C;
+      const float *src = dy + o * C;
+      for (int c = 0; c < C; c++) dst[c] = (float)((double)dst[c] + (double)w * src[c]);
+    }
+  }
 }
 
 /** dx = adjoint of gn_gather_weighted applied to dy; each image's sums stay in one thread. */
 void gn_scatter_weighted(const float *dy, const int *index, const float *weight, float *dx,
                          int count, int batch, int pixels, int C) {
   const size_t n = (size_t)batch * pixels;
-  GN_PARALLEL(gn__team(50.0 * count * (double)n * C), {
-    size_t lo, hi;
-    gn__split((size_t)batch, GN_NTH(), GN_TID(), &lo, &hi);
-    const size_t o0 = lo * pixels, o1 = hi * pixels;
-    if (hi > lo) memset(dx + o0 * C, 0, (o1 - o0) * C * sizeof(float));
-    for (int k = 0; k < count && hi > lo; k++) {
-      const int *ik = index + (size_t)k * n;
-      const float *wk = weight + (size_t)k * n;
-      for (size_t o = o0; o < o1; o++) {
-        const float w = wk[o];
-        if (w == 0.0f || (size_t)ik[o] >= n) continue;
-        float *dst = dx + (size_t)ik[o] * C;
-        const float *src = dy + o * C;
-        for (int c = 0; c < C; c++) dst[c] = (float)((double)dst[c] + (double)w * src[c]);
-      }
-    }
-  });
+  Weighted job = {dy, index, weight, dx, count, batch, pixels, C, n};
+  gn__parallel(gn__team(50.0 * count * (double)n * C), scatter_part, &job);
 }
 
 /* One image of the 3x3 correlation, taps in row-major order. */
@@ -74,11 +100,28 @@ static void correlate_image(const float *x, const double *kernel, float *y, int 
   }
 }
 
+typedef struct {
+  const float *x;
+  const double *kernel;
+  float *y;
+  int B, H, W, C;
+  size_t image;
+} Correlate;
+
+static void correlate_part(void *p, int t, int nt) {
+  const Correlate *j = p;
+  size_t lo, hi;
+  gn__split((size_t)j->B, nt, t, &lo, &hi);
+  for (size_t b = lo; b < hi; b++) {
+    correlate_image(j->x + b * j->image, j->kernel + 9 * b, j->y + b * j->image, j->H, j->W, j->C);
+  }
+}
+
 /** y = per-sample 3x3 correlation of x [B,H,W,C] with kernel [B*9], zero padded. */
 void gn_correlate3x3(const float *x, const double *kernel, float *y, int B, int H, int W, int C) {
   const size_t image = (size_t)H * W * C;
-  GN_PARALLEL_FOR(gn__team(135.0 * B * (double)image), b, B,
-                  { correlate_image(x + b * image, kernel + 9 * b, y + b * image, H, W, C); });
+  Correlate job = {x, kernel, y, B, H, W, C, image};
+  gn__parallel(gn__team(135.0 * B * (double)image), correlate_part, &job);
 }
 
 /* The corner code below is branch-free over runs of pixels so that GCC
@@ -178,6 +221,26 @@ static int corner_pixels(const double *maps, int stages, int B, int H, int W, in
   return fractional;
 }
 
+/* fractional: set by any part that finds a fractional weight (atomic: parts run at once). */
+typedef struct {
+  const double *maps;
+  int stages, B, H, W;
+  int32_t *index;
+  float *weight;
+  atomic_int fractional;
+} Corners;
+
+static void corners_part(void *p, int t, int nt) {
+  Corners *j = p;
+  size_t lo, hi;
+  gn__split((size_t)j->B, nt, t, &lo, &hi);
+  for (size_t s = lo; s < hi; s++) {
+    if (corner_pixels(j->maps, j->stages, j->B, j->H, j->W, (int)s, j->index, j->weight)) {
+      atomic_store(&j->fractional, 1);
+    }
+  }
+}
+
 /**
  * The bilinear corners of composed affine stages, as lib/channel/_resample.ts's
  * corners() computes them, to the bit: maps holds `stages` blocks of B·6
@@ -187,13 +250,37 @@ static int corner_pixels(const double *maps, int stages, int B, int H, int W, in
  */
 int gn_affine_corners(const double *maps, int stages, int B, int H, int W, int32_t *index,
                       float *weight) {
-  int fractional = 0;
-  GN_PARALLEL_FOR(gn__team(450.0 * B * H * W), s, B, {
-    if (corner_pixels(maps, stages, B, H, W, (int)s, index, weight)) {
-      _Pragma("omp atomic write") fractional = 1;
+  Corners job = {maps, stages, B, H, W, index, weight, 0};
+  gn__parallel(gn__team(450.0 * B * H * W), corners_part, &job);
+  return atomic_load(&job.fractional);
+}
+
+typedef struct {
+  const float *x;
+  const double *params;
+  float *value, *grad;
+  int B;
+  size_t per;
+} Squash;
+
+static void squash_part(void *p, int t, int nt) {
+  const Squash *j = p;
+  const float *x = j->x;
+  float *value = j->value, *grad = j->grad;
+  const size_t per = j->per;
+  size_t lo, hi;
+  gn__split((size_t)j->B, nt, t, &lo, &hi);
+  for (size_t b = lo; b < hi; b++) {
+    const double k = j->params[b];
+    const int flip = j->params[j->B + b] != 0;
+    const float dk = (float)(flip ? -k : k);
+    for (size_t i = b * per; i < (b + 1) * per; i++) {
+      const double z = ((double)x[i] - 0.5) * k + 0.5;
+      const double clipped = z < 0 ? 0 : z > 1 ? 1 : z;
+      value[i] = (float)(flip ? 1 - clipped : clipped);
+      grad[i] = z > 0 && z < 1 ? dk : 0.0f;
     }
-  });
-  return fractional;
+  }
 }
 
 /**
@@ -204,15 +291,6 @@ int gn_affine_corners(const double *maps, int stages, int B, int H, int W, int32
  */
 void gn_squash(const float *x, const double *params, float *value, float *grad, int B,
                size_t per) {
-  GN_PARALLEL_FOR(gn__team(20.0 * B * (double)per), b, B, {
-    const double k = params[b];
-    const int flip = params[B + b] != 0;
-    const float dk = (float)(flip ? -k : k);
-    for (size_t i = (size_t)b * per; i < (size_t)(b + 1) * per; i++) {
-      const double z = ((double)x[i] - 0.5) * k + 0.5;
-      const double clipped = z < 0 ? 0 : z > 1 ? 1 : z;
-      value[i] = (float)(flip ? 1 - clipped : clipped);
-      grad[i] = z > 0 && z < 1 ? dk : 0.0f;
-    }
-  });
+  Squash job = {x, params, value, grad, B, per};
+  gn__parallel(gn__team(20.0 * B * (double)per), squash_part, &job);
 }

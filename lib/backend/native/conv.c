@@ -206,24 +206,36 @@ static void fwd_rows(const float *x, const float *w, float *y, const int *g, flo
   }
 }
 
+/* A pass's arguments for its parts: in, out are x, y forward and dy, dx
+ * backward; each is the column scratch of one part. */
+typedef struct {
+  const float *in, *w;
+  float *out;
+  const int *g;
+  float *col;
+  size_t each;
+} ConvJob;
+
+static void fwd_part(void *p, int t, int nt) {
+  const ConvJob *j = p;
+  size_t lo, hi;
+  if (is_single(j->g)) {
+    gn__split((size_t)j->g[B_], nt, t, &lo, &hi);
+    single_fwd(j->in, j->w, j->out, j->g, (int)lo, (int)hi);
+  } else {
+    gn__split(gn__rows(j->g), nt, t, &lo, &hi);
+    if (hi > lo) fwd_rows(j->in, j->w, j->out, j->g, j->col + (size_t)t * j->each, lo, hi);
+  }
+}
+
 void gn__conv_fwd(const float *x, const float *w, float *y, const int *g, float *col) {
   if (is_thin(g)) {
     gn__thin_fwd(x, w, y, g, col);
     return;
   }
   const int team = gn__team(conv_flops(g));
-  const size_t each = col_floats_each(g);
-  GN_PARALLEL(team, {
-    const int t = GN_TID(), nt = GN_NTH();
-    size_t lo, hi;
-    if (is_single(g)) {
-      gn__split((size_t)g[B_], nt, t, &lo, &hi);
-      single_fwd(x, w, y, g, (int)lo, (int)hi);
-    } else {
-      gn__split(gn__rows(g), nt, t, &lo, &hi);
-      if (hi > lo) fwd_rows(x, w, y, g, col + (size_t)t * each, lo, hi);
-    }
-  });
+  ConvJob job = {x, w, y, g, col, col_floats_each(g)};
+  gn__parallel(team, fwd_part, &job);
 }
 
 /* dx of images [b0, b1): their rows of dy times w^T, added back by col2im. */
@@ -248,6 +260,20 @@ static void bwd_input_images(const float *dy, const float *w, float *dx, const i
   }
 }
 
+static void bwd_input_part(void *p, int t, int nt) {
+  const ConvJob *j = p;
+  size_t lo, hi;
+  gn__split((size_t)j->g[B_], nt, t, &lo, &hi);
+  if (hi > lo) {
+    if (is_single(j->g)) {
+      single_bwd_input(j->in, j->w, j->out, j->g, (int)lo, (int)hi);
+    } else {
+      bwd_input_images(j->in, j->w, j->out, j->g, j->col + (size_t)t * j->each, (int)lo,
+                       (int)hi);
+    }
+  }
+}
+
 /* Each image goes to one thread, so col2im's sums into dx never race and
  * run in the same order at any thread count. */
 void gn__conv_bwd_input(const float *dy, const float *w, float *dx, const int *g, float *col) {
@@ -256,19 +282,8 @@ void gn__conv_bwd_input(const float *dy, const float *w, float *dx, const int *g
     return;
   }
   const int team = gn__team(conv_flops(g));
-  const size_t each = col_floats_each(g);
-  GN_PARALLEL(team < g[B_] ? team : g[B_], {
-    const int t = GN_TID(), nt = GN_NTH();
-    size_t lo, hi;
-    gn__split((size_t)g[B_], nt, t, &lo, &hi);
-    if (hi > lo) {
-      if (is_single(g)) {
-        single_bwd_input(dy, w, dx, g, (int)lo, (int)hi);
-      } else {
-        bwd_input_images(dy, w, dx, g, col + (size_t)t * each, (int)lo, (int)hi);
-      }
-    }
-  });
+  ConvJob job = {dy, w, dx, g, col, col_floats_each(g)};
+  gn__parallel(team < g[B_] ? team : g[B_], bwd_input_part, &job);
 }
 
 /* dw[k0:k1, n0:n1] (+)= a^T[k0:k1, rows] . dy[rows, n0:n1], a with K columns. */
@@ -320,6 +335,26 @@ static void filter_rows(const float *x, const float *dy, float *dwt, const int *
   }
 }
 
+/* Part 0 sets used to the part count: parts may run on other threads, so it
+ * comes back through the job, read once all are done. */
+typedef struct {
+  const float *x, *dy;
+  float *parts;
+  const int *g;
+  float *col;
+  size_t kn, each;
+  int used;
+} RowsJob;
+
+static void rows_part(void *p, int t, int nt) {
+  RowsJob *j = p;
+  size_t lo, hi;
+  gn__split(gn__rows(j->g), nt, t, &lo, &hi);
+  filter_rows(j->x, j->dy, j->parts + (size_t)t * j->kn, j->g, j->col + (size_t)t * j->each, lo,
+              hi);
+  if (t == 0) j->used = nt;
+}
+
 /* dw from per-thread copies over their own rows; 0, or -1 when the copies do not fit. */
 static int filter_by_rows(const float *x, const float *dy, float *dw, const int *g, float *col,
                           int team) {
@@ -327,21 +362,61 @@ static int filter_by_rows(const float *x, const float *dy, float *dw, const int 
   if (kn * (size_t)team > PRIVATE_DW_FLOATS) return -1;
   float *parts = (float *)gn__work(kn * (size_t)team * sizeof(float));
   if (!parts) return -1;
-  const size_t each = col_floats_each(g);
-  int used = 1;
-  GN_PARALLEL(team, {
-    const int t = GN_TID(), nt = GN_NTH();
-    size_t lo, hi;
-    gn__split(gn__rows(g), nt, t, &lo, &hi);
-    filter_rows(x, dy, parts + (size_t)t * kn, g, col + (size_t)t * each, lo, hi);
-    if (t == 0) used = nt;
-  });
+  RowsJob job = {x, dy, parts, g, col, kn, col_floats_each(g), 1};
+  gn__parallel(team, rows_part, &job);
   memcpy(dw, parts, kn * sizeof(float));
-  for (int t = 1; t < used; t++) {
+  for (int t = 1; t < job.used; t++) {
     const float *p = parts + (size_t)t * kn;
     for (size_t i = 0; i < kn; i++) dw[i] += p[i];
   }
   return 0;
+}
+
+/* The single-channel dw: each part sums its own taps. */
+typedef struct {
+  const float *x, *dy;
+  float *dw;
+  const int *g;
+  int taps;
+} TapsJob;
+
+static void taps_part(void *p, int t, int nt) {
+  const TapsJob *j = p;
+  size_t lo, hi;
+  gn__split((size_t)j->taps, nt, t, &lo, &hi);
+  for (long tap = (long)lo; tap < (long)hi; tap++) {
+    j->dw[tap] = single_tap(j->x, j->dy, j->g, (int)tap / j->g[KW_], (int)tap % j->g[KW_]);
+  }
+}
+
+/* im2col of rows [m0, m1) into col, each part on its own rows. */
+typedef struct {
+  const float *x;
+  float *col;
+  const int *g;
+  size_t K, m0, m1;
+} Im2colJob;
+
+static void im2col_part(void *p, int t, int nt) {
+  const Im2colJob *j = p;
+  size_t lo, hi;
+  gn__split(j->m1 - j->m0, nt, t, &lo, &hi);
+  im2col_rows(j->x, j->col + lo * j->K, j->g, j->m0 + lo, j->m0 + hi);
+}
+
+/* filter_slice's arguments, less the part. */
+typedef struct {
+  const float *a, *dy;
+  float *dw;
+  size_t K;
+  int N;
+  size_t rows;
+  float beta;
+} SliceJob;
+
+static void slice_part(void *p, int t, int nt) {
+  const SliceJob *j = p;
+  filter_slice(j->a, j->dy, j->dw, j->K, j->N, j->rows, j->beta, t, nt);
 }
 
 /* dw sums over every output pixel. Small filters: per-thread copies (above).
@@ -357,8 +432,8 @@ void gn__conv_bwd_filter(const float *x, const float *dy, float *dw, const int *
   const int team = gn__team(conv_flops(g));
   if (is_single(g)) {
     const int taps = g[KH_] * g[KW_];
-    GN_PARALLEL_FOR(team < taps ? team : taps, tap, taps,
-                    { dw[tap] = single_tap(x, dy, g, (int)tap / g[KW_], (int)tap % g[KW_]); });
+    TapsJob job = {x, dy, dw, g, taps};
+    gn__parallel(team < taps ? team : taps, taps_part, &job);
     return;
   }
   if (team > 1 && filter_by_rows(x, dy, dw, g, col, team) == 0) return;
@@ -368,16 +443,12 @@ void gn__conv_bwd_filter(const float *x, const float *dy, float *dw, const int *
     const size_t m1 = m0 + step < M ? m0 + step : M;
     const float *a = x + m0 * K;
     if (!pointwise) {
-      GN_PARALLEL(team, {
-        size_t lo, hi;
-        gn__split(m1 - m0, GN_NTH(), GN_TID(), &lo, &hi);
-        im2col_rows(x, col + lo * K, g, m0 + lo, m0 + hi);
-      });
+      Im2colJob cols = {x, col, g, K, m0, m1};
+      gn__parallel(team, im2col_part, &cols);
       a = col;
     }
-    GN_PARALLEL(team, {
-      filter_slice(a, dy + m0 * N, dw, K, N, m1 - m0, m0 == 0 ? 0.0f : 1.0f, GN_TID(), GN_NTH());
-    });
+    SliceJob slice = {a, dy + m0 * N, dw, K, N, m1 - m0, m0 == 0 ? 0.0f : 1.0f};
+    gn__parallel(team, slice_part, &slice);
   }
 }
 
@@ -405,6 +476,33 @@ int gn_conv2d_bwd_filter(const float *x, const float *dy, float *dw, const int *
   return 0;
 }
 
+/* gn_matmul's arguments, and the batch or rows its parts split. */
+typedef struct {
+  const float *a, *b;
+  float *c;
+  int batch, m, n, k, ta, tb, stride_a, stride_b, parts;
+} MatmulJob;
+
+static void matmul_part(void *p, int t, int nt) {
+  const MatmulJob *j = p;
+  const int batch = j->batch, m = j->m, n = j->n, k = j->k, ta = j->ta, tb = j->tb;
+  size_t lo, hi;
+  gn__split((size_t)j->parts, nt, t, &lo, &hi);
+  for (int i = 0; i < batch; i++) {
+    const float *ai = j->a + (size_t)i * j->stride_a, *bi = j->b + (size_t)i * j->stride_b;
+    float *ci = j->c + (size_t)i * m * n;
+    size_t r0 = 0, r1 = (size_t)m;
+    if (batch > 1 && (i < (int)lo || i >= (int)hi)) continue;
+    if (batch == 1) r0 = lo, r1 = hi;
+    if (r1 <= r0) continue;
+    /* Rows r0..r1 of op(a): row r starts at r (transposed) or r·k. */
+    const float *ar = ai + (ta ? r0 : r0 * (size_t)k);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)(r1 - r0), n, k, 1.0f, ar, ta ? m : k, bi, tb ? k : n, 0.0f,
+                ci + r0 * (size_t)n, n);
+  }
+}
+
 /**
  * c[batch, m, n] = op(a) · op(b) where op transposes when ta/tb; a batch
  * stride of 0 broadcasts that operand. The team splits the batch, or the
@@ -414,22 +512,6 @@ void gn_matmul(const float *a, const float *b, float *c, int batch, int m, int n
                int tb, int stride_a, int stride_b) {
   const int team = gn__team(2.0 * batch * m * n * k);
   const int parts = batch > 1 ? batch : m;
-  GN_PARALLEL(team < parts ? team : parts, {
-    const int t = GN_TID(), nt = GN_NTH();
-    size_t lo, hi;
-    gn__split((size_t)parts, nt, t, &lo, &hi);
-    for (int i = 0; i < batch; i++) {
-      const float *ai = a + (size_t)i * stride_a, *bi = b + (size_t)i * stride_b;
-      float *ci = c + (size_t)i * m * n;
-      size_t r0 = 0, r1 = (size_t)m;
-      if (batch > 1 && (i < (int)lo || i >= (int)hi)) continue;
-      if (batch == 1) r0 = lo, r1 = hi;
-      if (r1 <= r0) continue;
-      /* Rows r0..r1 of op(a): row r starts at r (transposed) or r·k. */
-      const float *ar = ai + (ta ? r0 : r0 * (size_t)k);
-      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                  (int)(r1 - r0), n, k, 1.0f, ar, ta ? m : k, bi, tb ? k : n, 0.0f,
-                  ci + r0 * (size_t)n, n);
-    }
-  });
+  MatmulJob job = {a, b, c, batch, m, n, k, ta, tb, stride_a, stride_b, parts};
+  gn__parallel(team < parts ? team : parts, matmul_part, &job);
 }

@@ -18,6 +18,21 @@ static void adam_range(const float *restrict value, const float *restrict grad,
   }
 }
 
+typedef struct {
+  const float *value, *grad, *m, *v;
+  float *value_out, *m_out, *v_out;
+  int n;
+  float a, b1, b2, e;
+} Adam;
+
+static void adam_part(void *p, int t, int nt) {
+  const Adam *j = p;
+  size_t lo, hi;
+  gn__split((size_t)j->n, nt, t, &lo, &hi);
+  adam_range(j->value, j->grad, j->m, j->v, j->value_out, j->m_out, j->v_out, lo, hi, j->a, j->b1,
+             j->b2, j->e);
+}
+
 /**
  * One Adam step on n floats, from value, m and v into value_out, m_out and
  * v_out (new buffers: the team writes them while it reads, instead of JS
@@ -29,11 +44,8 @@ static void adam_range(const float *restrict value, const float *restrict grad,
 void gn_adam(const float *value, const float *grad, const float *m, const float *v,
              float *value_out, float *m_out, float *v_out, int n, float a, float b1, float b2,
              float e) {
-  GN_PARALLEL(gn__team(50.0 * n), {
-    size_t lo, hi;
-    gn__split((size_t)n, GN_NTH(), GN_TID(), &lo, &hi);
-    adam_range(value, grad, m, v, value_out, m_out, v_out, lo, hi, a, b1, b2, e);
-  });
+  Adam job = {value, grad, m, v, value_out, m_out, v_out, n, a, b1, b2, e};
+  gn__parallel(gn__team(50.0 * n), adam_part, &job);
 }
 
 /**
@@ -80,16 +92,30 @@ static void binary_range(int op, const float *a, int na, const float *b, int nb,
   }
 }
 
+typedef struct {
+  int op;
+  const float *a;
+  int na;
+  const float *b;
+  int nb;
+  float *out;
+  int n;
+} Binary;
+
+static void binary_part(void *p, int t, int nt) {
+  const Binary *j = p;
+  size_t lo, hi;
+  gn__split((size_t)j->n, nt, t, &lo, &hi);
+  if (hi > lo) binary_range(j->op, j->a, j->na, j->b, j->nb, j->out, j->n, lo, hi);
+}
+
 /**
  * out[i] = a[i % na] op b[i % nb] for i < n, where na and nb divide n (a
  * trailing broadcast). op: 0 add, 1 subtract, 2 multiply, 3 divide.
  */
 void gn_binary(int op, const float *a, int na, const float *b, int nb, float *out, int n) {
-  GN_PARALLEL(gn__team(8.0 * n), {
-    size_t lo, hi;
-    gn__split((size_t)n, GN_NTH(), GN_TID(), &lo, &hi);
-    if (hi > lo) binary_range(op, a, na, b, nb, out, n, lo, hi);
-  });
+  Binary job = {op, a, na, b, nb, out, n};
+  gn__parallel(gn__team(8.0 * n), binary_part, &job);
 }
 
 /* One row of a broadcast binary op: strides 0 (repeat) or 1 per operand. */
@@ -108,6 +134,36 @@ static void unravel(size_t r, const int *shape, int lead, int *idx) {
   }
 }
 
+typedef struct {
+  int op, rank, inner;
+  const float *a, *b;
+  float *out;
+  const int *shape, *sa, *sb;
+  size_t rows;
+} Bcast;
+
+static void bcast_part(void *p, int t, int nt) {
+  const Bcast *j = p;
+  const int rank = j->rank, inner = j->inner;
+  const int *shape = j->shape, *sa = j->sa, *sb = j->sb;
+  size_t lo, hi;
+  gn__split(j->rows, nt, t, &lo, &hi);
+  int idx[8] = {0};
+  unravel(lo, shape, rank - 1, idx);
+  for (size_t r = lo; r < hi; r++) {
+    size_t oa = 0, ob = 0;
+    for (int k = 0; k < rank - 1; k++) {
+      oa += (size_t)idx[k] * sa[k];
+      ob += (size_t)idx[k] * sb[k];
+    }
+    binary_row(j->op, j->a + oa, sa[rank - 1], j->b + ob, sb[rank - 1], j->out + r * inner, inner);
+    for (int k = rank - 2; k >= 0; k--) {
+      if (++idx[k] < shape[k]) break;
+      idx[k] = 0;
+    }
+  }
+}
+
 /**
  * General broadcasting binary op. d = [rank, out shape (rank), a strides
  * (rank), b strides (rank)], strides 0 on broadcast dimensions, rank <= 8.
@@ -118,24 +174,8 @@ void gn_binary_bcast(int op, const float *a, const float *b, float *out, const i
   const int inner = shape[rank - 1];
   size_t rows = 1;
   for (int k = 0; k < rank - 1; k++) rows *= (size_t)shape[k];
-  GN_PARALLEL(gn__team(8.0 * (double)rows * inner), {
-    size_t lo, hi;
-    gn__split(rows, GN_NTH(), GN_TID(), &lo, &hi);
-    int idx[8] = {0};
-    unravel(lo, shape, rank - 1, idx);
-    for (size_t r = lo; r < hi; r++) {
-      size_t oa = 0, ob = 0;
-      for (int k = 0; k < rank - 1; k++) {
-        oa += (size_t)idx[k] * sa[k];
-        ob += (size_t)idx[k] * sb[k];
-      }
-      binary_row(op, a + oa, sa[rank - 1], b + ob, sb[rank - 1], out + r * inner, inner);
-      for (int k = rank - 2; k >= 0; k--) {
-        if (++idx[k] < shape[k]) break;
-        idx[k] = 0;
-      }
-    }
-  });
+  Bcast job = {op, rank, inner, a, b, out, shape, sa, sb, rows};
+  gn__parallel(gn__team(8.0 * (double)rows * inner), bcast_part, &job);
 }
 
 /* A transpose with adjacent axes merged: shape and perm of rank <= 8. */
@@ -167,6 +207,40 @@ static Perm merged(const int *shape, const int *perm, int rank) {
   return p;
 }
 
+/* The walk's arrays are gn_transpose's (the parts end before it returns). */
+typedef struct {
+  const float *x;
+  float *out;
+  int rank;
+  const size_t *walk_shape, *src, *dst;
+  size_t inner, rows, s_in, s_out;
+} Transpose;
+
+static void transpose_part(void *p, int t, int nt) {
+  const Transpose *j = p;
+  const int rank = j->rank;
+  const size_t *walk_shape = j->walk_shape, *src = j->src, *dst = j->dst;
+  const size_t inner = j->inner, s_in = j->s_in, s_out = j->s_out;
+  size_t lo, hi;
+  gn__split(j->rows, nt, t, &lo, &hi);
+  size_t idx[8] = {0}, r = lo;
+  for (int a = rank - 2; a >= 0; a--) {
+    idx[a] = r % walk_shape[a];
+    r /= walk_shape[a];
+  }
+  for (size_t row = lo; row < hi; row++) {
+    size_t oi = 0, oo = 0;
+    for (int a = 0; a < rank - 1; a++) oi += idx[a] * src[a], oo += idx[a] * dst[a];
+    const float *xi = j->x + oi;
+    float *yo = j->out + oo;
+    for (size_t i = 0; i < inner; i++) yo[i * s_out] = xi[i * s_in];
+    for (int a = rank - 2; a >= 0; a--) {
+      if (++idx[a] < walk_shape[a]) break;
+      idx[a] = 0;
+    }
+  }
+}
+
 /**
  * out = transpose(x, perm). d = [rank, x shape (rank), perm (rank)], rank <= 8.
  * Runs over the input's or the output's last axis, whichever is longer (an
@@ -191,26 +265,8 @@ void gn_transpose(const float *x, float *out, const int *d) {
   }
   const size_t inner = walk_shape[rank - 1], rows = stride / inner;
   const size_t s_in = src[rank - 1], s_out = dst[rank - 1];
-  GN_PARALLEL(gn__team(8.0 * (double)stride), {
-    size_t lo, hi;
-    gn__split(rows, GN_NTH(), GN_TID(), &lo, &hi);
-    size_t idx[8] = {0}, r = lo;
-    for (int a = rank - 2; a >= 0; a--) {
-      idx[a] = r % walk_shape[a];
-      r /= walk_shape[a];
-    }
-    for (size_t row = lo; row < hi; row++) {
-      size_t oi = 0, oo = 0;
-      for (int a = 0; a < rank - 1; a++) oi += idx[a] * src[a], oo += idx[a] * dst[a];
-      const float *xi = x + oi;
-      float *yo = out + oo;
-      for (size_t i = 0; i < inner; i++) yo[i * s_out] = xi[i * s_in];
-      for (int a = rank - 2; a >= 0; a--) {
-        if (++idx[a] < walk_shape[a]) break;
-        idx[a] = 0;
-      }
-    }
-  });
+  Transpose job = {x, out, rank, walk_shape, src, dst, inner, rows, s_in, s_out};
+  gn__parallel(gn__team(8.0 * (double)stride), transpose_part, &job);
 }
 
 /* splitmix64's finaliser: a counter-based stream, so any thread can draw any
@@ -289,6 +345,20 @@ static void normal_pairs(uint64_t key, size_t p0, size_t p1, float mean, float s
   }
 }
 
+typedef struct {
+  uint64_t key;
+  size_t pairs, n;
+  float mean, sd;
+  float *out;
+} Normal;
+
+static void normal_part(void *p, int t, int nt) {
+  const Normal *j = p;
+  size_t lo, hi;
+  gn__split(j->pairs, nt, t, &lo, &hi);
+  normal_pairs(j->key, lo, hi, j->mean, j->sd, j->out, j->n);
+}
+
 /**
  * out[0..n) = normal draws (mean, sd) from the stream `seed` names: the same
  * seed and n give the same values at any thread count. tfjs draws these in
@@ -297,11 +367,32 @@ static void normal_pairs(uint64_t key, size_t p0, size_t p1, float mean, float s
 void gn_random_normal(double seed, float *out, size_t n, float mean, float sd) {
   const uint64_t key = mix64((uint64_t)seed);
   const size_t pairs = (n + 1) / 2;
-  GN_PARALLEL(gn__team(450.0 * (double)n), {
-    size_t lo, hi;
-    gn__split(pairs, GN_NTH(), GN_TID(), &lo, &hi);
-    normal_pairs(key, lo, hi, mean, sd, out, n);
-  });
+  Normal job = {key, pairs, n, mean, sd, out};
+  gn__parallel(gn__team(450.0 * (double)n), normal_part, &job);
+}
+
+typedef struct {
+  int op;
+  const float *x;
+  float *out;
+  size_t n;
+} Unary;
+
+static void unary_part(void *p, int t, int nt) {
+  const Unary *j = p;
+  const float *x = j->x;
+  float *out = j->out;
+  size_t lo, hi;
+  gn__split(j->n, nt, t, &lo, &hi);
+  if (j->op == 0) {
+    for (size_t i = lo; i < hi; i++) out[i] = (float)exp((double)x[i]);
+  } else if (j->op == 1) {
+    for (size_t i = lo; i < hi; i++) out[i] = -x[i];
+  } else if (j->op == 3) {
+    for (size_t i = lo; i < hi; i++) out[i] = (float)log((double)x[i]);
+  } else {
+    for (size_t i = lo; i < hi; i++) out[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
+  }
 }
 
 /**
@@ -309,19 +400,8 @@ void gn_random_normal(double seed, float *out, size_t n, float mean, float sd) {
  * over n floats; exp, sigmoid and log in double, as tfjs's cpu kernels compute them.
  */
 void gn_unary(int op, const float *x, float *out, size_t n) {
-  GN_PARALLEL(gn__team((op == 1 ? 8.0 : 250.0) * (double)n), {
-    size_t lo, hi;
-    gn__split(n, GN_NTH(), GN_TID(), &lo, &hi);
-    if (op == 0) {
-      for (size_t i = lo; i < hi; i++) out[i] = (float)exp((double)x[i]);
-    } else if (op == 1) {
-      for (size_t i = lo; i < hi; i++) out[i] = -x[i];
-    } else if (op == 3) {
-      for (size_t i = lo; i < hi; i++) out[i] = (float)log((double)x[i]);
-    } else {
-      for (size_t i = lo; i < hi; i++) out[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
-    }
-  });
+  Unary job = {op, x, out, n};
+  gn__parallel(gn__team((op == 1 ? 8.0 : 250.0) * (double)n), unary_part, &job);
 }
 
 /** One row's sum (op 0, in double, in order, as tfjs's cpu kernel) or max (op 1, NaN wins). */
@@ -336,6 +416,20 @@ static float reduce_row(int op, const float *r, size_t len) {
     if (r[j] > m || isnan(r[j])) m = r[j];
   }
   return m;
+}
+
+typedef struct {
+  int op;
+  const float *x;
+  float *out;
+  size_t len, rows;
+} Reduce;
+
+static void reduce_part(void *p, int t, int nt) {
+  const Reduce *j = p;
+  size_t lo, hi;
+  gn__split(j->rows, nt, t, &lo, &hi);
+  for (size_t i = lo; i < hi; i++) j->out[i] = reduce_row(j->op, j->x + i * j->len, j->len);
 }
 
 /**
@@ -355,7 +449,7 @@ int gn_reduce(int op, const float *x, float *out, const int *d, size_t len) {
     x = t;
   }
   const size_t rows = n / len;
-  GN_PARALLEL_FOR(gn__team(4.0 * (double)n), i, rows,
-                  { out[i] = reduce_row(op, x + (size_t)i * len, len); });
+  Reduce job = {op, x, out, len, rows};
+  gn__parallel(gn__team(4.0 * (double)n), reduce_part, &job);
   return 0;
 }

@@ -11,7 +11,6 @@ const SYMBOLS = {
   gn_get_threads: { parameters: [], result: "i32" },
   gn_blas_config_copy: { parameters: ["buffer", "i32"], result: "i32" },
   gn_arena_bytes: { parameters: [], result: "f64" },
-  gn_has_openmp: { parameters: [], result: "i32" },
   gn_set_min_work: { parameters: ["f64"], result: "void" },
   gn_set_runners: { parameters: ["i32"], result: "void" },
   gn_sgemm_gflops: { parameters: ["i32", "i32", "i32"], result: "f64" },
@@ -191,26 +190,16 @@ export interface NativeLib {
   path: string;
 }
 
-/**
- * Spins an idle team thread makes before it sleeps: about 100 µs, longer
- * than the JavaScript between two kernels of a step, so the next kernel
- * finds the team awake, and short enough not to hold a core through longer
- * JavaScript work (the channel's loops).
- */
-const SPIN_COUNT = 30000;
-
 // The one module-level state: the library, loaded once per process and
 // then used synchronously by every kernel.
 let lib: NativeLib | undefined;
 
 async function open(): Promise<NativeLib> {
-  // Read when the libraries load: OpenBLAS starts no threads of its own
-  // (kernels call it from inside glyphnet's team, one thread each); idle
-  // team threads spin briefly between kernels, then sleep.
+  // Read when OpenBLAS loads: it starts no threads of its own (kernels call
+  // it from inside their parts, one thread each).
   Deno.env.set("OPENBLAS_NUM_THREADS", "1");
   // OpenBLAS's own threads (the GEMM ceiling probe only) sleep soon after.
   if (!Deno.env.get("OPENBLAS_THREAD_TIMEOUT")) Deno.env.set("OPENBLAS_THREAD_TIMEOUT", "4");
-  if (!Deno.env.get("GOMP_SPINCOUNT")) Deno.env.set("GOMP_SPINCOUNT", String(SPIN_COUNT));
   const path = await buildNative();
   const { symbols } = Deno.dlopen(path, ALL_SYMBOLS);
   symbols.gn_set_threads(1);
@@ -222,12 +211,12 @@ async function open(): Promise<NativeLib> {
 }
 
 /**
- * Sets the threads every native kernel uses (1 when the library was built
- * without OpenMP) and returns the count in effect.
+ * Sets the threads every native kernel uses and returns the count in effect
+ * (fewer when the system would not start more).
  */
 export function setNativeThreads(n: number): number {
   const l = nativeSync();
-  l.symbols.gn_set_threads(l.symbols.gn_has_openmp() ? n : 1);
+  l.symbols.gn_set_threads(n);
   l.threads = l.symbols.gn_get_threads();
   return l.threads;
 }

@@ -8,8 +8,8 @@
  * buffer is owned by the caller except pool.c's scratch arenas, which only
  * one kernel at a time uses.
  *
- * Threads: every kernel cuts its loops into parts (GN_PARALLEL below), and
- * one OpenMP team (pool.c) runs them; OpenBLAS is kept at 1 thread and
+ * Threads: every kernel cuts its loops into parts (gn__parallel below),
+ * which the runners (runners.c) run; OpenBLAS is kept at 1 thread and
  * called from inside a part on its own block, so the two never compete for
  * cores. The cut depends only on the shapes and the thread count set, never
  * on how many threads run the parts, so a thread count always gives the
@@ -40,54 +40,6 @@
 #include <cblas.h>
 #endif
 
-#ifdef _OPENMP
-#include <omp.h>
-#define GN_OMP_TID() omp_get_thread_num()
-#else
-#define GN_OMP_TID() 0
-#endif
-
-/*
- * Runs the block once for each part t in [0, team) (a team below 1 is 1):
- * inside it GN_TID() is t and GN_NTH() is team. The parts are how the work is cut (fixed by the
- * work and the thread count); how many threads run them is decided per call
- * (gn__runners): on the queue's worker, one fewer while JavaScript runs
- * beside it. A part gives the same bits whichever thread runs it, so the
- * results never depend on timing. Runners take parts t, t + runners, ... in
- * an OpenMP region; one runner takes them all in turn, without a region
- * (a region of one thread still cost about 1.3 µs, a tenth of a small
- * kernel). Parts run in any order and at once, so a block must not wait for
- * another part (no barriers): a second phase is a second GN_PARALLEL.
- */
-#define GN_PARALLEL(team, ...)                                                      \
-  do {                                                                              \
-    const int gn_cut_ = (team);                                                     \
-    const int gn_team_ = gn_cut_ > 1 ? gn_cut_ : 1;                                 \
-    const int gn_run_ = gn_team_ == 1 ? 1 : gn__runners(gn_team_);                  \
-    if (gn_run_ == 1) {                                                             \
-      for (int gn_tid_ = 0; gn_tid_ < gn_team_; gn_tid_++) {                        \
-        __VA_ARGS__                                                                 \
-      }                                                                             \
-    } else {                                                                        \
-      _Pragma("omp parallel num_threads(gn_run_)") for (int gn_tid_ = GN_OMP_TID(); \
-                                                        gn_tid_ < gn_team_;         \
-                                                        gn_tid_ += gn_run_) {       \
-        __VA_ARGS__                                                                 \
-      }                                                                             \
-    }                                                                               \
-  } while (0)
-#define GN_TID() gn_tid_
-#define GN_NTH() gn_team_
-
-/* for (long i = 0; i < n; i++) body, cut into `team` contiguous ranges (as
- * gn__split cuts them), one per part. */
-#define GN_PARALLEL_FOR(team, i, n, ...)                                              \
-  GN_PARALLEL(team, {                                                                 \
-    size_t gn_lo_, gn_hi_;                                                            \
-    gn__split((size_t)(n), GN_NTH(), GN_TID(), &gn_lo_, &gn_hi_);                     \
-    for (long i = (long)gn_lo_; i < (long)gn_hi_; i++) __VA_ARGS__                    \
-  })
-
 enum { B_, H_, W_, C_, KH_, KW_, CO_, OH_, OW_, SH_, SW_, PT_, PL_, GN_GEOM };
 
 /* a·b + c in one rounding where the CPU has FMA. -std=c11 keeps the
@@ -105,7 +57,7 @@ enum { B_, H_, W_, C_, KH_, KW_, CO_, OH_, OW_, SH_, SW_, PT_, PL_, GN_GEOM };
 /* One part of a kernel: part t of nt, on the kernel's arguments in ctx. */
 typedef void (*GnPart)(void *ctx, int t, int nt);
 /* Runs fn(ctx, t, team) once for each part t in [0, team) (a team below 1
- * is 1), on whichever threads are free (see pool.c); returns when all are
+ * is 1), on whichever threads are free (runners.c); returns when all are
  * done. A part must give the same bits whichever thread runs it, and must
  * not wait for another part. */
 GN_INTERNAL void gn__parallel(int team, GnPart fn, void *ctx);
@@ -120,8 +72,6 @@ GN_INTERNAL void *gn__work(size_t bytes);
  * thread is its worker (pool.c holds them). */
 GN_INTERNAL extern atomic_ullong gn__queued, gn__done;
 GN_INTERNAL extern _Thread_local int gn__on_worker;
-/* 1 while the JS thread waits for the queue (gn_q_wait): its core is free. */
-GN_INTERNAL extern atomic_int gn__js_waits;
 /* Returns once the kernel queue has run every queued task: calls that
  * change what kernels share (threads, BLAS settings) wait for it. */
 GN_INTERNAL void gn__q_drain(void);
@@ -134,9 +84,12 @@ GN_INTERNAL int gn__threads(void);
  * work, where waking a second thread costs more than it saves; at most the
  * threads set. Depends only on the work and gn_set_threads. */
 GN_INTERNAL int gn__team(double work);
-/* Threads to run `team` parts on now (1..team): fewer beside the queue's
- * worker (see pool.c). */
-GN_INTERNAL int gn__runners(int team);
+/* Starts helper threads (runners.c) until n run; gn__helpers() says how many do. */
+GN_INTERNAL void gn__start_helpers(int n);
+GN_INTERNAL int gn__helpers(void);
+/* Runs parts of the open job, if any, on this thread: the JS thread while it
+ * waits for the queue. */
+GN_INTERNAL void gn__join(void);
 /* Copies text s into out (cap bytes, NUL-ended) for JS to read from its own
  * buffer; returns the characters copied (s's length when cap <= 0). */
 GN_INTERNAL int gn__copy_text(const char *s, char *out, int cap);

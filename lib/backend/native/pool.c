@@ -1,5 +1,6 @@
 /* The thread team every kernel uses, the scratch arena, the BLAS settings
  * and a GEMM ceiling probe. See glyphnet.h for the threading rules. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "glyphnet.h"
 #include <sched.h>
 #include <time.h>
@@ -40,7 +41,6 @@ static void *grow(Arena *a, size_t bytes) {
  * done. Kept here so that calls changing what kernels share can wait for it. */
 atomic_ullong gn__queued, gn__done;
 _Thread_local int gn__on_worker;
-atomic_int gn__js_waits;
 
 void gn__q_drain(void) {
   while (atomic_load(&gn__done) < atomic_load(&gn__queued)) sched_yield();
@@ -53,11 +53,12 @@ int gn__q_busy_elsewhere(void) {
 /* Work per part below which a kernel is cut into fewer parts. Work is in
  * GEMM flops: each kernel scales its count by its cost per value against
  * sgemm's ~50 GFLOP/s on one core (batch norm ~40 per value, a normal draw
- * ~450), so 10 M is about 0.2 ms. On the 2-core test machine, splitting
- * kernels under ~0.4 ms lost more to wake-ups and to data left in the other
- * core's cache than it gained: the tiny config took 0.033-0.049 s a step on
- * 2 threads with a 0.5 M threshold, 0.027-0.028 s on 1. */
-#define TEAM_MIN_WORK 1e7
+ * ~450), so 0.5 M is about 10 µs. With OpenMP, parts under ~0.4 ms (10 M)
+ * lost more to wake-ups than they gained; the runners wake nobody for the
+ * queue's jobs, and on 2 threads small kernels now pay: in one process,
+ * small's step took 72 ms with 0.5 M (0.1-0.2 M: the same), 82 ms with 10 M;
+ * tiny's took 12 ms with either. */
+#define TEAM_MIN_WORK 5e5
 static double min_work = TEAM_MIN_WORK;
 
 float *gn__scratch(size_t n) { return (float *)grow(&scratch_arena, n * sizeof(float)); }
@@ -72,36 +73,6 @@ int gn__team(double work) {
   return t < team_threads ? (int)t : team_threads;
 }
 
-/* Most runners a test allows (gn_set_runners); 0: no limit. */
-static int runner_cap;
-
-/*
- * The queue's worker shares the cores with the JS thread, which builds the
- * step while the kernels run: while it does, the worker's parts run on one
- * thread fewer, so three busy threads never share two cores (a part whose
- * thread lost its core held the others at the region's end: at the small
- * config a second thread gained nothing). While JavaScript waits for
- * results, all run. The parts stay the same, so the bits do too.
- * Calls on the JS thread beside a busy worker (the corner tables) run on one.
- */
-int gn__runners(int team) {
-  int n = team;
-  if (gn__q_busy_elsewhere()) n = 1;
-  else if (gn__on_worker && !atomic_load(&gn__js_waits)) n = team_threads - 1;
-  if (runner_cap > 0 && n > runner_cap) n = runner_cap;
-  return n < 1 ? 1 : (n > team ? team : n);
-}
-
-void gn__parallel(int team, GnPart fn, void *ctx) {
-  GN_PARALLEL(team, { fn(ctx, GN_TID(), GN_NTH()); });
-}
-
-/** Caps the threads that run a kernel's parts (tests: the bits must not change); 0 lifts it. */
-void gn_set_runners(int cap) {
-  gn__q_drain();
-  runner_cap = cap < 0 ? 0 : cap;
-}
-
 /** Sets the smallest work split over the team (tests pass 0 to thread tiny shapes); < 0 resets. */
 void gn_set_min_work(double work) {
   gn__q_drain();
@@ -109,16 +80,14 @@ void gn_set_min_work(double work) {
 }
 
 /**
- * Sets the team's threads. OpenBLAS stays at 1 thread: kernels call it
- * from inside the team, each thread on its own block.
+ * Sets the threads kernels run on: the caller and n - 1 helpers (runners.c),
+ * fewer when no more could start. OpenBLAS stays at 1 thread: kernels call
+ * it from inside their parts, each on its own block.
  */
 void gn_set_threads(int n) {
   gn__q_drain();
-  team_threads = n < 1 ? 1 : n;
-#ifdef _OPENMP
-  omp_set_dynamic(0);
-  omp_set_num_threads(team_threads);
-#endif
+  gn__start_helpers(n - 1);
+  team_threads = n < 1 ? 1 : (n > gn__helpers() + 1 ? gn__helpers() + 1 : n);
 #ifndef __APPLE__
   openblas_set_num_threads(1);
 #endif
@@ -126,15 +95,6 @@ void gn_set_threads(int n) {
 
 /** Threads of the team. */
 int gn_get_threads(void) { return team_threads; }
-
-/** 1 when the library was built with OpenMP (threads available), else 0. */
-int gn_has_openmp(void) {
-#ifdef _OPENMP
-  return 1;
-#else
-  return 0;
-#endif
-}
 
 /** The BLAS build description, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... Zen". */
 const char *gn_blas_config(void) {

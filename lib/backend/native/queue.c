@@ -119,8 +119,15 @@ double gn_q_done(void) { return (double)atomic_load(&done); }
 int gn_q_wait(double upto) {
   const unsigned long long target = (unsigned long long)upto;
   int spins = 0;
-  atomic_store(&gn__js_waits, 1);
+  /* With threads to spare, this thread is a runner while it waits: it runs
+   * parts of the worker's kernels instead of sleeping. */
+  const int runs_parts = gn__threads() > 1;
   while (atomic_load(&done) < target) {
+    if (runs_parts) {
+      gn__join();
+      relax();
+      continue;
+    }
     if (++spins < SPINS) {
       relax();
       continue;
@@ -132,7 +139,6 @@ int gn_q_wait(double upto) {
     atomic_store(&waiter_sleeps, 0);
     pthread_mutex_unlock(&lock);
   }
-  atomic_store(&gn__js_waits, 0);
   return failed != NULL;
 }
 

@@ -342,21 +342,37 @@ static void transpose_taps(const float *w, float *wt, Geo g) {
   }
 }
 
+typedef struct {
+  const float *a, *b;
+  float *out;
+  size_t per;
+  Geo g;
+  int pass, out_kind;
+} ImageJob;
+
+/* Part t's share of the images. */
+static void image_part(void *p, int t, int nt) {
+  const ImageJob *j = p;
+  size_t lo, hi;
+  gn__split((size_t)j->g.B, nt, t, &lo, &hi);
+  for (int i = (int)lo; i < (int)hi; i++) {
+    float *o = j->out + (size_t)i * j->per;
+    if (j->out_kind) {
+      out_image(j->pass, j->a, j->b, o, j->g, i);
+    } else {
+      in_image(j->pass, j->a, j->b, o, j->g, i);
+    }
+  }
+}
+
 /* The pass over every image on the team: a is x (FWD, FILTER) or dy
  * (BWD_INPUT); b is w, or dy for FILTER; out gets image b's part at
  * out + b·per (per = 0: one shared output indexed by image inside). */
 static void each_image(int pass, const float *a, const float *b, float *out, size_t per, Geo g) {
   const double flops = 2.0 * g.B * g.OH * g.OW * (double)taps_of(g) * g.C * g.CO;
   const int team = gn__team(5.0 * flops);
-  const int out_kind = !narrow_in(g);
-  GN_PARALLEL_FOR(team < g.B ? team : g.B, i, g.B, {
-    float *o = out + (size_t)i * per;
-    if (out_kind) {
-      out_image(pass, a, b, o, g, i);
-    } else {
-      in_image(pass, a, b, o, g, i);
-    }
-  });
+  ImageJob job = {a, b, out, per, g, pass, !narrow_in(g)};
+  gn__parallel(team < g.B ? team : g.B, image_part, &job);
 }
 
 /* Entry points (conv.c dispatches here when gn__thin); scratch holds

@@ -1,0 +1,180 @@
+/*
+ * Runners: the threads that run a kernel's parts (gn__parallel). The thread
+ * that calls a kernel posts the parts as a job and runs them itself, while
+ * helper threads, and the JavaScript thread while it waits for the kernel
+ * queue (gn_q_wait), claim parts of the same job from one atomic counter.
+ *
+ * Nobody waits for a runner that comes late: a part nobody claimed is run by
+ * the caller, which then waits only for parts that others are running. With
+ * OpenMP, a region ended when every thread had arrived; on the 2-core test
+ * machine its second thread often had to be woken (a futex call and an
+ * interrupt in the VM) or had lost its core to JavaScript, and at the small
+ * config the region ends and wake-ups took about a fifth of the worker's
+ * time. Now the JavaScript thread, which has a core of its own while it
+ * waits, is the queue's second runner on 2 cores: nothing needs waking.
+ *
+ * Which thread runs a part never changes its bits: parts are fixed by the
+ * shapes and the thread count set (gn__team), never by who runs them.
+ */
+#define _GNU_SOURCE /* dladdr */
+#include "glyphnet.h"
+#include <dlfcn.h>
+#include <pthread.h>
+
+/* Spins of an idle helper before it sleeps: about 100 µs, longer than the
+ * JavaScript between two kernels, so a helper is usually awake for the next. */
+#define HELPER_SPINS 30000
+/* Most helper threads (the job word below keeps part counts in 16 bits). */
+#define MAX_HELPERS 1023
+
+/*
+ * The open job. `job_word` holds its number (high 32 bits), the next part to
+ * claim (bits 16-31) and its part count (low 16 bits), so a claim is one
+ * compare-and-swap that fails once the job is over or replaced. fn and ctx
+ * are written before the word that opens the job and read only after a
+ * claim, while the job cannot end.
+ */
+static atomic_ullong job_word;
+static GnPart job_fn;
+static void *job_ctx;
+static atomic_int job_finished, job_helpers;
+/* Jobs are posted by one thread at a time (kernels run one at a time). */
+static unsigned job_id;
+
+static int helpers_started;
+static atomic_int helpers_asleep;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t posted = PTHREAD_COND_INITIALIZER;
+/* Most threads a test lets run a kernel's parts (gn_set_runners); 0: any. */
+static int runner_cap;
+
+static inline void relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+static inline unsigned word_id(unsigned long long w) { return (unsigned)(w >> 32); }
+static inline int word_next(unsigned long long w) { return (int)((w >> 16) & 0xffff); }
+static inline int word_parts(unsigned long long w) { return (int)(w & 0xffff); }
+
+/* Claims the next part of job `id`: its index, or -1 when none is left. */
+static int claim(unsigned id) {
+  unsigned long long w = atomic_load(&job_word);
+  while (word_id(w) == id && word_next(w) < word_parts(w)) {
+    if (atomic_compare_exchange_weak(&job_word, &w, w + (1ull << 16))) return word_next(w);
+  }
+  return -1;
+}
+
+/* 1 on a thread while it runs a part: a kernel called from inside a part
+ * runs its own parts in turn, since one job is open at a time. */
+static _Thread_local int in_part;
+
+/* Runs parts of job `id` until none is left to claim. */
+static void run_parts(unsigned id, int parts) {
+  in_part = 1;
+  for (int t; (t = claim(id)) >= 0;) {
+    job_fn(job_ctx, t, parts);
+    atomic_fetch_add(&job_finished, 1);
+  }
+  in_part = 0;
+}
+
+void gn__join(void) {
+  const unsigned long long w = atomic_load(&job_word);
+  if (word_next(w) < word_parts(w)) run_parts(word_id(w), word_parts(w));
+}
+
+/* Helper `me` joins the jobs that want it (job_helpers > me). Idle, it spins
+ * a while, then sleeps until a job is posted; jobs that do not want it do not
+ * keep it spinning (on 2 cores the queue's jobs want no helper). */
+static void *helper(void *arg) {
+  const int me = (int)(intptr_t)arg;
+  unsigned seen = word_id(atomic_load(&job_word));
+  for (;;) {
+    int spins = 0;
+    unsigned long long w;
+    for (;;) {
+      w = atomic_load(&job_word);
+      if (word_id(w) != seen) {
+        seen = word_id(w);
+        if (me < atomic_load(&job_helpers)) break;
+      }
+      if (++spins < HELPER_SPINS) {
+        relax();
+        continue;
+      }
+      pthread_mutex_lock(&lock);
+      atomic_fetch_add(&helpers_asleep, 1);
+      while (word_id(atomic_load(&job_word)) == seen) pthread_cond_wait(&posted, &lock);
+      atomic_fetch_sub(&helpers_asleep, 1);
+      pthread_mutex_unlock(&lock);
+      spins = 0;
+    }
+    run_parts(seen, word_parts(w));
+  }
+  return NULL; /* never: helpers live as long as the process */
+}
+
+void gn__start_helpers(int n) {
+  if (n > MAX_HELPERS) n = MAX_HELPERS;
+  if (helpers_started == 0 && n > 0) {
+    /* Helpers run this library's code until the process ends: it must never
+     * be unmapped (Deno closes libraries it opened). */
+    Dl_info self;
+    if (!dladdr((void *)gn__start_helpers, &self) ||
+        !dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE)) {
+      return;
+    }
+  }
+  for (; helpers_started < n; helpers_started++) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, helper, (void *)(intptr_t)helpers_started) != 0) return;
+    pthread_detach(t);
+  }
+}
+
+int gn__helpers(void) { return helpers_started; }
+
+/* Helpers that may join a job of `team` parts posted now: on the queue's
+ * worker, one thread fewer than set (the JavaScript thread joins while it
+ * waits); beside a busy worker (the channel's corner tables), none; and not
+ * more than the parts after the caller's. */
+static int helpers_for(int team) {
+  int n = gn__threads() - 1;
+  if (gn__on_worker) n--;
+  if (runner_cap > 0 && n > runner_cap - 1) n = runner_cap - 1;
+  if (n > team - 1) n = team - 1;
+  if (n > helpers_started) n = helpers_started;
+  return n < 0 ? 0 : n;
+}
+
+void gn__parallel(int team, GnPart fn, void *ctx) {
+  if (team < 1) team = 1;
+  const int alone = team == 1 || in_part || runner_cap == 1 || gn__q_busy_elsewhere();
+  const int helpers = alone ? 0 : helpers_for(team);
+  if (alone || (helpers == 0 && !gn__on_worker)) {
+    for (int t = 0; t < team; t++) fn(ctx, t, team);
+    return;
+  }
+  job_fn = fn;
+  job_ctx = ctx;
+  atomic_store(&job_finished, 0);
+  atomic_store(&job_helpers, helpers);
+  const unsigned id = ++job_id;
+  atomic_store(&job_word, (unsigned long long)id << 32 | (unsigned long long)team);
+  if (helpers > 0 && atomic_load(&helpers_asleep) > 0) {
+    pthread_mutex_lock(&lock);
+    pthread_cond_broadcast(&posted);
+    pthread_mutex_unlock(&lock);
+  }
+  run_parts(id, team);
+  while (atomic_load(&job_finished) < team) relax();
+}
+
+/** Caps the threads that run a kernel's parts (tests: the bits must not change); 0 lifts it. */
+void gn_set_runners(int cap) {
+  gn__q_drain();
+  runner_cap = cap < 0 ? 0 : cap;
+}
