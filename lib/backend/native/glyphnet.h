@@ -38,6 +38,8 @@
 #include <Accelerate/Accelerate.h>
 #else
 #include <cblas.h>
+/* OpenBLAS's own threads: kernels keep it at 1 (gn_set_threads). */
+extern void openblas_set_num_threads(int);
 #endif
 
 enum { B_, H_, W_, C_, KH_, KW_, CO_, OH_, OW_, SH_, SW_, PT_, PL_, GN_GEOM };
@@ -80,13 +82,10 @@ GN_INTERNAL void gn__q_drain(void);
 GN_INTERNAL int gn__q_busy_elsewhere(void);
 /* Threads of the team (gn_set_threads), at least 1. */
 GN_INTERNAL int gn__threads(void);
-/* Parts to cut `work` into (in GEMM-flop equivalents, pool.c): 1 for small
+/* Parts to cut `work` into (in GEMM-flop equivalents, runners.c): 1 for small
  * work, where waking a second thread costs more than it saves; at most the
  * threads set. Depends only on the work and gn_set_threads. */
 GN_INTERNAL int gn__team(double work);
-/* Starts helper threads (runners.c) until n run; gn__helpers() says how many do. */
-GN_INTERNAL void gn__start_helpers(int n);
-GN_INTERNAL int gn__helpers(void);
 /* Runs parts of the open job, if any, on this thread: the JS thread while it
  * waits for the queue. */
 GN_INTERNAL void gn__join(void);

@@ -1,17 +1,13 @@
-/* The thread team every kernel uses, the scratch arena, the BLAS settings
- * and a GEMM ceiling probe. See glyphnet.h for the threading rules. */
+/* The scratch arenas, the kernel queue's counters, the BLAS settings and a
+ * GEMM ceiling probe. The threads are runners.c's. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "glyphnet.h"
 #include <sched.h>
 #include <time.h>
 
 #ifndef __APPLE__
-extern void openblas_set_num_threads(int);
 extern char *openblas_get_config(void);
 #endif
-
-/* Threads the team uses; set once per process from JS (synchronous calls). */
-static int team_threads = 1;
 
 /* Memory that only grows, reused by every call (kernels run one at a time,
  * called in turn or on the queue's worker, so one call owns it; threads take
@@ -50,51 +46,9 @@ int gn__q_busy_elsewhere(void) {
   return !gn__on_worker && atomic_load(&gn__done) < atomic_load(&gn__queued);
 }
 
-/* Work per part below which a kernel is cut into fewer parts. Work is in
- * GEMM flops: each kernel scales its count by its cost per value against
- * sgemm's ~50 GFLOP/s on one core (batch norm ~40 per value, a normal draw
- * ~450), so 0.5 M is about 10 µs. With OpenMP, parts under ~0.4 ms (10 M)
- * lost more to wake-ups than they gained; the runners wake nobody for the
- * queue's jobs, and on 2 threads small kernels now pay: in one process,
- * small's step took 72 ms with 0.5 M (0.1-0.2 M: the same), 82 ms with 10 M;
- * tiny's took 12 ms with either. */
-#define TEAM_MIN_WORK 5e5
-static double min_work = TEAM_MIN_WORK;
-
 float *gn__scratch(size_t n) { return (float *)grow(&scratch_arena, n * sizeof(float)); }
 
 void *gn__work(size_t bytes) { return grow(&work_arena, bytes); }
-
-int gn__threads(void) { return team_threads; }
-
-int gn__team(double work) {
-  if (team_threads <= 1 || work < 2 * min_work) return 1;
-  const double t = min_work > 0 ? work / min_work : team_threads;
-  return t < team_threads ? (int)t : team_threads;
-}
-
-/** Sets the smallest work split over the team (tests pass 0 to thread tiny shapes); < 0 resets. */
-void gn_set_min_work(double work) {
-  gn__q_drain();
-  min_work = work < 0 ? TEAM_MIN_WORK : work;
-}
-
-/**
- * Sets the threads kernels run on: the caller and n - 1 helpers (runners.c),
- * fewer when no more could start. OpenBLAS stays at 1 thread: kernels call
- * it from inside their parts, each on its own block.
- */
-void gn_set_threads(int n) {
-  gn__q_drain();
-  gn__start_helpers(n - 1);
-  team_threads = n < 1 ? 1 : (n > gn__helpers() + 1 ? gn__helpers() + 1 : n);
-#ifndef __APPLE__
-  openblas_set_num_threads(1);
-#endif
-}
-
-/** Threads of the team. */
-int gn_get_threads(void) { return team_threads; }
 
 /** The BLAS build description, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... Zen". */
 const char *gn_blas_config(void) {

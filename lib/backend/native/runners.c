@@ -21,6 +21,20 @@
 #include <dlfcn.h>
 #include <pthread.h>
 
+/* Threads the team uses; set once per process from JS (synchronous calls). */
+static int team_threads = 1;
+
+/* Work per part below which a kernel is cut into fewer parts. Work is in
+ * GEMM flops: each kernel scales its count by its cost per value against
+ * sgemm's ~50 GFLOP/s on one core (batch norm ~40 per value, a normal draw
+ * ~450), so 0.5 M is about 10 µs. With OpenMP, parts under ~0.4 ms (10 M)
+ * lost more to wake-ups than they gained; the runners wake nobody for the
+ * queue's jobs, and on 2 threads small kernels now pay: in one process,
+ * small's step took 72 ms with 0.5 M (0.1-0.2 M: the same), 82 ms with 10 M;
+ * tiny's took 12 ms with either. */
+#define TEAM_MIN_WORK 5e5
+static double min_work = TEAM_MIN_WORK;
+
 /* Spins of an idle helper before it sleeps: about 100 µs, longer than the
  * JavaScript between two kernels, so a helper is usually awake for the next. */
 #define HELPER_SPINS 30000
@@ -117,13 +131,13 @@ static void *helper(void *arg) {
   return NULL; /* never: helpers live as long as the process */
 }
 
-void gn__start_helpers(int n) {
+static void start_helpers(int n) {
   if (n > MAX_HELPERS) n = MAX_HELPERS;
   if (helpers_started == 0 && n > 0) {
     /* Helpers run this library's code until the process ends: it must never
      * be unmapped (Deno closes libraries it opened). */
     Dl_info self;
-    if (!dladdr((void *)gn__start_helpers, &self) ||
+    if (!dladdr((void *)start_helpers, &self) ||
         !dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE)) {
       return;
     }
@@ -134,8 +148,6 @@ void gn__start_helpers(int n) {
     pthread_detach(t);
   }
 }
-
-int gn__helpers(void) { return helpers_started; }
 
 /* Helpers that may join a job of `team` parts posted now: on the queue's
  * worker, one thread fewer than set (the JavaScript thread joins while it
@@ -178,3 +190,34 @@ void gn_set_runners(int cap) {
   gn__q_drain();
   runner_cap = cap < 0 ? 0 : cap;
 }
+
+int gn__threads(void) { return team_threads; }
+
+int gn__team(double work) {
+  if (team_threads <= 1 || work < 2 * min_work) return 1;
+  const double t = min_work > 0 ? work / min_work : team_threads;
+  return t < team_threads ? (int)t : team_threads;
+}
+
+/** Sets the smallest work split over the team (tests pass 0 to thread tiny shapes); < 0 resets. */
+void gn_set_min_work(double work) {
+  gn__q_drain();
+  min_work = work < 0 ? TEAM_MIN_WORK : work;
+}
+
+/**
+ * Sets the threads kernels run on: the caller and n - 1 helpers (below),
+ * fewer when no more could start. OpenBLAS stays at 1 thread: kernels call
+ * it from inside their parts, each on its own block.
+ */
+void gn_set_threads(int n) {
+  gn__q_drain();
+  start_helpers(n - 1);
+  team_threads = n < 1 ? 1 : (n > helpers_started + 1 ? helpers_started + 1 : n);
+#ifndef __APPLE__
+  openblas_set_num_threads(1);
+#endif
+}
+
+/** Threads of the team. */
+int gn_get_threads(void) { return team_threads; }
