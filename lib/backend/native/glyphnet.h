@@ -86,9 +86,9 @@ GN_INTERNAL int gn__threads(void);
  * work, where waking a second thread costs more than it saves; at most the
  * threads set. Depends only on the work and gn_set_threads. */
 GN_INTERNAL int gn__team(double work);
-/* Runs parts of the open job, if any, on this thread: the JS thread while it
- * waits for the queue. */
-GN_INTERNAL void gn__join(void);
+/* Runs parts of the open job, if any, on this thread (the JS thread while it
+ * waits for the queue); returns how many it ran. */
+GN_INTERNAL int gn__join(void);
 /* Copies text s into out (cap bytes, NUL-ended) for JS to read from its own
  * buffer; returns the characters copied (s's length when cap <= 0). */
 GN_INTERNAL int gn__copy_text(const char *s, char *out, int cap);

@@ -124,8 +124,12 @@ int gn_q_wait(double upto) {
   const int runs_parts = gn__threads() > 1;
   while (atomic_load(&done) < target) {
     if (runs_parts) {
-      gn__join();
-      relax();
+      /* Spinning keeps this thread ready for the next kernel's parts; SPINS
+       * after the last part it ran, it yields its core each time round, in
+       * case another thread (more busy threads than cores) waits for one. */
+      if (gn__join() > 0) spins = 0;
+      if (++spins < SPINS) relax();
+      else sched_yield();
       continue;
     }
     if (++spins < SPINS) {

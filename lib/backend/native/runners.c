@@ -20,6 +20,7 @@
 #include "glyphnet.h"
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sched.h>
 
 /* Threads the team uses; set once per process from JS (synchronous calls). */
 static int team_threads = 1;
@@ -35,9 +36,13 @@ static int team_threads = 1;
 #define TEAM_MIN_WORK 5e5
 static double min_work = TEAM_MIN_WORK;
 
-/* Spins of an idle helper before it sleeps: about 100 µs, longer than the
- * JavaScript between two kernels, so a helper is usually awake for the next. */
-#define HELPER_SPINS 30000
+/* An idle helper spins FINISH_SPINS, then yields its core HELPER_YIELDS
+ * times (about 100 µs in all, longer than the JavaScript between two
+ * kernels, so a helper is usually awake for the next), then sleeps. */
+#define HELPER_YIELDS 100
+/* Spins of a caller waiting for parts others run before it yields its core:
+ * about 10 µs. */
+#define FINISH_SPINS 3000
 /* Most helper threads (the job word below keeps part counts in 16 bits). */
 #define MAX_HELPERS 1023
 
@@ -85,19 +90,21 @@ static int claim(unsigned id) {
  * runs its own parts in turn, since one job is open at a time. */
 static _Thread_local int in_part;
 
-/* Runs parts of job `id` until none is left to claim. */
-static void run_parts(unsigned id, int parts) {
+/* Runs parts of job `id` until none is left to claim; returns how many. */
+static int run_parts(unsigned id, int parts) {
+  int ran = 0;
   in_part = 1;
-  for (int t; (t = claim(id)) >= 0;) {
+  for (int t; (t = claim(id)) >= 0; ran++) {
     job_fn(job_ctx, t, parts);
     atomic_fetch_add(&job_finished, 1);
   }
   in_part = 0;
+  return ran;
 }
 
-void gn__join(void) {
+int gn__join(void) {
   const unsigned long long w = atomic_load(&job_word);
-  if (word_next(w) < word_parts(w)) run_parts(word_id(w), word_parts(w));
+  return word_next(w) < word_parts(w) ? run_parts(word_id(w), word_parts(w)) : 0;
 }
 
 /* Helper `me` joins the jobs that want it (job_helpers > me). Idle, it spins
@@ -115,8 +122,12 @@ static void *helper(void *arg) {
         seen = word_id(w);
         if (me < atomic_load(&job_helpers)) break;
       }
-      if (++spins < HELPER_SPINS) {
+      if (++spins < FINISH_SPINS) {
         relax();
+        continue;
+      }
+      if (spins < FINISH_SPINS + HELPER_YIELDS) {
+        sched_yield(); /* a thread waiting for a core gets it */
         continue;
       }
       pthread_mutex_lock(&lock);
@@ -182,7 +193,12 @@ void gn__parallel(int team, GnPart fn, void *ctx) {
     pthread_mutex_unlock(&lock);
   }
   run_parts(id, team);
-  while (atomic_load(&job_finished) < team) relax();
+  /* The parts left run on other threads. On a machine with more busy threads
+   * than cores, one of them may be waiting for this core: yield it. */
+  for (int spins = 0; atomic_load(&job_finished) < team; spins++) {
+    if (spins < FINISH_SPINS) relax();
+    else sched_yield();
+  }
 }
 
 /** Caps the threads that run a kernel's parts (tests: the bits must not change); 0 lifts it. */
