@@ -92,6 +92,15 @@ GN_INTERNAL int gn__join(void);
 /* Copies text s into out (cap bytes, NUL-ended) for JS to read from its own
  * buffer; returns the characters copied (s's length when cap <= 0). */
 GN_INTERNAL int gn__copy_text(const char *s, char *out, int cap);
+/* Keeps this library mapped until the process ends (threads that run its
+ * code outlive a dlclose); 0, or -1 when it could not. */
+GN_INTERNAL int gn__pin_library(void);
+/* One step of a spin-wait: tells the CPU this thread is waiting. */
+static inline void gn__relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 /* [lo, hi) of part t when [0, n) is split into `parts` near-equal ranges. */
 static inline void gn__split(size_t n, int parts, int t, size_t *lo, size_t *hi) {
   const size_t q = n / (size_t)parts, r = n % (size_t)parts;

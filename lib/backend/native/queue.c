@@ -8,9 +8,7 @@
  * (by the worker). Either side spins a little before it sleeps, and each
  * wakes the other only when it says it sleeps (seq_cst on both counters and
  * both flags, so a wake-up is never lost). */
-#define _GNU_SOURCE /* dladdr */
 #include "glyphnet.h"
-#include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
 
@@ -47,12 +45,6 @@ static pthread_t worker;
 /* The first failure since the last gn_q_error_copy: the kernel's name. */
 static const char *failed;
 
-static inline void relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
 static void run_one(Task *t) {
   if (t->run(t->a) != 0 && !failed) failed = t->name;
 }
@@ -65,7 +57,7 @@ static void *work(void *unused) {
     int spins = 0;
     while (atomic_load(&queued) == next) {
       if (++spins < SPINS) {
-        relax();
+        gn__relax();
         continue;
       }
       pthread_mutex_lock(&lock);
@@ -94,11 +86,7 @@ static void *work(void *unused) {
  */
 double gn_q_start(void) {
   if (!atomic_load(&started)) {
-    Dl_info self;
-    if (!dladdr((void *)gn_q_start, &self) || !dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE)) {
-      return -1;
-    }
-    if (pthread_create(&worker, NULL, work, NULL) != 0) return -1;
+    if (gn__pin_library() != 0 || pthread_create(&worker, NULL, work, NULL) != 0) return -1;
     atomic_store(&started, 1);
     /* At exit the worker must not be inside a kernel while libraries
      * unload: exit waits for the queued tasks. (Stopping and joining the
@@ -128,12 +116,12 @@ int gn_q_wait(double upto) {
        * after the last part it ran, it yields its core each time round, in
        * case another thread (more busy threads than cores) waits for one. */
       if (gn__join() > 0) spins = 0;
-      if (++spins < SPINS) relax();
+      if (++spins < SPINS) gn__relax();
       else sched_yield();
       continue;
     }
     if (++spins < SPINS) {
-      relax();
+      gn__relax();
       continue;
     }
     pthread_mutex_lock(&lock);

@@ -16,9 +16,8 @@
  * Which thread runs a part never changes its bits: parts are fixed by the
  * shapes and the thread count set (gn__team), never by who runs them.
  */
-#define _GNU_SOURCE /* dladdr */
+#define _POSIX_C_SOURCE 200809L /* sched_yield */
 #include "glyphnet.h"
-#include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
 
@@ -66,12 +65,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t posted = PTHREAD_COND_INITIALIZER;
 /* Most threads a test lets run a kernel's parts (gn_set_runners); 0: any. */
 static int runner_cap;
-
-static inline void relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
 
 static inline unsigned word_id(unsigned long long w) { return (unsigned)(w >> 32); }
 static inline int word_next(unsigned long long w) { return (int)((w >> 16) & 0xffff); }
@@ -123,7 +116,7 @@ static void *helper(void *arg) {
         if (me < atomic_load(&job_helpers)) break;
       }
       if (++spins < FINISH_SPINS) {
-        relax();
+        gn__relax();
         continue;
       }
       if (spins < FINISH_SPINS + HELPER_YIELDS) {
@@ -144,15 +137,9 @@ static void *helper(void *arg) {
 
 static void start_helpers(int n) {
   if (n > MAX_HELPERS) n = MAX_HELPERS;
-  if (helpers_started == 0 && n > 0) {
-    /* Helpers run this library's code until the process ends: it must never
-     * be unmapped (Deno closes libraries it opened). */
-    Dl_info self;
-    if (!dladdr((void *)start_helpers, &self) ||
-        !dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE)) {
-      return;
-    }
-  }
+  /* Helpers run this library's code until the process ends (Deno closes
+   * libraries it opened). */
+  if (helpers_started == 0 && n > 0 && gn__pin_library() != 0) return;
   for (; helpers_started < n; helpers_started++) {
     pthread_t t;
     if (pthread_create(&t, NULL, helper, (void *)(intptr_t)helpers_started) != 0) return;
@@ -162,8 +149,8 @@ static void start_helpers(int n) {
 
 /* Helpers that may join a job of `team` parts posted now: on the queue's
  * worker, one thread fewer than set (the JavaScript thread joins while it
- * waits); beside a busy worker (the channel's corner tables), none; and not
- * more than the parts after the caller's. */
+ * waits); not more than a test's cap allows, nor than the parts after the
+ * caller's. */
 static int helpers_for(int team) {
   int n = gn__threads() - 1;
   if (gn__on_worker) n--;
@@ -196,7 +183,7 @@ void gn__parallel(int team, GnPart fn, void *ctx) {
   /* The parts left run on other threads. On a machine with more busy threads
    * than cores, one of them may be waiting for this core: yield it. */
   for (int spins = 0; atomic_load(&job_finished) < team; spins++) {
-    if (spins < FINISH_SPINS) relax();
+    if (spins < FINISH_SPINS) gn__relax();
     else sched_yield();
   }
 }
