@@ -141,6 +141,48 @@ Deno.test("startNative() reports its BLAS and threads", () => {
   for (const k of NATIVE_KERNELS) assert.ok(tf.getKernel(k, "native"), k);
 });
 
+/**
+ * The device string native reports in a fresh process with `env` (OpenBLAS
+ * reads it as it loads), under the run task's narrow permissions.
+ */
+async function deviceWith(env: Record<string, string>, clear: string[]): Promise<string> {
+  const dir = await Deno.makeTempDir();
+  const script = `${dir}/device.ts`;
+  const native = new URL("../lib/backend/native.ts", import.meta.url).href;
+  await Deno.writeTextFile(
+    script,
+    `import { startNative } from "${native}";\n` +
+      `console.log((await startNative({ threads: { threads: 1, from: "test" } })).device);\n`,
+  );
+  const inherited = Object.entries(Deno.env.toObject()).filter(([k]) => !clear.includes(k));
+  const flags = ["--allow-read", "--allow-write=build", "--allow-run=cc", "--allow-ffi=build"];
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "--config", "deno.json", ...flags, "--allow-env", script],
+    env: { ...Object.fromEntries(inherited), ...env },
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  await Deno.remove(dir, { recursive: true });
+  const text = new TextDecoder();
+  assert.ok(out.success, text.decode(out.stderr));
+  return text.decode(out.stdout).trim();
+}
+
+Deno.test({
+  name:
+    "the device names the CPU and OpenBLAS's kernels, and says when OPENBLAS_CORETYPE chose them",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const pinned = await deviceWith({ OPENBLAS_CORETYPE: "Haswell" }, []);
+    assert.match(pinned, /OpenBLAS [\d.]+, Haswell kernels from OPENBLAS_CORETYPE, 1 thread\)$/);
+    const own = await deviceWith({}, ["OPENBLAS_CORETYPE"]);
+    assert.match(own, /OpenBLAS [\d.]+, \w+ kernels, 1 thread\)$/);
+    // CPUID names the model though the task may not read /proc/cpuinfo.
+    if (Deno.build.arch === "x86_64") assert.doesNotMatch(own, /^x86_64 CPU/);
+  },
+});
+
 Deno.test("buildNative() says what to install when there is no C compiler", async () => {
   const path = Deno.env.get("PATH") ?? "";
   const empty = await Deno.makeTempDir();

@@ -56,7 +56,19 @@ export function setThreads(n: number): number {
   return threads;
 }
 
-function cpuName(): string {
+/**
+ * "OpenBLAS 0.3.21, Cooperlake kernels": the kernels decide the GEMM speed,
+ * and one set by OPENBLAS_CORETYPE (some machine images pin it) is named as such.
+ */
+function blasName(lib: NativeLib): string {
+  const blas = lib.blas.split(/\s+/).slice(0, 2).join(" ");
+  if (!lib.core) return blas;
+  return `${blas}, ${lib.core} kernels${lib.coreForced ? " from OPENBLAS_CORETYPE" : ""}`;
+}
+
+/** The CPU's model name: from CPUID (x86), else /proc/cpuinfo where readable, else the architecture. */
+function cpuName(lib: NativeLib): string {
+  if (lib.cpu) return lib.cpu;
   try {
     const m = Deno.readTextFileSync("/proc/cpuinfo").match(/^model name\s*:\s*(.+)$/m);
     if (m) return m[1].trim();
@@ -73,7 +85,7 @@ function cpuName(): string {
  * @example
  * ```ts ignore
  * const info = await startNative({ threads: { threads: 2, from: "training.threads" } });
- * console.log(info.device); // "AMD EPYC (OpenBLAS 0.3.21 ..., 2 threads)"
+ * console.log(info.device); // "AMD EPYC (OpenBLAS 0.3.21, Cooperlake kernels, 2 threads)"
  * ```
  */
 export async function startNative(
@@ -103,10 +115,9 @@ export async function startNative(
   if (!(await tf.setBackend(NATIVE))) {
     throw new BackendError("Cannot start native: tfjs could not initialise the backend");
   }
-  const blas = lib.blas.split(/\s+/).slice(0, 2).join(" ");
   return {
     name: NATIVE,
-    device: `${cpuName()} (${blas}, ${threads} thread${threads === 1 ? "" : "s"})`,
+    device: `${cpuName(lib)} (${blasName(lib)}, ${threads} thread${threads === 1 ? "" : "s"})`,
     threads,
     threads_from: threads === choice.threads
       ? choice.from

@@ -10,6 +10,8 @@ const SYMBOLS = {
   gn_set_threads: { parameters: ["i32"], result: "void" },
   gn_get_threads: { parameters: [], result: "i32" },
   gn_blas_config_copy: { parameters: ["buffer", "i32"], result: "i32" },
+  gn_blas_core_copy: { parameters: ["buffer", "i32"], result: "i32" },
+  gn_cpu_name_copy: { parameters: ["buffer", "i32"], result: "i32" },
   gn_arena_bytes: { parameters: [], result: "f64" },
   gn_set_min_work: { parameters: ["f64"], result: "void" },
   gn_set_runners: { parameters: ["i32"], result: "void" },
@@ -184,6 +186,12 @@ export interface NativeLib {
   symbols: NativeSymbols;
   /** BLAS build description, e.g. "OpenBLAS 0.3.21 ... Zen MAX_THREADS=64". */
   blas: string;
+  /** The CPU's model name from CPUID, e.g. "AMD EPYC 9B45"; "" where it does not say. */
+  cpu: string;
+  /** The kernels OpenBLAS runs, e.g. "Haswell", "Cooperlake"; "" when unknown. */
+  core: string;
+  /** Whether OPENBLAS_CORETYPE chose {@link core} rather than OpenBLAS's look at the CPU. */
+  coreForced: boolean;
   /** Threads the kernels use (setNativeThreads). */
   threads: number;
   /** Path of the shared library. */
@@ -203,11 +211,22 @@ async function open(): Promise<NativeLib> {
   const path = await buildNative();
   const { symbols } = Deno.dlopen(path, ALL_SYMBOLS);
   symbols.gn_set_threads(1);
-  // Copied into our buffer: reading a C pointer needs unscoped --allow-ffi.
+  const blas = readText(symbols.gn_blas_config_copy) || "unknown BLAS";
+  let coreForced = false;
+  const core = readText((out, cap) => {
+    const n = symbols.gn_blas_core_copy(out, cap);
+    coreForced = n < 0;
+    return Math.abs(n);
+  });
+  const cpu = readText(symbols.gn_cpu_name_copy).replace(/\s+/g, " ");
+  return { symbols, blas, cpu, core, coreForced, threads: 1, path };
+}
+
+/** Text a C function copies into our buffer: reading a C pointer needs unscoped --allow-ffi. */
+function readText(copy: (out: Uint8Array, cap: number) => number): string {
   const text = new Uint8Array(512);
-  const length = symbols.gn_blas_config_copy(text, text.length);
-  const blas = new TextDecoder().decode(text.subarray(0, length)).trim() || "unknown BLAS";
-  return { symbols, blas, threads: 1, path };
+  const length = copy(text, text.length);
+  return new TextDecoder().decode(text.subarray(0, length)).trim();
 }
 
 /**

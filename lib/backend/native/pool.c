@@ -9,6 +9,9 @@
 #ifndef __APPLE__
 extern char *openblas_get_config(void);
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 /* Memory that only grows, reused by every call (kernels run one at a time,
  * called in turn or on the queue's worker, so one call owns it; threads take
@@ -81,6 +84,44 @@ int gn__copy_text(const char *s, char *out, int cap) {
  * pointer access (Deno allows that only with unscoped --allow-ffi).
  */
 int gn_blas_config_copy(char *out, int cap) { return gn__copy_text(gn_blas_config(), out, cap); }
+
+/**
+ * Copies the CPU's model name ("AMD EPYC 9B45", from CPUID) into `out` as
+ * gn_blas_config_copy does; "" where the CPU does not say. Deno's tasks
+ * cannot read /proc/cpuinfo (it wants --allow-all); CPUID needs nothing.
+ */
+int gn_cpu_name_copy(char *out, int cap) {
+  char name[49] = "";
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned r[12];
+  if (__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
+    for (unsigned i = 0; i < 3; i++) {
+      __get_cpuid(0x80000002u + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
+    }
+    memcpy(name, r, sizeof r);
+    name[48] = 0;
+  }
+#endif
+  return gn__copy_text(name, out, cap);
+}
+
+/**
+ * Copies the name of the kernels OpenBLAS runs ("Haswell", "SkylakeX",
+ * "Cooperlake", ...; "" for Accelerate) into `out` as gn_blas_config_copy
+ * does, and returns its length, negated when OPENBLAS_CORETYPE chose them
+ * rather than OpenBLAS's own look at the CPU: an environment that sets it
+ * (some machine images do, for the same bits on every host) can hold an
+ * AVX-512 CPU to AVX2 kernels at half the GEMM speed.
+ */
+int gn_blas_core_copy(char *out, int cap) {
+#ifdef __APPLE__
+  return gn__copy_text("", out, cap);
+#else
+  const int n = gn__copy_text(openblas_get_corename(), out, cap);
+  const char *forced = getenv("OPENBLAS_CORETYPE");
+  return forced && *forced ? -n : n;
+#endif
+}
 
 /** Bytes held between calls by the two arenas (gn__scratch, gn__work). */
 double gn_arena_bytes(void) {
