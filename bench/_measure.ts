@@ -8,7 +8,7 @@ import process from "node:process";
 import { type BackendInfo } from "../lib/backend/init.ts";
 import { type Experiment, experimentSchema } from "../lib/config/schema.ts";
 import type { GeneratorSpec } from "../lib/model/generator.ts";
-import { createTrainState, networkSpec } from "../lib/train/state.ts";
+import { createTrainState, networkSpec, type TrainState } from "../lib/train/state.ts";
 import { trainStep } from "../lib/train/step.ts";
 import { instrumentKernels, type KernelTotals, profileRows } from "./_profile.ts";
 
@@ -133,6 +133,22 @@ function peakRss(sampled: number): number {
   return sampled;
 }
 
+/** One training step's wall time and its losses [d_real, d_fake, g]. */
+export async function timeStep(
+  state: TrainState,
+): Promise<{ seconds: number; values: number[] }> {
+  const t0 = performance.now();
+  const losses = trainStep(state);
+  // Reading the losses waits for the backend (webgpu queues work).
+  const values = [
+    (await losses.dReal.data())[0],
+    (await losses.dFake.data())[0],
+    (await losses.g.data())[0],
+  ];
+  tf.dispose([losses.dReal, losses.dFake, losses.g]);
+  return { seconds: (performance.now() - t0) / 1000, values };
+}
+
 /**
  * Runs `warmup` + up to `steps` training steps of one config on the current
  * backend; stops early (after at least 3) once `budgetSeconds` is spent.
@@ -158,17 +174,8 @@ export async function measure(
   let totals: KernelTotals | undefined;
   for (let i = 0; i < opts.warmup + opts.steps; i++) {
     if (opts.profile && i === opts.warmup) totals = instrumentKernels(tf.getBackend());
-    const t0 = performance.now();
     const c0 = process.cpuUsage();
-    const losses = trainStep(state);
-    // Reading the losses waits for the backend (webgpu queues work).
-    const values = [
-      (await losses.dReal.data())[0],
-      (await losses.dFake.data())[0],
-      (await losses.g.data())[0],
-    ];
-    tf.dispose([losses.dReal, losses.dFake, losses.g]);
-    const seconds = (performance.now() - t0) / 1000;
+    const { seconds, values } = await timeStep(state);
     if (i === 0) first = values;
     if (i >= opts.warmup) {
       times.push(seconds);

@@ -263,6 +263,25 @@ function profileTable(r: Measured): string {
   return lines.join("\n");
 }
 
+/**
+ * What each backend ran on, thread counts aside; with a hint where
+ * OPENBLAS_CORETYPE chose OpenBLAS's kernels, since they set the GEMM ceiling.
+ */
+function deviceLines(rows: Row[]): string[] {
+  const devices = new Map<string, string>();
+  for (const r of rows) {
+    if ("device" in r) devices.set(r.backend, r.device.replace(/, \d+ threads?\)$/, ")"));
+  }
+  const lines = [...devices].map(([backend, device]) => `${backend}: ${device}`);
+  if ([...devices.values()].some((d) => d.includes("from OPENBLAS_CORETYPE"))) {
+    lines.push(
+      "OPENBLAS_CORETYPE in the environment chose OpenBLAS's kernels; " +
+        "`env -u OPENBLAS_CORETYPE deno task bench ...` measures OpenBLAS's own choice for this CPU",
+    );
+  }
+  return lines;
+}
+
 /** Runs every requested (config, backend) pair in subprocesses, prints and saves the results. */
 export async function orchestrate(o: BenchOptions): Promise<void> {
   const backends = o.backends === "all" ? ALL_BACKENDS : o.backends.split(",");
@@ -287,6 +306,7 @@ export async function orchestrate(o: BenchOptions): Promise<void> {
   }
   console.log(`load average at start: ${loadStart} (${navigator.hardwareConcurrency} cores)\n`);
   console.log(table(rows));
+  console.log(`\n${deviceLines(rows).join("\n")}`);
   for (const r of rows) if ("profile" in r && r.profile) console.log(profileTable(r as Measured));
   const stamp = new Date().toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
   // A path, not a URL's pathname: that is percent-encoded ("my%20runs").

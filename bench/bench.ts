@@ -5,6 +5,7 @@
  *   deno task bench [--config tiny|small|default|all] [--backend NAME|all]
  *                   [--steps N] [--threads N[,N…]] [--level L] [--timeout S] [--force] [--profile]
  *   deno task bench --config tiny --backend wasm --json   # one run, in this process
+ *   deno task bench --config small --threads 1,2 --interleave 5   # native, thread counts taking turns
  *
  * Without `--json`, each (config, backend) runs in its own subprocess (so
  * memory and backend state are isolated), then bench/torch_ref.py runs the
@@ -16,13 +17,14 @@ import { dirname, resolve } from "node:path";
 import { OperationalError } from "../lib/errors.ts";
 import { type BackendInfo, initBackend } from "../lib/backend/init.ts";
 import { orchestrate } from "./_orchestrate.ts";
+import { interleave } from "./_interleave.ts";
 import { availableCores } from "../lib/backend/threads.ts";
 import { nativeSync } from "../lib/backend/native/ffi.ts";
 import { BENCH_CONFIGS, BENCH_LEVEL, type BenchConfigName, measure } from "./_measure.ts";
 
 const USAGE = "usage: deno task bench [--config tiny|small|default|all] [--backend NAME|all] " +
   "[--steps N] [--threads N[,N…]] [--level L] [--timeout S] [--torch-device cpu|cuda] " +
-  "[--out FILE] [--force] [--profile] [--json]";
+  "[--out FILE] [--force] [--profile] [--json] [--interleave ROUNDS]";
 
 /** Parses the command line; exits with a message on a mistake. */
 function parse(args: string[]) {
@@ -44,6 +46,7 @@ function parse(args: string[]) {
         force: { type: "boolean", default: false },
         profile: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
+        interleave: { type: "string" },
         help: { type: "boolean", default: false },
       },
     }));
@@ -75,7 +78,13 @@ function parse(args: string[]) {
     : defaultThreads();
   if (values.json && threads.length !== 1) fail("Cannot bench with --json: name one --threads");
   if (values.out) checkWritable(values.out);
+  const interleave = int("interleave", values.interleave, 1);
+  if (interleave && (configs.length !== 1 || !["all", "native"].includes(values.backend))) {
+    fail("Cannot bench with --interleave: name one --config; it runs native only");
+  }
+  if (interleave && values.json) fail("Cannot bench with both --interleave and --json");
   return {
+    interleave,
     configs,
     backends: values.backend,
     steps: int("steps", values.steps, 1),
@@ -91,6 +100,9 @@ function parse(args: string[]) {
     json: values.json,
   };
 }
+
+/** Measured steps per thread count in each `--interleave` round. */
+const ROUND_STEPS: Record<BenchConfigName, number> = { tiny: 20, small: 5, default: 3 };
 
 /** 1, 2, 4, … up to the cores this process may use, and that count itself. */
 function defaultThreads(): number[] {
@@ -122,6 +134,18 @@ function fail(message: string): never {
 
 async function main(): Promise<void> {
   const opts = parse(Deno.args);
+  if (opts.interleave) {
+    const config = opts.configs[0];
+    return await interleave({
+      config,
+      threads: opts.threads,
+      rounds: opts.interleave,
+      steps: opts.steps ?? ROUND_STEPS[config],
+      level: opts.level,
+      batch: opts.batch,
+      out: opts.out,
+    });
+  }
   if (!opts.json) return await orchestrate(opts);
   if (opts.configs.length !== 1 || opts.backends === "all" || opts.backends.includes(",")) {
     fail("Cannot bench with --json: name one --config and one --backend (the subprocess form)");

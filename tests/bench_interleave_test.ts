@@ -1,0 +1,82 @@
+// deno task bench --interleave: thread counts taking turns in one process.
+import assert from "node:assert/strict";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+async function bench(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "bench", ...args],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+}
+
+interface Turn {
+  threads: number;
+  step_seconds: number[];
+  step_seconds_median: number;
+  gemm_ceiling_gflops: number;
+  ceiling_fraction: number;
+  gain: number;
+}
+
+Deno.test({
+  name: "bench --interleave runs each thread count in every round, with ratios within the round",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const out = `build/interleave-test-${Deno.pid}.json`;
+    const r = await bench([
+      "--config",
+      "tiny",
+      "--threads",
+      "1,2",
+      "--interleave",
+      "2",
+      "--steps",
+      "2",
+      "--out",
+      out,
+    ]);
+    try {
+      assert.equal(r.code, 0, r.stderr);
+      const saved = JSON.parse(await Deno.readTextFile(`${ROOT}/${out}`));
+      assert.equal(saved.mode, "interleaved");
+      assert.deepEqual(saved.threads, [1, 2]);
+      assert.equal(saved.rounds.length, 2);
+      for (const round of saved.rounds as Turn[][]) {
+        assert.deepEqual(round.map((t) => t.threads), [1, 2]);
+        assert.equal(round[0].gain, 1);
+        for (const t of round) {
+          assert.equal(t.step_seconds.length, 2);
+          assert.ok(t.gemm_ceiling_gflops > 0);
+          const fraction = saved.gflop_per_step / t.step_seconds_median / t.gemm_ceiling_gflops;
+          assert.ok(Math.abs(t.ceiling_fraction - fraction) < 1e-9);
+        }
+        assert.ok(
+          Math.abs(round[1].gain - round[0].step_seconds_median / round[1].step_seconds_median) <
+            1e-9,
+        );
+      }
+      // One table row per thread count, then the device with its kernels.
+      assert.match(r.stdout, /^\| tiny \| 1 \| [\d.]+ \([\d.]+–[\d.]+\) \|.* - \|$/m);
+      assert.match(r.stdout, /^\| tiny \| 2 \| .* [\d.]+ \([\d.]+–[\d.]+\)× \|$/m);
+      assert.match(r.stdout, /^native: .*OpenBLAS [\d.]+, \w+ kernels/m);
+    } finally {
+      await Deno.remove(`${ROOT}/${out}`).catch(() => {});
+    }
+  },
+});
+
+Deno.test("bench --interleave refuses several configs or another backend, before measuring", async () => {
+  for (const args of [["--config", "all"], ["--config", "tiny", "--backend", "wasm"]]) {
+    const r = await bench([...args, "--interleave", "2"]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /^Cannot bench with --interleave: name one --config; it runs native only/,
+    );
+  }
+});
