@@ -37,7 +37,7 @@ export interface InterleaveOptions {
 }
 
 /** One thread count's numbers in one round. */
-interface Turn {
+export interface Turn {
   threads: number;
   step_seconds: number[];
   step_seconds_median: number;

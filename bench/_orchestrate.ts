@@ -5,10 +5,29 @@
  */
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { BenchOptions } from "./bench.ts";
 import { type BenchConfigName, type RunResult } from "./_measure.ts";
 import { taskFlags } from "../lib/tasks.ts";
 import { writeFileAtomic } from "../lib/fs.ts";
+
+/** Parsed `deno task bench` options (bench.ts parses them). */
+export interface BenchOptions {
+  configs: BenchConfigName[];
+  /** "all" or a comma list. */
+  backends: string;
+  steps?: number;
+  threads: number[];
+  level: number;
+  timeout: number;
+  budget: number;
+  batch?: number;
+  torchDevice: string;
+  out?: string;
+  force: boolean;
+  profile: boolean;
+  json: boolean;
+  /** Rounds of thread counts taking turns in one process (_interleave.ts). */
+  interleave?: number;
+}
 
 /** Backends `--backend all` runs, fastest first as `auto` tries them. */
 const ALL_BACKENDS = ["tensorflow", "webgpu", "native", "wasm", "cpu"];

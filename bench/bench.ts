@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { dirname, resolve } from "node:path";
 import { OperationalError } from "../lib/errors.ts";
 import { type BackendInfo, initBackend } from "../lib/backend/init.ts";
-import { orchestrate } from "./_orchestrate.ts";
+import { type BenchOptions, orchestrate } from "./_orchestrate.ts";
 import { interleave } from "./_interleave.ts";
 import { availableCores } from "../lib/backend/threads.ts";
 import { nativeSync } from "../lib/backend/native/ffi.ts";
@@ -27,7 +27,7 @@ const USAGE = "usage: deno task bench [--config tiny|small|default|all] [--backe
   "[--out FILE] [--force] [--profile] [--json] [--interleave ROUNDS]";
 
 /** Parses the command line; exits with a message on a mistake. */
-function parse(args: string[]) {
+function parse(args: string[]): BenchOptions {
   let values;
   try {
     ({ values } = parseArgs({
@@ -123,9 +123,6 @@ function checkWritable(out: string): void {
     );
   }
 }
-
-/** Parsed `deno task bench` options. */
-export type BenchOptions = ReturnType<typeof parse>;
 
 function fail(message: string): never {
   console.error(message);

@@ -1,5 +1,6 @@
 // deno task bench --interleave: thread counts taking turns in one process.
 import assert from "node:assert/strict";
+import type { Turn } from "../bench/_interleave.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -12,15 +13,6 @@ async function bench(args: string[]) {
   }).output();
   const text = new TextDecoder();
   return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
-}
-
-interface Turn {
-  threads: number;
-  step_seconds: number[];
-  step_seconds_median: number;
-  gemm_ceiling_gflops: number;
-  ceiling_fraction: number;
-  gain: number;
 }
 
 Deno.test({
