@@ -82,7 +82,9 @@ function parse(args: string[]): BenchOptions {
   if (interleave && (configs.length !== 1 || !["all", "native"].includes(values.backend))) {
     fail("Cannot bench with --interleave: name one --config; it runs native only");
   }
-  if (interleave && values.json) fail("Cannot bench with both --interleave and --json");
+  if (interleave && (values.json || values.profile)) {
+    fail("Cannot bench with --interleave and --json or --profile: profile one --json run instead");
+  }
   return {
     interleave,
     configs,

@@ -62,7 +62,7 @@ Deno.test({
   },
 });
 
-Deno.test("bench --interleave refuses several configs or another backend, before measuring", async () => {
+Deno.test("bench --interleave refuses several configs, another backend or --profile, before measuring", async () => {
   for (const args of [["--config", "all"], ["--config", "tiny", "--backend", "wasm"]]) {
     const r = await bench([...args, "--interleave", "2"]);
     assert.equal(r.code, 2, r.stderr);
@@ -71,4 +71,7 @@ Deno.test("bench --interleave refuses several configs or another backend, before
       /^Cannot bench with --interleave: name one --config; it runs native only/,
     );
   }
+  const r = await bench(["--config", "tiny", "--interleave", "2", "--profile"]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^Cannot bench with --interleave and --json or --profile/);
 });
