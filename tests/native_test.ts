@@ -176,6 +176,9 @@ Deno.test({
   async fn() {
     const pinned = await deviceWith({ OPENBLAS_CORETYPE: "Haswell" }, []);
     assert.match(pinned, /OpenBLAS [\d.]+, Haswell kernels from OPENBLAS_CORETYPE, 1 thread\)$/);
+    // A name OpenBLAS does not know leaves the choice to it.
+    const unknown = await deviceWith({ OPENBLAS_CORETYPE: "NoSuchCore" }, []);
+    assert.match(unknown, /OpenBLAS [\d.]+, \w+ kernels, 1 thread\)$/);
     const own = await deviceWith({}, ["OPENBLAS_CORETYPE"]);
     assert.match(own, /OpenBLAS [\d.]+, \w+ kernels, 1 thread\)$/);
     // CPUID names the model though the task may not read /proc/cpuinfo.

@@ -4,6 +4,7 @@
 #include "glyphnet.h"
 #include <dlfcn.h>
 #include <sched.h>
+#include <strings.h>
 #include <time.h>
 
 #ifndef __APPLE__
@@ -108,18 +109,18 @@ int gn_cpu_name_copy(char *out, int cap) {
 /**
  * Copies the name of the kernels OpenBLAS runs ("Haswell", "SkylakeX",
  * "Cooperlake", ...; "" for Accelerate) into `out` as gn_blas_config_copy
- * does, and returns its length, negated when OPENBLAS_CORETYPE chose them
- * rather than OpenBLAS's own look at the CPU: an environment that sets it
- * (some machine images do, for the same bits on every host) can hold an
- * AVX-512 CPU to AVX2 kernels at half the GEMM speed.
+ * does, and returns its length, negated when OPENBLAS_CORETYPE named them
+ * rather than OpenBLAS's own look at the CPU (a name OpenBLAS does not know
+ * leaves the choice to it): an environment that sets it (some machine
+ * images do) can hold an AVX-512 CPU to AVX2 kernels at half the GEMM speed.
  */
 int gn_blas_core_copy(char *out, int cap) {
 #ifdef __APPLE__
   return gn__copy_text("", out, cap);
 #else
   const int n = gn__copy_text(openblas_get_corename(), out, cap);
-  const char *forced = getenv("OPENBLAS_CORETYPE");
-  return forced && *forced ? -n : n;
+  const char *asked = getenv("OPENBLAS_CORETYPE");
+  return asked && strcasecmp(asked, openblas_get_corename()) == 0 ? -n : n;
 #endif
 }
 
