@@ -7,20 +7,18 @@
  * the ceiling are ratios within one round.
  * @module
  */
-import { dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { writeFileAtomic } from "../lib/fs.ts";
 import { setThreads, startNative } from "../lib/backend/native.ts";
-import { nativeSync } from "../lib/backend/native/ffi.ts";
 import { createTrainState, type TrainState } from "../lib/train/state.ts";
 import {
   BENCH_CONFIGS,
   type BenchConfigName,
   benchExperiment,
+  gemmCeiling,
   median,
   stepFlops,
   timeStep,
 } from "./_measure.ts";
+import { deviceLines, saveResults } from "./_orchestrate.ts";
 
 /** What `--interleave` runs. */
 export interface InterleaveOptions {
@@ -73,7 +71,7 @@ async function rounds(o: InterleaveOptions, state: TrainState, flops: number): P
       setThreads(t);
       const times = await runSteps(state, o.steps);
       const med = median(times);
-      const ceiling = nativeSync().symbols.gn_sgemm_gflops(2048, 3, t);
+      const ceiling = gemmCeiling(t);
       const first = turns[0]?.step_seconds_median ?? med;
       turns.push({
         threads: t,
@@ -123,25 +121,21 @@ export async function interleave(o: InterleaveOptions): Promise<void> {
   const state = createTrainState(config, { level: o.level });
   console.error(`bench: ${o.config} on native, ${o.threads.join(" / ")} threads interleaved`);
   const all = await rounds(o, state, flops);
-  const device = info.device.replace(/, \d+ threads?\)$/, ")");
-  console.log(`${table(o, all, flops)}\n\nnative: ${device}`);
-  const stamp = new Date().toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
-  const file = o.out ??
-    fileURLToPath(new URL(`results/${stamp}-interleaved.json`, import.meta.url));
-  await Deno.mkdir(dirname(file), { recursive: true });
-  const saved = {
-    date: new Date().toISOString(),
-    command: `deno task bench ${Deno.args.join(" ")}`.trim(),
-    mode: "interleaved",
-    config: o.config,
-    device,
-    level: o.level,
-    batch: config.training.batch_size,
-    gflop_per_step: flops / 1e9,
-    threads: o.threads,
-    steps_per_round: o.steps,
-    rounds: all,
-  };
-  await writeFileAtomic(file, JSON.stringify(saved, null, 2) + "\n");
-  console.log(`\nwrote ${file}`);
+  const [line, ...hints] = deviceLines([{ backend: "native", device: info.device }]);
+  console.log([table(o, all, flops), "", line, ...hints].join("\n"));
+  await saveResults(
+    {
+      mode: "interleaved",
+      config: o.config,
+      device: line.replace(/^native: /, ""),
+      level: o.level,
+      batch: config.training.batch_size,
+      gflop_per_step: flops / 1e9,
+      threads: o.threads,
+      steps_per_round: o.steps,
+      rounds: all,
+    },
+    o.out,
+    "-interleaved",
+  );
 }

@@ -6,6 +6,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import process from "node:process";
 import { type BackendInfo } from "../lib/backend/init.ts";
+import { nativeSync } from "../lib/backend/native/ffi.ts";
 import { type Experiment, experimentSchema } from "../lib/config/schema.ts";
 import type { GeneratorSpec } from "../lib/model/generator.ts";
 import { createTrainState, networkSpec, type TrainState } from "../lib/train/state.ts";
@@ -131,6 +132,11 @@ function peakRss(sampled: number): number {
     if (m) return Math.max(Number(m[1]) * 1024, sampled);
   } catch { /* not Linux */ }
   return sampled;
+}
+
+/** GFLOP/s of OpenBLAS's own sgemm (2048², best of 3) on `threads` BLAS threads (native started). */
+export function gemmCeiling(threads: number): number {
+  return nativeSync().symbols.gn_sgemm_gflops(2048, 3, threads);
 }
 
 /** One training step's wall time and its losses [d_real, d_fake, g]. */

@@ -286,11 +286,9 @@ function profileTable(r: Measured): string {
  * What each backend ran on, thread counts aside; with a hint where
  * OPENBLAS_CORETYPE chose OpenBLAS's kernels, since they set the GEMM ceiling.
  */
-function deviceLines(rows: Row[]): string[] {
+export function deviceLines(runs: { backend: string; device: string }[]): string[] {
   const devices = new Map<string, string>();
-  for (const r of rows) {
-    if ("device" in r) devices.set(r.backend, r.device.replace(/, \d+ threads?\)$/, ")"));
-  }
+  for (const r of runs) devices.set(r.backend, r.device.replace(/, \d+ threads?\)$/, ")"));
   const lines = [...devices].map(([backend, device]) => `${backend}: ${device}`);
   if ([...devices.values()].some((d) => d.includes("from OPENBLAS_CORETYPE"))) {
     lines.push(
@@ -325,22 +323,37 @@ export async function orchestrate(o: BenchOptions): Promise<void> {
   }
   console.log(`load average at start: ${loadStart} (${navigator.hardwareConcurrency} cores)\n`);
   console.log(table(rows));
-  console.log(`\n${deviceLines(rows).join("\n")}`);
-  for (const r of rows) if ("profile" in r && r.profile) console.log(profileTable(r as Measured));
-  const stamp = new Date().toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
-  // A path, not a URL's pathname: that is percent-encoded ("my%20runs").
-  const file = o.out
-    ? resolve(o.out)
-    : fileURLToPath(new URL(`results/${stamp}.json`, import.meta.url));
-  await Deno.mkdir(dirname(file), { recursive: true });
-  const saved = {
-    date: new Date().toISOString(),
-    command: `deno task bench ${Deno.args.join(" ")}`.trim(),
+  const measured = rows.filter((r): r is Measured => "device" in r);
+  console.log(`\n${deviceLines(measured).join("\n")}`);
+  for (const r of measured) if (r.profile) console.log(profileTable(r));
+  await saveResults({
     machine: { cores: navigator.hardwareConcurrency, os: Deno.build.os, arch: Deno.build.arch },
     level: o.level,
     threads: o.threads,
     loadavg_start: loadStart,
     runs: rows,
+  }, o.out);
+}
+
+/**
+ * Writes `fields` as JSON, after the date and the command, to `out` or to
+ * bench/results/<UTC stamp><suffix>.json, and prints the path.
+ */
+export async function saveResults(
+  fields: Record<string, unknown>,
+  out: string | undefined,
+  suffix = "",
+): Promise<void> {
+  const stamp = new Date().toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
+  // A path, not a URL's pathname: that is percent-encoded ("my%20runs").
+  const file = out
+    ? resolve(out)
+    : fileURLToPath(new URL(`results/${stamp}${suffix}.json`, import.meta.url));
+  await Deno.mkdir(dirname(file), { recursive: true });
+  const saved = {
+    date: new Date().toISOString(),
+    command: `deno task bench ${Deno.args.join(" ")}`.trim(),
+    ...fields,
   };
   await writeFileAtomic(file, JSON.stringify(saved, null, 2) + "\n");
   console.log(`\nwrote ${file}`);

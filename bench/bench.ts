@@ -19,8 +19,13 @@ import { type BackendInfo, initBackend } from "../lib/backend/init.ts";
 import { type BenchOptions, orchestrate } from "./_orchestrate.ts";
 import { interleave } from "./_interleave.ts";
 import { availableCores } from "../lib/backend/threads.ts";
-import { nativeSync } from "../lib/backend/native/ffi.ts";
-import { BENCH_CONFIGS, BENCH_LEVEL, type BenchConfigName, measure } from "./_measure.ts";
+import {
+  BENCH_CONFIGS,
+  BENCH_LEVEL,
+  type BenchConfigName,
+  gemmCeiling,
+  measure,
+} from "./_measure.ts";
 
 const USAGE = "usage: deno task bench [--config tiny|small|default|all] [--backend NAME|all] " +
   "[--steps N] [--threads N[,N…]] [--level L] [--timeout S] [--torch-device cpu|cuda] " +
@@ -171,11 +176,6 @@ async function main(): Promise<void> {
     ...result,
     ...(ceiling ? { gemm_ceiling_gflops: ceiling, ceiling_fraction: result.gflops / ceiling } : {}),
   }));
-}
-
-/** GFLOP/s of OpenBLAS's own sgemm (2048², best of 3) on `threads` BLAS threads. */
-function gemmCeiling(threads: number): number {
-  return nativeSync().symbols.gn_sgemm_gflops(2048, 3, threads);
 }
 
 if (import.meta.main) {
