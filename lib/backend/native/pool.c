@@ -118,9 +118,9 @@ int gn_blas_core_copy(char *out, int cap) {
 #ifdef __APPLE__
   return gn__copy_text("", out, cap);
 #else
-  const int n = gn__copy_text(openblas_get_corename(), out, cap);
-  const char *asked = getenv("OPENBLAS_CORETYPE");
-  return asked && strcasecmp(asked, openblas_get_corename()) == 0 ? -n : n;
+  const char *core = openblas_get_corename(), *asked = getenv("OPENBLAS_CORETYPE");
+  const int n = gn__copy_text(core, out, cap);
+  return asked && strcasecmp(asked, core) == 0 ? -n : n;
 #endif
 }
 
