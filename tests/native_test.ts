@@ -236,6 +236,15 @@ Deno.test("native Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu
     [[3, 6, 5, 8], [3, 3, 8, 1], 1, "same"],
     [[2, 5, 5, 16], [3, 3, 16, 2], 1, "valid"],
     [[2, 5, 5, 16], [3, 3, 16, 4], 1, "same"],
+    // Rows wide enough for several blocks of inner pixels (every tap inside) and a rest.
+    [[2, 6, 21, 1], [3, 3, 1, 16], 1, "same"],
+    [[1, 5, 19, 2], [3, 3, 2, 32], 1, "valid"],
+    [[2, 5, 23, 4], [3, 3, 4, 8], 1, "same"],
+    [[1, 4, 22, 3], [3, 3, 3, 24], 1, "same"],
+    [[2, 4, 19, 16], [3, 3, 16, 1], 1, "same"],
+    [[1, 6, 13, 24], [3, 3, 24, 3], 1, "valid"],
+    [[2, 5, 17, 32], [3, 3, 32, 4], 1, "same"],
+    [[1, 5, 18, 8], [3, 3, 8, 2], 1, "same"],
   ];
   for (const [xs, ws, stride, pad] of cases) {
     const [b, h, w] = xs;

@@ -5,7 +5,10 @@
  * GEMMs with N or K of 1-27, where OpenBLAS runs at a tenth of its speed.
  * Here the wide side runs in 8-float vectors held in registers: the
  * functions marked ALWAYS_INLINE are compiled once per count of narrow
- * channels or vectors, so their small loops unroll.
+ * channels or vectors, so their small loops unroll. Pixels whose taps all
+ * lie inside the image (all but a one-pixel frame) run several at a time
+ * without bounds tests: enough independent sums to hide the FMAs' latency,
+ * which one pixel's 1-4 sums left the vector units waiting on.
  *
  * Every output value is summed in one fixed order, and dw adds per-image
  * parts in image order, so the thread count never changes a bit. */
@@ -138,37 +141,150 @@ ALWAYS_INLINE void in_fwd_px(const float *x, const float *w, float *yr, Geo g, i
   }
 }
 
-/* Runs px(x, w, row, g, b, oy, ox, pair, n) over image b's output pixels, two at a time. */
-#define BY_PAIRS(px, x, w, y, g, b, n)                                      \
-  for (int oy = 0; oy < (g).OH; oy++) {                                    \
-    float *row_ = (float *)out_row(y, g, b, oy);                           \
-    int ox_ = 0;                                                           \
-    for (; ox_ + 1 < (g).OW; ox_ += 2) px(x, w, row_, g, b, oy, ox_, 1, n); \
-    if (ox_ < (g).OW) px(x, w, row_, g, b, oy, ox_, 0, n);                 \
+/* Output pixels [lo, hi) of row oy have every tap inside the input (an
+ * empty range when the row's taps leave it vertically). */
+static inline void inner_range(Geo g, int oy, int *lo, int *hi) {
+  *lo = *hi = 0;
+  if (oy < g.PT || oy - g.PT + g.KH > g.H) return;
+  const int end = g.W - g.KW + g.PL + 1;
+  *lo = g.PL;
+  *hi = end < g.OW ? end : g.OW;
+  if (*hi < *lo) *hi = *lo;
+}
+
+/* Runs image b's output pixels: those whose taps all lie inside the input
+ * NP at a time by inner(x, w, row, g, b, oy, ox, n, NP), which needs no
+ * bounds tests; the rest by px(x, w, row, g, b, oy, ox, pair, n), two at a
+ * time. Both sum each output in the same order, so the split changes no bit. */
+#define BY_BLOCKS(px, inner, NP, x, w, y, g, b, n)                             \
+  for (int oy = 0; oy < (g).OH; oy++) {                                       \
+    float *row_ = (float *)out_row(y, g, b, oy);                              \
+    int lo_, hi_, ox_ = 0;                                                    \
+    inner_range(g, oy, &lo_, &hi_);                                           \
+    for (; ox_ < lo_; ox_++) px(x, w, row_, g, b, oy, ox_, 0, n);             \
+    for (; ox_ + (NP) <= hi_; ox_ += (NP)) inner(x, w, row_, g, b, oy, ox_, n, NP); \
+    for (; ox_ + 1 < (g).OW; ox_ += 2) px(x, w, row_, g, b, oy, ox_, 1, n);    \
+    if (ox_ < (g).OW) px(x, w, row_, g, b, oy, ox_, 0, n);                    \
   }
 
-ALWAYS_INLINE void in_fwd(const float *x, const float *w, float *y, Geo g, int b, const int NV) {
-  BY_PAIRS(in_fwd_px, x, w, y, g, b, NV)
+/* NP output pixels from ox, every tap inside: a tap row's KW·C inputs are
+ * contiguous, so with C a constant they run as one loop of broadcasts,
+ * each against the NV weight vectors loaded once for the NP pixels. */
+ALWAYS_INLINE void in_fwd_inner(const float *x, const float *w, float *yr, Geo g, int b, int oy,
+                                int ox, const int C, const int NV, const int NP) {
+  v8 acc[8][NARROW];
+  for (int p = 0; p < NP; p++) {
+    for (int k = 0; k < NV; k++) acc[p][k] = splat(0.0f);
+  }
+  for (int ky = 0; ky < g.KH; ky++) {
+    const float *xs = in_row(x, g, b, oy - g.PT + ky) + (ptrdiff_t)(ox - g.PL) * C;
+    const float *wk = w + (size_t)ky * g.KW * C * 8 * NV;
+    for (int j = 0; j < g.KW * C; j++) {
+      v8 wv[NARROW];
+      for (int k = 0; k < NV; k++) wv[k] = load8(wk + (size_t)j * 8 * NV + 8 * k);
+      for (int p = 0; p < NP; p++) {
+        const v8 xv = splat(xs[p * C + j]);
+        for (int k = 0; k < NV; k++) acc[p][k] = fma8(xv, wv[k], acc[p][k]);
+      }
+    }
+  }
+  for (int p = 0; p < NP; p++) {
+    for (int k = 0; k < NV; k++) store8(yr + (size_t)(ox + p) * 8 * NV + 8 * k, acc[p][k]);
+  }
 }
+
+/* Pixels per inner block: as many as the 16 vector registers hold beside the weights. */
+#define IN_NP(NV) ((NV) >= 3 ? 2 : 8 / (NV))
+
+ALWAYS_INLINE void in_fwd_c(const float *x, const float *w, float *y, Geo g, int b, const int NV,
+                            const int C) {
+#define IN_INNER(x, w, row, g, b, oy, ox, n, NP) in_fwd_inner(x, w, row, g, b, oy, ox, C, n, NP)
+  BY_BLOCKS(in_fwd_px, IN_INNER, IN_NP(NV), x, w, y, g, b, NV)
+#undef IN_INNER
+}
+
+ALWAYS_INLINE void in_fwd(const float *x, const float *w, float *y, Geo g, int b, const int NV) {
+  switch (g.C) {
+    case 1: in_fwd_c(x, w, y, g, b, NV, 1); break;
+    case 2: in_fwd_c(x, w, y, g, b, NV, 2); break;
+    case 3: in_fwd_c(x, w, y, g, b, NV, 3); break;
+    default: in_fwd_c(x, w, y, g, b, NV, 4); break;
+  }
+}
+
+/* Input pixels [lo, hi) of row iy are read by every tap (an empty range
+ * when some tap's output row lies outside): inner_range's counterpart for
+ * the backward-input passes. */
+static inline void inner_input_range(Geo g, int iy, int *lo, int *hi) {
+  *lo = *hi = 0;
+  if (iy + g.PT - (g.KH - 1) < 0 || iy + g.PT >= g.OH) return;
+  *lo = g.KW - 1 - g.PL > 0 ? g.KW - 1 - g.PL : 0;
+  *hi = g.OW - g.PL < g.W ? g.OW - g.PL : g.W;
+  if (*hi < *lo) *hi = *lo;
+}
+
+/* Runs image b's input pixels as BY_BLOCKS runs output pixels: the inner
+ * ones NP at a time by inner(dy, w, row, g, b, iy, ix, n, NP), the rest one
+ * at a time by px(dy, w, row, g, b, iy, ix, n). */
+#define BY_INPUT_BLOCKS(px, inner, NP, dy, w, dx, g, b, n)                        \
+  for (int iy = 0; iy < (g).H; iy++) {                                           \
+    float *row_ = (float *)in_row(dx, g, b, iy);                                 \
+    int lo_, hi_, ix_ = 0;                                                       \
+    inner_input_range(g, iy, &lo_, &hi_);                                        \
+    for (; ix_ < lo_; ix_++) px(dy, w, row_, g, b, iy, ix_, n);                  \
+    for (; ix_ + (NP) <= hi_; ix_ += (NP)) inner(dy, w, row_, g, b, iy, ix_, n, NP); \
+    for (; ix_ < (g).W; ix_++) px(dy, w, row_, g, b, iy, ix_, n);                \
+  }
+
+ALWAYS_INLINE void in_bwd_px(const float *dy, const float *w, float *dr, Geo g, int b, int iy,
+                             int ix, const int C) {
+  v8 acc[NARROW];
+  for (int c = 0; c < C; c++) acc[c] = splat(0.0f);
+  EACH_TAP_OF_INPUT(g, iy, ix, {
+    const float *d = out_row(dy, g, b, oy) + (size_t)ox * g.CO;
+    const float *wk = w + ((size_t)ky * g.KW + kx) * C * g.CO;
+    for (int k = 0; k < g.CO; k += 8) {
+      const v8 dv = load8(d + k);
+      for (int c = 0; c < C; c++) acc[c] = fma8(dv, load8(wk + c * g.CO + k), acc[c]);
+    }
+  })
+  for (int c = 0; c < C; c++) dr[(size_t)ix * C + c] = hsum(acc[c]);
+}
+
+/* NP input pixels from ix, read by every tap: NP·C independent sums (one
+ * pixel's C alone wait on each other's FMA latency), the C weight vectors
+ * loaded once for the NP pixels. */
+ALWAYS_INLINE void in_bwd_inner(const float *dy, const float *w, float *dr, Geo g, int b, int iy,
+                                int ix, const int C, const int NP) {
+  v8 acc[8][NARROW];
+  for (int p = 0; p < NP; p++) {
+    for (int c = 0; c < C; c++) acc[p][c] = splat(0.0f);
+  }
+  for (int ky = 0; ky < g.KH; ky++) {
+    const float *drow = out_row(dy, g, b, iy + g.PT - ky);
+    for (int kx = 0; kx < g.KW; kx++) {
+      const float *d = drow + (size_t)(ix + g.PL - kx) * g.CO;
+      const float *wk = w + ((size_t)ky * g.KW + kx) * C * g.CO;
+      for (int k = 0; k < g.CO; k += 8) {
+        v8 wv[NARROW];
+        for (int c = 0; c < C; c++) wv[c] = load8(wk + c * g.CO + k);
+        for (int p = 0; p < NP; p++) {
+          const v8 dv = load8(d + (size_t)p * g.CO + k);
+          for (int c = 0; c < C; c++) acc[p][c] = fma8(dv, wv[c], acc[p][c]);
+        }
+      }
+    }
+  }
+  for (int p = 0; p < NP; p++) {
+    for (int c = 0; c < C; c++) dr[(size_t)(ix + p) * C + c] = hsum(acc[p][c]);
+  }
+}
+
+#define IN_BWD_NP(C) ((C) == 1 ? 8 : (C) == 2 ? 4 : (C) == 3 ? 3 : 2)
 
 ALWAYS_INLINE void in_bwd_input(const float *dy, const float *w, float *dx, Geo g, int b,
                                 const int C) {
-  for (int iy = 0; iy < g.H; iy++) {
-    float *dr = (float *)in_row(dx, g, b, iy);
-    for (int ix = 0; ix < g.W; ix++) {
-      v8 acc[NARROW];
-      for (int c = 0; c < C; c++) acc[c] = splat(0.0f);
-      EACH_TAP_OF_INPUT(g, iy, ix, {
-        const float *d = out_row(dy, g, b, oy) + (size_t)ox * g.CO;
-        const float *wk = w + ((size_t)ky * g.KW + kx) * C * g.CO;
-        for (int k = 0; k < g.CO; k += 8) {
-          const v8 dv = load8(d + k);
-          for (int c = 0; c < C; c++) acc[c] = fma8(dv, load8(wk + c * g.CO + k), acc[c]);
-        }
-      })
-      for (int c = 0; c < C; c++) dr[(size_t)ix * C + c] = hsum(acc[c]);
-    }
-  }
+  BY_INPUT_BLOCKS(in_bwd_px, in_bwd_inner, IN_BWD_NP(C), dy, w, dx, g, b, C)
 }
 
 /* a[c][co] = image b's sum of x(tap)[c] · dy[co] for tap (ky, kx): all C·NV
@@ -250,35 +366,91 @@ ALWAYS_INLINE void out_fwd_px(const float *x, const float *wt, float *yr, Geo g,
   }
 }
 
+/* NP output pixels from ox, every tap inside (as in_fwd_inner): each weight
+ * vector is loaded once for the NP pixels. */
+ALWAYS_INLINE void out_fwd_inner(const float *x, const float *wt, float *yr, Geo g, int b,
+                                 int oy, int ox, const int CO, const int NP) {
+  v8 acc[8][NARROW];
+  for (int p = 0; p < NP; p++) {
+    for (int co = 0; co < CO; co++) acc[p][co] = splat(0.0f);
+  }
+  for (int ky = 0; ky < g.KH; ky++) {
+    const float *xs = in_row(x, g, b, oy - g.PT + ky) + (ptrdiff_t)(ox - g.PL) * g.C;
+    for (int kx = 0; kx < g.KW; kx++) {
+      const float *wk = wt + ((size_t)ky * g.KW + kx) * CO * g.C;
+      for (int k = 0; k < g.C; k += 8) {
+        for (int co = 0; co < CO; co++) {
+          const v8 wv = load8(wk + co * g.C + k);
+          for (int p = 0; p < NP; p++) {
+            acc[p][co] = fma8(load8(xs + (size_t)(p + kx) * g.C + k), wv, acc[p][co]);
+          }
+        }
+      }
+    }
+  }
+  for (int p = 0; p < NP; p++) {
+    for (int co = 0; co < CO; co++) yr[(size_t)(ox + p) * CO + co] = hsum(acc[p][co]);
+  }
+}
+
+/* Pixels per inner block: 12 accumulators at most. */
+#define OUT_NP(CO) ((CO) == 1 ? 8 : 12 / (CO))
+
 ALWAYS_INLINE void out_fwd(const float *x, const float *wt, float *y, Geo g, int b,
                            const int CO) {
-  BY_PAIRS(out_fwd_px, x, wt, y, g, b, CO)
+  BY_BLOCKS(out_fwd_px, out_fwd_inner, OUT_NP(CO), x, wt, y, g, b, CO)
+}
+
+ALWAYS_INLINE void out_bwd_px(const float *dy, const float *wt, float *dr, Geo g, int b,
+                              int iy, int ix, const int CO) {
+  for (int k = 0; k < g.C; k += 8) {
+    v8 acc = splat(0.0f);
+    EACH_TAP_OF_INPUT(g, iy, ix, {
+      const float *d = out_row(dy, g, b, oy) + (size_t)ox * CO;
+      const float *wk = wt + ((size_t)ky * g.KW + kx) * CO * g.C + k;
+      for (int co = 0; co < CO; co++) acc = fma8(splat(d[co]), load8(wk + co * g.C), acc);
+    })
+    store8(dr + (size_t)ix * g.C + k, acc);
+  }
+}
+
+/* NP input pixels from ix, read by every tap: NP independent sums per 8
+ * inputs instead of one chain of FMAs. */
+ALWAYS_INLINE void out_bwd_inner(const float *dy, const float *wt, float *dr, Geo g, int b,
+                                 int iy, int ix, const int CO, const int NP) {
+  for (int k = 0; k < g.C; k += 8) {
+    v8 acc[8];
+    for (int p = 0; p < NP; p++) acc[p] = splat(0.0f);
+    for (int ky = 0; ky < g.KH; ky++) {
+      const float *drow = out_row(dy, g, b, iy + g.PT - ky);
+      for (int kx = 0; kx < g.KW; kx++) {
+        const float *d = drow + (size_t)(ix + g.PL - kx) * CO;
+        const float *wk = wt + ((size_t)ky * g.KW + kx) * CO * g.C + k;
+        for (int co = 0; co < CO; co++) {
+          const v8 wv = load8(wk + co * g.C);
+          for (int p = 0; p < NP; p++) acc[p] = fma8(splat(d[p * CO + co]), wv, acc[p]);
+        }
+      }
+    }
+    for (int p = 0; p < NP; p++) store8(dr + (size_t)(ix + p) * g.C + k, acc[p]);
+  }
 }
 
 ALWAYS_INLINE void out_bwd_input(const float *dy, const float *wt, float *dx, Geo g, int b,
                                  const int CO) {
-  for (int iy = 0; iy < g.H; iy++) {
-    float *dr = (float *)in_row(dx, g, b, iy);
-    for (int ix = 0; ix < g.W; ix++) {
-      for (int k = 0; k < g.C; k += 8) {
-        v8 acc = splat(0.0f);
-        EACH_TAP_OF_INPUT(g, iy, ix, {
-          const float *d = out_row(dy, g, b, oy) + (size_t)ox * CO;
-          const float *wk = wt + ((size_t)ky * g.KW + kx) * CO * g.C + k;
-          for (int co = 0; co < CO; co++) acc = fma8(splat(d[co]), load8(wk + co * g.C), acc);
-        })
-        store8(dr + (size_t)ix * g.C + k, acc);
-      }
-    }
-  }
+  BY_INPUT_BLOCKS(out_bwd_px, out_bwd_inner, 8, dy, wt, dx, g, b, CO)
 }
 
-/* a[co][k..k+8) = image b's sum of x(tap)[k..k+8) · dy[co] for tap (ky, kx),
- * the CO sums in registers over the pixels in order (as in_filter_tap). */
+/* a[co][k..k+8·KC) = image b's sum of x(tap)[k..k+8·KC) · dy[co] for tap
+ * (ky, kx), the KC·CO sums in registers over the pixels in order (as
+ * in_filter_tap); KC vectors at once so that the FMAs of one pixel do not
+ * wait on each other. */
 ALWAYS_INLINE void out_filter_tap(const float *x, const float *dy, float *a, Geo g, int b, int ky,
-                                  int kx, int k, const int CO) {
-  v8 acc[NARROW];
-  for (int co = 0; co < CO; co++) acc[co] = splat(0.0f);
+                                  int kx, int k, const int CO, const int KC) {
+  v8 acc[2][NARROW];
+  for (int kc = 0; kc < KC; kc++) {
+    for (int co = 0; co < CO; co++) acc[kc][co] = splat(0.0f);
+  }
   const int ox0 = g.PL - kx > 0 ? g.PL - kx : 0;
   const int ox1 = g.W + g.PL - kx < g.OW ? g.W + g.PL - kx : g.OW;
   for (int oy = 0; oy < g.OH; oy++) {
@@ -287,21 +459,27 @@ ALWAYS_INLINE void out_filter_tap(const float *x, const float *dy, float *a, Geo
     const float *xr = in_row(x, g, b, iy) + (ptrdiff_t)(kx - g.PL) * g.C + k;
     const float *dyr = out_row(dy, g, b, oy);
     for (int ox = ox0; ox < ox1; ox++) {
-      const v8 xv = load8(xr + (size_t)ox * g.C);
       const float *d = dyr + (size_t)ox * CO;
-      for (int co = 0; co < CO; co++) acc[co] = fma8(splat(d[co]), xv, acc[co]);
+      for (int kc = 0; kc < KC; kc++) {
+        const v8 xv = load8(xr + (size_t)ox * g.C + 8 * kc);
+        for (int co = 0; co < CO; co++) acc[kc][co] = fma8(splat(d[co]), xv, acc[kc][co]);
+      }
     }
   }
-  for (int co = 0; co < CO; co++) store8(a + co * g.C + k, acc[co]);
+  for (int kc = 0; kc < KC; kc++) {
+    for (int co = 0; co < CO; co++) store8(a + co * g.C + k + 8 * kc, acc[kc][co]);
+  }
 }
 
-/* part[tap][co][c] = image b's sum of x(tap)[c] · dy[co], a tap and 8 inputs at a time. */
+/* part[tap][co][c] = image b's sum of x(tap)[c] · dy[co], a tap and 16 inputs at a time. */
 ALWAYS_INLINE void out_filter(const float *x, const float *dy, float *part, Geo g, int b,
                               const int CO) {
   for (int ky = 0; ky < g.KH; ky++) {
     for (int kx = 0; kx < g.KW; kx++) {
       float *a = part + ((size_t)ky * g.KW + kx) * CO * g.C;
-      for (int k = 0; k < g.C; k += 8) out_filter_tap(x, dy, a, g, b, ky, kx, k, CO);
+      int k = 0;
+      for (; k + 16 <= g.C; k += 16) out_filter_tap(x, dy, a, g, b, ky, kx, k, CO, 2);
+      if (k < g.C) out_filter_tap(x, dy, a, g, b, ky, kx, k, CO, 1);
     }
   }
 }
