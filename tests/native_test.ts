@@ -4,7 +4,12 @@ import assert from "node:assert/strict";
 import { startNative, takeBuffer } from "../lib/backend/native.ts";
 import { nativeSync, setNativeThreads } from "../lib/backend/native/ffi.ts";
 import { drainQueue } from "../lib/backend/native/queue.ts";
-import { buildNative, compilerFlags, NativeBuildError } from "../lib/backend/native/build.ts";
+import {
+  buildNative,
+  compilerFlags,
+  flagsForMacros,
+  NativeBuildError,
+} from "../lib/backend/native/build.ts";
 import { NATIVE_KERNELS } from "../lib/backend/native/kernels.ts";
 import {
   ADAM,
@@ -203,13 +208,24 @@ Deno.test("buildNative() says what to install when there is no C compiler", asyn
 });
 
 // The test task has no --allow-all, like every task: /proc/cpuinfo is closed to it.
-Deno.test("the native library is built with AVX2 and FMA whenever this CPU has them", async () => {
+Deno.test("the native library is built with AVX2/FMA and AVX-512 whenever this CPU has them", async () => {
   const args = ["-march=native", "-E", "-dM", "-x", "c", "/dev/null"];
   const out = await new Deno.Command("cc", { args, stdout: "piped", stderr: "null" }).output();
   const macros = new TextDecoder().decode(out.stdout);
-  const cpuHas = /#define __AVX2__ 1/.test(macros) && /#define __FMA__ 1/.test(macros);
+  const has = (...m: string[]) => m.every((name) => macros.includes(`#define ${name} 1`));
+  const avx2 = has("__AVX2__", "__FMA__");
+  const avx512 = avx2 && has("__AVX512F__", "__AVX512VL__", "__AVX512BW__", "__AVX512DQ__");
   const flags = await compilerFlags();
-  assert.equal(flags.includes("-mavx2") && flags.includes("-mfma"), cpuHas, flags.join(" "));
+  assert.equal(flags.includes("-mavx2") && flags.includes("-mfma"), avx2, flags.join(" "));
+  assert.equal(
+    flags.includes("-mavx512f") && flags.includes("-mavx512vl"),
+    avx512,
+    flags.join(" "),
+  );
+  // AVX-512 without AVX2 is never asked for, and a missing part of it drops all of it.
+  assert.deepEqual(flagsForMacros("#define __AVX512F__ 1\n#define __AVX512VL__ 1\n"), []);
+  const partial = "#define __AVX2__ 1\n#define __FMA__ 1\n#define __AVX512F__ 1\n";
+  assert.deepEqual(flagsForMacros(partial), ["-mavx2", "-mfma"]);
 });
 
 Deno.test("native Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu", async () => {
