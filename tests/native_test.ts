@@ -261,6 +261,13 @@ Deno.test("native Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu
     [[1, 6, 13, 24], [3, 3, 24, 3], 1, "valid"],
     [[2, 5, 17, 32], [3, 3, 32, 4], 1, "same"],
     [[1, 5, 18, 8], [3, 3, 8, 2], 1, "same"],
+    // Wide layers (wide.c, with AVX-512): outputs in 16-float vectors, 8-32 inputs; blocks of
+    // 12 and 4 pixels and the edges between and after them.
+    [[2, 9, 30, 8], [3, 3, 8, 16], 2, "same"],
+    [[1, 6, 29, 16], [3, 3, 16, 32], 1, "same"],
+    [[2, 5, 20, 32], [3, 3, 32, 16], 1, "valid"],
+    [[2, 7, 13, 24], [1, 1, 24, 32], 1, "same"],
+    [[1, 8, 8, 32], [3, 3, 32, 32], 2, "same"],
   ];
   for (const [xs, ws, stride, pad] of cases) {
     const [b, h, w] = xs;

@@ -229,6 +229,10 @@ static void fwd_part(void *p, int t, int nt) {
 }
 
 void gn__conv_fwd(const float *x, const float *w, float *y, const int *g, float *col) {
+  if (gn__wide(g)) {
+    gn__wide_fwd(x, w, y, g);
+    return;
+  }
   if (is_thin(g)) {
     gn__thin_fwd(x, w, y, g, col);
     return;

@@ -132,6 +132,11 @@ GN_INTERNAL void gn__thin_bwd_input(const float *dy, const float *w, float *dx, 
 GN_INTERNAL void gn__thin_bwd_filter(const float *x, const float *dy, float *dw, const int *g,
                                      float *scratch);
 
+/* Direct forward convolutions with AVX-512 (wide.c) where gn__wide(g):
+ * outputs in whole 16-float vectors, 8-64 inputs. No scratch. */
+GN_INTERNAL int gn__wide(const int *g);
+GN_INTERNAL void gn__wide_fwd(const float *x, const float *w, float *y, const int *g);
+
 /* The exported kernels (their comments are at their definitions); queue.c
  * queues calls to them as gnq_X with the same arguments. */
 int gn_conv2d(const float *x, const float *w, float *y, const int *g);

@@ -1,0 +1,185 @@
+/* Direct forward convolutions in AVX-512 registers, for layers whose outputs
+ * fill 16-float vectors and whose inputs are not thin (thin.c): D's early
+ * strided convs, and G's transposed convs' input gradients. As im2col +
+ * sgemm these copied every input value 9 times (im2col), then OpenBLAS
+ * copied the copy again (packing), and with 16-64 outputs the copies took
+ * about as long as the multiplies. Here 12 output pixels × 32 outputs sit
+ * in 24 of the 32 registers, and each input value is broadcast once from
+ * memory against two weight vectors: the 64→32 conv of the default config
+ * ran at 160-173 GFLOP/s on one Zen 5 core, against 100 through sgemm.
+ *
+ * Every output sums its taps in an order fixed by its position ((ky, kx, c)
+ * inside, four partial sums at the edges), and one part computes it, so
+ * the thread count never changes a bit. Without AVX-512 the GEMM path runs
+ * instead. */
+#include "glyphnet.h"
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* The geometry as named fields (see glyphnet.h). */
+typedef struct {
+  int B, H, W, C, KH, KW, CO, OH, OW, SH, SW, PT, PL;
+} Geo;
+
+static Geo geo_of(const int *g) {
+  return (Geo){g[B_],  g[H_],  g[W_],  g[C_],  g[KH_], g[KW_], g[CO_],
+               g[OH_], g[OW_], g[SH_], g[SW_], g[PT_], g[PL_]};
+}
+
+/* Where it beat the GEMM path, layer by layer at B 128 on the default
+ * config (bench/README.md): patches of at most 576 floats (3×3 × 64
+ * inputs, or 1×1 × 576) and at most 128 outputs. Past that, a row's 32
+ * outputs' weights outgrow the cache and the deep layers' few pixels leave
+ * the weights' loads unshared: the 8×8 conv to 256 outputs took twice as
+ * long as sgemm. */
+int gn__wide(const int *g) {
+  return g[CO_] % 16 == 0 && g[CO_] <= 128 && g[C_] >= 8 && gn__k(g) <= 576;
+}
+
+/* Output pixels [lo, hi) of row oy have every tap inside the input (an
+ * empty range when the row's taps leave it vertically). */
+static void inner_range(Geo g, int oy, int *lo, int *hi) {
+  *lo = *hi = 0;
+  const int iy = oy * g.SH - g.PT;
+  if (iy < 0 || iy + g.KH > g.H) return;
+  *lo = (g.PL + g.SW - 1) / g.SW;
+  const int end = (g.W - g.KW + g.PL) / g.SW + 1;
+  *hi = end < g.OW ? end : g.OW;
+  if (*hi < *lo) *hi = *lo;
+}
+
+/* Outputs [co, co + 16·NV) of NP pixels from ox (every tap inside). */
+ALWAYS_INLINE void block(const float *x, const float *w, float *yr, Geo g, int b, int oy, int ox,
+                         int co, const int NV, const int NP) {
+  __m512 acc[12][2];
+  for (int p = 0; p < NP; p++) {
+    for (int v = 0; v < NV; v++) acc[p][v] = _mm512_setzero_ps();
+  }
+  const size_t step = (size_t)g.SW * g.C;
+  for (int ky = 0; ky < g.KH; ky++) {
+    const int iy = oy * g.SH - g.PT + ky;
+    const float *xr = x + (((size_t)b * g.H + iy) * g.W + (size_t)(ox * g.SW - g.PL)) * g.C;
+    for (int kx = 0; kx < g.KW; kx++) {
+      const float *xp = xr + (size_t)kx * g.C;
+      const float *wk = w + ((size_t)ky * g.KW + kx) * g.C * g.CO + co;
+      for (int c = 0; c < g.C; c++) {
+        __m512 wv[2];
+        for (int v = 0; v < NV; v++) wv[v] = _mm512_loadu_ps(wk + (size_t)c * g.CO + 16 * v);
+        for (int p = 0; p < NP; p++) {
+          const __m512 xv = _mm512_set1_ps(xp[p * step + c]);
+          for (int v = 0; v < NV; v++) acc[p][v] = _mm512_fmadd_ps(xv, wv[v], acc[p][v]);
+        }
+      }
+    }
+  }
+  for (int p = 0; p < NP; p++) {
+    for (int v = 0; v < NV; v++) {
+      _mm512_storeu_ps(yr + (size_t)(ox + p) * g.CO + co + 16 * v, acc[p][v]);
+    }
+  }
+}
+
+/* Every output of NP pixels from ox, 32 at a time, then 16. */
+ALWAYS_INLINE void blocks(const float *x, const float *w, float *yr, Geo g, int b, int oy, int ox,
+                          const int NP) {
+  int co = 0;
+  for (; co + 32 <= g.CO; co += 32) block(x, w, yr, g, b, oy, ox, co, 2, NP);
+  if (co < g.CO) block(x, w, yr, g, b, oy, ox, co, 1, NP);
+}
+
+/* Output pixel ox, whose taps may leave the input: those are skipped (the
+ * zero padding they read adds nothing). One pixel alone would leave its
+ * sums waiting on each other's FMAs, so each output vector keeps four
+ * partial sums, over c mod 4, added at the end. */
+static void edge_pixel(const float *x, const float *w, float *yr, Geo g, int b, int oy, int ox) {
+  for (int co = 0; co < g.CO; co += 16) {
+    __m512 acc[4];
+    for (int k = 0; k < 4; k++) acc[k] = _mm512_setzero_ps();
+    for (int ky = 0; ky < g.KH; ky++) {
+      const int iy = oy * g.SH - g.PT + ky;
+      if (iy < 0 || iy >= g.H) continue;
+      for (int kx = 0; kx < g.KW; kx++) {
+        const int ix = ox * g.SW - g.PL + kx;
+        if (ix < 0 || ix >= g.W) continue;
+        const float *xp = x + (((size_t)b * g.H + iy) * g.W + ix) * g.C;
+        const float *wk = w + ((size_t)ky * g.KW + kx) * g.C * g.CO + co;
+        for (int c = 0; c < g.C; c++) {
+          const __m512 wv = _mm512_loadu_ps(wk + (size_t)c * g.CO);
+          acc[c & 3] = _mm512_fmadd_ps(_mm512_set1_ps(xp[c]), wv, acc[c & 3]);
+        }
+      }
+    }
+    const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+    _mm512_storeu_ps(yr + (size_t)ox * g.CO + co, sum);
+  }
+}
+
+/* The n < 12 inner pixels left after the blocks of 12, as one block. */
+static void rest_block(const float *x, const float *w, float *yr, Geo g, int b, int oy, int ox,
+                       int n) {
+  switch (n) {
+    case 1: blocks(x, w, yr, g, b, oy, ox, 1); break;
+    case 2: blocks(x, w, yr, g, b, oy, ox, 2); break;
+    case 3: blocks(x, w, yr, g, b, oy, ox, 3); break;
+    case 4: blocks(x, w, yr, g, b, oy, ox, 4); break;
+    case 5: blocks(x, w, yr, g, b, oy, ox, 5); break;
+    case 6: blocks(x, w, yr, g, b, oy, ox, 6); break;
+    case 7: blocks(x, w, yr, g, b, oy, ox, 7); break;
+    case 8: blocks(x, w, yr, g, b, oy, ox, 8); break;
+    case 9: blocks(x, w, yr, g, b, oy, ox, 9); break;
+    case 10: blocks(x, w, yr, g, b, oy, ox, 10); break;
+    case 11: blocks(x, w, yr, g, b, oy, ox, 11); break;
+    default: break;
+  }
+}
+
+static void output_row(const float *x, const float *w, float *y, Geo g, int b, int oy) {
+  float *yr = y + ((size_t)b * g.OH + oy) * g.OW * g.CO;
+  int lo, hi, ox = 0;
+  inner_range(g, oy, &lo, &hi);
+  for (; ox < lo; ox++) edge_pixel(x, w, yr, g, b, oy, ox);
+  for (; ox + 12 <= hi; ox += 12) blocks(x, w, yr, g, b, oy, ox, 12);
+  if (ox < hi) rest_block(x, w, yr, g, b, oy, ox, hi - ox), ox = hi;
+  for (; ox < g.OW; ox++) edge_pixel(x, w, yr, g, b, oy, ox);
+}
+
+typedef struct {
+  const float *x, *w;
+  float *y;
+  Geo g;
+} WideJob;
+
+/* Part t's share of the B·OH output rows. */
+static void rows_part(void *p, int t, int nt) {
+  const WideJob *j = p;
+  size_t lo, hi;
+  gn__split((size_t)j->g.B * j->g.OH, nt, t, &lo, &hi);
+  for (size_t r = lo; r < hi; r++) {
+    output_row(j->x, j->w, j->y, j->g, (int)(r / j->g.OH), (int)(r % j->g.OH));
+  }
+}
+
+void gn__wide_fwd(const float *x, const float *w, float *y, const int *gi) {
+  const Geo g = geo_of(gi);
+  const double flops = 2.0 * g.B * g.OH * g.OW * (double)g.KH * g.KW * g.C * g.CO;
+  WideJob job = {x, w, y, g};
+  gn__parallel(gn__team(flops), rows_part, &job);
+}
+
+#else
+
+/* Without AVX-512 every layer takes the GEMM path, and gn__wide_fwd is never called. */
+int gn__wide(const int *g) {
+  (void)g;
+  return 0;
+}
+
+void gn__wide_fwd(const float *x, const float *w, float *y, const int *g) {
+  (void)x, (void)w, (void)y, (void)g;
+  abort();
+}
+
+#endif
