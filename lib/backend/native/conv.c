@@ -281,6 +281,7 @@ static void bwd_input_part(void *p, int t, int nt) {
 /* Each image goes to one thread, so col2im's sums into dx never race and
  * run in the same order at any thread count. */
 void gn__conv_bwd_input(const float *dy, const float *w, float *dx, const int *g, float *col) {
+  if (gn__wide_t(g) && gn__wide_bwd_input(dy, w, dx, g) == 0) return;
   if (is_thin(g)) {
     gn__thin_bwd_input(dy, w, dx, g, col);
     return;

@@ -169,10 +169,178 @@ void gn__wide_fwd(const float *x, const float *w, float *y, const int *gi) {
   gn__parallel(gn__team(flops), rows_part, &job);
 }
 
+/* ---- The input gradient (a transposed convolution's forward pass) ----
+ * dx[iy, ix, c] sums dy[oy, ox, co] · w[ky, kx, c, co] over the taps whose
+ * output (oy, ox) = ((iy + PT − ky) / SH, (ix + PL − kx) / SW) is whole and
+ * inside: vectors over c, weights transposed to [ky][kx][co][c]. Pixels of
+ * a row with the same remainder of ix + PL mod SW share their taps, so the
+ * blocks take every SW-th pixel: 12 of them read 12 neighbouring outputs. */
+
+int gn__wide_t(const int *g) {
+  return g[C_] % 16 == 0 && g[C_] <= 128 && g[CO_] >= 8 &&
+         (size_t)g[KH_] * g[KW_] * g[CO_] <= 576;
+}
+
+/* Whether tap offset t = i + P − k is a whole output index below n; its index into *o. */
+static inline int lands(int t, int S, int n, int *o) {
+  if (t < 0 || t % S) return 0;
+  *o = t / S;
+  return *o < n;
+}
+
+/* Whether every tap that input column ix reads lies inside dy's row. */
+static int inner_column(Geo g, int ix) {
+  for (int kx = 0; kx < g.KW; kx++) {
+    const int t = ix + g.PL - kx;
+    if (t >= 0 && t % g.SW == 0 && t / g.SW >= g.OW) return 0;
+    if (t < 0 && (-t) % g.SW == 0) return 0;
+  }
+  return 1;
+}
+
+/* dx[iy, ix + p·SW, c0 .. c0 + 16·NV) for p < NP, every column inside. */
+ALWAYS_INLINE void block_t(const float *dy, const float *wt, float *dxr, Geo g, int b, int iy,
+                           int ix, int c0, const int NV, const int NP) {
+  __m512 acc[12][2];
+  for (int p = 0; p < NP; p++) {
+    for (int v = 0; v < NV; v++) acc[p][v] = _mm512_setzero_ps();
+  }
+  for (int ky = 0; ky < g.KH; ky++) {
+    int oy;
+    if (!lands(iy + g.PT - ky, g.SH, g.OH, &oy)) continue;
+    const float *dyr = dy + ((size_t)b * g.OH + oy) * g.OW * g.CO;
+    for (int kx = 0; kx < g.KW; kx++) {
+      const int t = ix + g.PL - kx;
+      if (t < 0 || t % g.SW) continue;
+      const float *dp = dyr + (size_t)(t / g.SW) * g.CO;
+      const float *wk = wt + ((size_t)ky * g.KW + kx) * g.CO * g.C + c0;
+      for (int co = 0; co < g.CO; co++) {
+        __m512 wv[2];
+        for (int v = 0; v < NV; v++) wv[v] = _mm512_loadu_ps(wk + (size_t)co * g.C + 16 * v);
+        for (int p = 0; p < NP; p++) {
+          const __m512 dv = _mm512_set1_ps(dp[(size_t)p * g.CO + co]);
+          for (int v = 0; v < NV; v++) acc[p][v] = _mm512_fmadd_ps(dv, wv[v], acc[p][v]);
+        }
+      }
+    }
+  }
+  for (int p = 0; p < NP; p++) {
+    for (int v = 0; v < NV; v++) {
+      _mm512_storeu_ps(dxr + (size_t)(ix + p * g.SW) * g.C + c0 + 16 * v, acc[p][v]);
+    }
+  }
+}
+
+ALWAYS_INLINE void blocks_t(const float *dy, const float *wt, float *dxr, Geo g, int b, int iy,
+                            int ix, const int NP) {
+  int c0 = 0;
+  for (; c0 + 32 <= g.C; c0 += 32) block_t(dy, wt, dxr, g, b, iy, ix, c0, 2, NP);
+  if (c0 < g.C) block_t(dy, wt, dxr, g, b, iy, ix, c0, 1, NP);
+}
+
+static void rest_block_t(const float *dy, const float *wt, float *dxr, Geo g, int b, int iy,
+                         int ix, int n) {
+  switch (n) {
+    case 1: blocks_t(dy, wt, dxr, g, b, iy, ix, 1); break;
+    case 2: blocks_t(dy, wt, dxr, g, b, iy, ix, 2); break;
+    case 3: blocks_t(dy, wt, dxr, g, b, iy, ix, 3); break;
+    case 4: blocks_t(dy, wt, dxr, g, b, iy, ix, 4); break;
+    case 5: blocks_t(dy, wt, dxr, g, b, iy, ix, 5); break;
+    case 6: blocks_t(dy, wt, dxr, g, b, iy, ix, 6); break;
+    case 7: blocks_t(dy, wt, dxr, g, b, iy, ix, 7); break;
+    case 8: blocks_t(dy, wt, dxr, g, b, iy, ix, 8); break;
+    case 9: blocks_t(dy, wt, dxr, g, b, iy, ix, 9); break;
+    case 10: blocks_t(dy, wt, dxr, g, b, iy, ix, 10); break;
+    case 11: blocks_t(dy, wt, dxr, g, b, iy, ix, 11); break;
+    default: break;
+  }
+}
+
+/* Input pixel ix whose taps may leave dy: four partial sums over co mod 4 (as edge_pixel). */
+static void edge_pixel_t(const float *dy, const float *wt, float *dxr, Geo g, int b, int iy,
+                         int ix) {
+  for (int c0 = 0; c0 < g.C; c0 += 16) {
+    __m512 acc[4];
+    for (int k = 0; k < 4; k++) acc[k] = _mm512_setzero_ps();
+    for (int ky = 0; ky < g.KH; ky++) {
+      int oy, ox;
+      if (!lands(iy + g.PT - ky, g.SH, g.OH, &oy)) continue;
+      for (int kx = 0; kx < g.KW; kx++) {
+        if (!lands(ix + g.PL - kx, g.SW, g.OW, &ox)) continue;
+        const float *dp = dy + (((size_t)b * g.OH + oy) * g.OW + ox) * g.CO;
+        const float *wk = wt + ((size_t)ky * g.KW + kx) * g.CO * g.C + c0;
+        for (int co = 0; co < g.CO; co++) {
+          const __m512 wv = _mm512_loadu_ps(wk + (size_t)co * g.C);
+          acc[co & 3] = _mm512_fmadd_ps(_mm512_set1_ps(dp[co]), wv, acc[co & 3]);
+        }
+      }
+    }
+    const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+    _mm512_storeu_ps(dxr + (size_t)ix * g.C + c0, sum);
+  }
+}
+
+/* Row iy of image b: for each remainder r of ix mod SW, its columns in
+ * order, runs of inner ones in blocks of 12 and a rest, the others alone. */
+static void input_row(const float *dy, const float *wt, float *dx, Geo g, int b, int iy) {
+  float *dxr = dx + ((size_t)b * g.H + iy) * g.W * g.C;
+  for (int r = 0; r < g.SW && r < g.W; r++) {
+    int ix = r;
+    while (ix < g.W) {
+      if (!inner_column(g, ix)) {
+        edge_pixel_t(dy, wt, dxr, g, b, iy, ix);
+        ix += g.SW;
+        continue;
+      }
+      int n = 0; /* inner columns from ix on, every SW-th */
+      while (ix + n * g.SW < g.W && inner_column(g, ix + n * g.SW)) n++;
+      for (; n >= 12; n -= 12, ix += 12 * g.SW) blocks_t(dy, wt, dxr, g, b, iy, ix, 12);
+      if (n > 0) rest_block_t(dy, wt, dxr, g, b, iy, ix, n), ix += n * g.SW;
+    }
+  }
+}
+
+typedef struct {
+  const float *dy, *wt;
+  float *dx;
+  Geo g;
+} WideTJob;
+
+/* Part t's share of the B·H input rows. */
+static void input_rows_part(void *p, int t, int nt) {
+  const WideTJob *j = p;
+  size_t lo, hi;
+  gn__split((size_t)j->g.B * j->g.H, nt, t, &lo, &hi);
+  for (size_t r = lo; r < hi; r++) {
+    input_row(j->dy, j->wt, j->dx, j->g, (int)(r / j->g.H), (int)(r % j->g.H));
+  }
+}
+
+int gn__wide_bwd_input(const float *dy, const float *w, float *dx, const int *gi) {
+  const Geo g = geo_of(gi);
+  const size_t taps = (size_t)g.KH * g.KW;
+  float *wt = (float *)gn__work(taps * g.C * g.CO * sizeof(float));
+  if (!wt) return -1;
+  for (size_t t = 0; t < taps; t++) {
+    for (int c = 0; c < g.C; c++) {
+      for (int co = 0; co < g.CO; co++) wt[(t * g.CO + co) * g.C + c] = w[(t * g.C + c) * g.CO + co];
+    }
+  }
+  const double flops = 2.0 * g.B * g.OH * g.OW * (double)taps * g.C * g.CO;
+  WideTJob job = {dy, wt, dx, g};
+  gn__parallel(gn__team(flops), input_rows_part, &job);
+  return 0;
+}
+
 #else
 
-/* Without AVX-512 every layer takes the GEMM path, and gn__wide_fwd is never called. */
+/* Without AVX-512 every layer takes the GEMM path, and these are never called. */
 int gn__wide(const int *g) {
+  (void)g;
+  return 0;
+}
+
+int gn__wide_t(const int *g) {
   (void)g;
   return 0;
 }
@@ -180,6 +348,11 @@ int gn__wide(const int *g) {
 void gn__wide_fwd(const float *x, const float *w, float *y, const int *g) {
   (void)x, (void)w, (void)y, (void)g;
   abort();
+}
+
+int gn__wide_bwd_input(const float *dy, const float *w, float *dx, const int *g) {
+  (void)dy, (void)w, (void)dx, (void)g;
+  return -1;
 }
 
 #endif
