@@ -268,6 +268,9 @@ Deno.test("native Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu
     [[2, 5, 20, 32], [3, 3, 32, 16], 1, "valid"],
     [[2, 7, 13, 24], [1, 1, 24, 32], 1, "same"],
     [[1, 8, 8, 32], [3, 3, 32, 32], 2, "same"],
+    // Its filter gradient runs from 32×32 outputs on: 12 and 4 of 16 inputs, 16 and 32 outputs.
+    [[3, 32, 33, 16], [3, 3, 16, 16], 1, "same"],
+    [[1, 64, 66, 8], [3, 3, 8, 32], 2, "same"],
   ];
   for (const [xs, ws, stride, pad] of cases) {
     const [b, h, w] = xs;

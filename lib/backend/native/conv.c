@@ -428,6 +428,7 @@ static void slice_part(void *p, int t, int nt) {
  * Large ones: chunks of rows run one after another, the team splitting each
  * chunk's im2col by rows and its GEMM by slices of dw. */
 void gn__conv_bwd_filter(const float *x, const float *dy, float *dw, const int *g, float *col) {
+  if (gn__wide_dw(g) && gn__wide_bwd_filter(x, dy, dw, g) == 0) return;
   if (is_thin(g)) {
     gn__thin_bwd_filter(x, dy, dw, g, col);
     return;

@@ -133,13 +133,16 @@ GN_INTERNAL void gn__thin_bwd_filter(const float *x, const float *dy, float *dw,
                                      float *scratch);
 
 /* Direct forward convolutions with AVX-512 (wide.c) where gn__wide(g):
- * outputs in whole 16-float vectors, 8-64 inputs. No scratch. */
+ * outputs in whole 16-float vectors, at least 8 inputs, few weights. No scratch. */
 GN_INTERNAL int gn__wide(const int *g);
 GN_INTERNAL void gn__wide_fwd(const float *x, const float *w, float *y, const int *g);
 /* Its input gradient where gn__wide_t(g): inputs in whole 16-float vectors;
  * uses gn__work for the transposed weights; -1 when out of memory. */
 GN_INTERNAL int gn__wide_t(const int *g);
 GN_INTERNAL int gn__wide_bwd_input(const float *dy, const float *w, float *dx, const int *g);
+/* Its filter gradient where gn__wide_dw(g); uses gn__work; -1 when out of memory. */
+GN_INTERNAL int gn__wide_dw(const int *g);
+GN_INTERNAL int gn__wide_bwd_filter(const float *x, const float *dy, float *dw, const int *g);
 
 /* The exported kernels (their comments are at their definitions); queue.c
  * queues calls to them as gnq_X with the same arguments. */

@@ -1,17 +1,18 @@
-/* Direct forward convolutions in AVX-512 registers, for layers whose outputs
- * fill 16-float vectors and whose inputs are not thin (thin.c): D's early
- * strided convs, and G's transposed convs' input gradients. As im2col +
+/* Direct convolutions in AVX-512 registers, for layers whose outputs fill
+ * 16-float vectors and whose inputs are not thin (thin.c): D's 64→32 conv,
+ * G's 32→64 transposed conv and the 1×1 convs, all three passes (where
+ * each measured faster than the GEMM path; see gn__wide). As im2col +
  * sgemm these copied every input value 9 times (im2col), then OpenBLAS
- * copied the copy again (packing), and with 16-64 outputs the copies took
- * about as long as the multiplies. Here 12 output pixels × 32 outputs sit
- * in 24 of the 32 registers, and each input value is broadcast once from
- * memory against two weight vectors: the 64→32 conv of the default config
- * ran at 160-173 GFLOP/s on one Zen 5 core, against 100 through sgemm.
+ * copied the copy again (packing), and with 16-32 outputs the copies took
+ * about as long as the multiplies. Here 12 pixels × 32 outputs sit in 24
+ * of the 32 registers, and each input value is broadcast once from memory
+ * against two weight vectors: the 64→32 conv's forward pass ran at 160-173
+ * GFLOP/s on one Zen 5 core in a stand-alone test, against 100 through
+ * sgemm.
  *
- * Every output sums its taps in an order fixed by its position ((ky, kx, c)
- * inside, four partial sums at the edges), and one part computes it, so
- * the thread count never changes a bit. Without AVX-512 the GEMM path runs
- * instead. */
+ * Every output sums its terms in an order fixed by its position (in the
+ * blocks and at the edges alike), and one part computes it, so the thread
+ * count never changes a bit. Without AVX-512 the GEMM path runs instead. */
 #include "glyphnet.h"
 
 #ifdef __AVX512F__
@@ -29,15 +30,20 @@ static Geo geo_of(const int *g) {
                g[OH_], g[OW_], g[SH_], g[SW_], g[PT_], g[PL_]};
 }
 
-/* Where it beat the GEMM path, layer by layer at B 128 on the default
- * config (bench/README.md): patches of at most 576 floats (3×3 × 64
- * inputs, or 1×1 × 576) and at most 128 outputs. Past that, a row's 32
- * outputs' weights outgrow the cache and the deep layers' few pixels leave
- * the weights' loads unshared: the 8×8 conv to 256 outputs took twice as
- * long as sgemm. */
+/* Where it beat the GEMM path, pass by pass on the default config's layers
+ * at B 128 (bench/README.md): outputs in whole vectors and at least 8
+ * inputs; 1×1 convs up to 128 outputs (sgemm with K of 16-128 is bound by
+ * memory), wider kernels up to 32 outputs and 576 floats a patch. With 64
+ * outputs each input is broadcast twice and the 32→16 conv took 12 ms
+ * against sgemm's 10; with 128, the 16×16 conv took 14 against 9.7. */
 int gn__wide(const int *g) {
-  return g[CO_] % 16 == 0 && g[CO_] <= 128 && g[C_] >= 8 && gn__k(g) <= 576;
+  if (g[CO_] % 16 || g[C_] < 8) return 0;
+  return gn__pointwise(g) ? g[CO_] <= 128 : g[CO_] <= 32 && gn__k(g) <= 576;
 }
+
+/* The filter gradient only gained on images of 32×32 outputs or more; below,
+ * its runs along a row are too short to pay for loading dw's sums. */
+int gn__wide_dw(const int *g) { return gn__wide(g) && g[OH_] * g[OW_] >= 1024; }
 
 /* Output pixels [lo, hi) of row oy have every tap inside the input (an
  * empty range when the row's taps leave it vertically). */
@@ -323,12 +329,139 @@ int gn__wide_bwd_input(const float *dy, const float *w, float *dx, const int *gi
   if (!wt) return -1;
   for (size_t t = 0; t < taps; t++) {
     for (int c = 0; c < g.C; c++) {
-      for (int co = 0; co < g.CO; co++) wt[(t * g.CO + co) * g.C + c] = w[(t * g.C + c) * g.CO + co];
+      for (int co = 0; co < g.CO; co++) {
+        wt[(t * g.CO + co) * g.C + c] = w[(t * g.C + c) * g.CO + co];
+      }
     }
   }
   const double flops = 2.0 * g.B * g.OH * g.OW * (double)taps * g.C * g.CO;
   WideTJob job = {dy, wt, dx, g};
   gn__parallel(gn__team(flops), input_rows_part, &job);
+  return 0;
+}
+
+/* ---- The filter gradient ----
+ * dw[ky, kx, c, co] sums x[iy, ix, c] · dy[oy, ox, co] over every output
+ * pixel: for each output row and tap, 12 inputs × 32 outputs of dw in 24
+ * registers run along the row, each dy vector loaded once for 12
+ * broadcast inputs. Images go in GROUPS fixed groups, each summed into its
+ * own copy of dw and the copies added in group order: the parts and the
+ * order depend on the batch only, never on the thread count. */
+
+#define GROUPS 8
+
+/* dw[c0 .. c0 + NC)[co .. co + 16·NV) of one tap (at a) += the sums over
+ * output pixels [ox0, ox1) of one row; pixel ox reads xr + ox·SW·C. */
+ALWAYS_INLINE void filter_run(const float *xr, const float *dyr, float *a, Geo g, int ox0,
+                              int ox1, int c0, int co, const int NC, const int NV) {
+  __m512 acc[12][2];
+  float *at = a + (size_t)c0 * g.CO + co;
+  for (int i = 0; i < NC; i++) {
+    for (int v = 0; v < NV; v++) acc[i][v] = _mm512_loadu_ps(at + (size_t)i * g.CO + 16 * v);
+  }
+  const size_t step = (size_t)g.SW * g.C;
+  for (int ox = ox0; ox < ox1; ox++) {
+    const float *xp = xr + ox * step + c0, *dp = dyr + (size_t)ox * g.CO + co;
+    __m512 dv[2];
+    for (int v = 0; v < NV; v++) dv[v] = _mm512_loadu_ps(dp + 16 * v);
+    for (int i = 0; i < NC; i++) {
+      const __m512 xv = _mm512_set1_ps(xp[i]);
+      for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(xv, dv[v], acc[i][v]);
+    }
+  }
+  for (int i = 0; i < NC; i++) {
+    for (int v = 0; v < NV; v++) _mm512_storeu_ps(at + (size_t)i * g.CO + 16 * v, acc[i][v]);
+  }
+}
+
+#define FILTER_RUN_NV(NC, NV) filter_run(xr, dyr, a, g, ox0, ox1, c0, co, NC, NV)
+#define FILTER_RUN(NC) \
+  if (nv == 2) FILTER_RUN_NV(NC, 2); \
+  else FILTER_RUN_NV(NC, 1);
+
+/* filter_run with NC = nc (1-12) and NV = nv (1-2) as constants. */
+static void filter_cells(const float *xr, const float *dyr, float *a, Geo g, int ox0, int ox1,
+                         int c0, int co, int nc, int nv) {
+  switch (nc) {
+    case 1: FILTER_RUN(1) break;
+    case 2: FILTER_RUN(2) break;
+    case 3: FILTER_RUN(3) break;
+    case 4: FILTER_RUN(4) break;
+    case 5: FILTER_RUN(5) break;
+    case 6: FILTER_RUN(6) break;
+    case 7: FILTER_RUN(7) break;
+    case 8: FILTER_RUN(8) break;
+    case 9: FILTER_RUN(9) break;
+    case 10: FILTER_RUN(10) break;
+    case 11: FILTER_RUN(11) break;
+    default: FILTER_RUN(12) break;
+  }
+}
+
+/* Image b's output row oy, added into dw's copy a (all taps). */
+static void filter_row(const float *x, const float *dy, float *part, Geo g, int b, int oy) {
+  const float *dyr = dy + ((size_t)b * g.OH + oy) * g.OW * g.CO;
+  for (int ky = 0; ky < g.KH; ky++) {
+    const int iy = oy * g.SH - g.PT + ky;
+    if (iy < 0 || iy >= g.H) continue;
+    for (int kx = 0; kx < g.KW; kx++) {
+      /* The output columns whose input column ox·SW − PL + kx lies inside. */
+      const int lead = g.PL - kx, last = g.W - 1 + g.PL - kx;
+      if (last < 0) continue;
+      const int ox0 = lead > 0 ? (lead + g.SW - 1) / g.SW : 0;
+      const int ox1 = last / g.SW + 1 < g.OW ? last / g.SW + 1 : g.OW;
+      if (ox1 <= ox0) continue;
+      const float *xr = x + (((size_t)b * g.H + iy) * g.W) * g.C - (ptrdiff_t)lead * g.C;
+      float *a = part + ((size_t)ky * g.KW + kx) * g.C * g.CO;
+      for (int c0 = 0; c0 < g.C; c0 += 12) {
+        const int nc = g.C - c0 < 12 ? g.C - c0 : 12;
+        for (int co = 0; co < g.CO; co += 32) {
+          filter_cells(xr, dyr, a, g, ox0, ox1, c0, co, nc, g.CO - co >= 32 ? 2 : 1);
+        }
+      }
+    }
+  }
+}
+
+typedef struct {
+  const float *x, *dy;
+  float *parts;
+  Geo g;
+  int groups;
+  size_t kn;
+} FilterJob;
+
+/* Part t's share of the groups, each into its own copy of dw. */
+static void filter_part(void *p, int t, int nt) {
+  const FilterJob *j = p;
+  size_t lo, hi;
+  gn__split((size_t)j->groups, nt, t, &lo, &hi);
+  for (size_t k = lo; k < hi; k++) {
+    float *part = j->parts + k * j->kn;
+    memset(part, 0, j->kn * sizeof(float));
+    size_t b0, b1;
+    gn__split((size_t)j->g.B, j->groups, (int)k, &b0, &b1);
+    for (size_t b = b0; b < b1; b++) {
+      for (int oy = 0; oy < j->g.OH; oy++) filter_row(j->x, j->dy, part, j->g, (int)b, oy);
+    }
+  }
+}
+
+int gn__wide_bwd_filter(const float *x, const float *dy, float *dw, const int *gi) {
+  const Geo g = geo_of(gi);
+  const size_t kn = (size_t)g.KH * g.KW * g.C * g.CO;
+  const int groups = g.B < GROUPS ? g.B : GROUPS;
+  float *parts = (float *)gn__work((size_t)groups * kn * sizeof(float));
+  if (!parts) return -1;
+  const double flops = 2.0 * g.B * g.OH * g.OW * (double)g.KH * g.KW * g.C * g.CO;
+  const int team = gn__team(flops);
+  FilterJob job = {x, dy, parts, g, groups, kn};
+  gn__parallel(team < groups ? team : groups, filter_part, &job);
+  memcpy(dw, parts, kn * sizeof(float));
+  for (int k = 1; k < groups; k++) {
+    const float *p = parts + (size_t)k * kn;
+    for (size_t i = 0; i < kn; i++) dw[i] += p[i];
+  }
   return 0;
 }
 
@@ -345,6 +478,11 @@ int gn__wide_t(const int *g) {
   return 0;
 }
 
+int gn__wide_dw(const int *g) {
+  (void)g;
+  return 0;
+}
+
 void gn__wide_fwd(const float *x, const float *w, float *y, const int *g) {
   (void)x, (void)w, (void)y, (void)g;
   abort();
@@ -352,6 +490,11 @@ void gn__wide_fwd(const float *x, const float *w, float *y, const int *g) {
 
 int gn__wide_bwd_input(const float *dy, const float *w, float *dx, const int *g) {
   (void)dy, (void)w, (void)dx, (void)g;
+  return -1;
+}
+
+int gn__wide_bwd_filter(const float *x, const float *dy, float *dw, const int *g) {
+  (void)x, (void)dy, (void)dw, (void)g;
   return -1;
 }
 
