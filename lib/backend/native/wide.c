@@ -20,6 +20,23 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
+/* Calls f(args..., n) with n (1-11) as a constant, so its loops unroll. */
+#define BY_REST(n, f, ...)                 \
+  switch (n) {                             \
+    case 1: f(__VA_ARGS__, 1); break;      \
+    case 2: f(__VA_ARGS__, 2); break;      \
+    case 3: f(__VA_ARGS__, 3); break;      \
+    case 4: f(__VA_ARGS__, 4); break;      \
+    case 5: f(__VA_ARGS__, 5); break;      \
+    case 6: f(__VA_ARGS__, 6); break;      \
+    case 7: f(__VA_ARGS__, 7); break;      \
+    case 8: f(__VA_ARGS__, 8); break;      \
+    case 9: f(__VA_ARGS__, 9); break;      \
+    case 10: f(__VA_ARGS__, 10); break;    \
+    case 11: f(__VA_ARGS__, 11); break;    \
+    default: break;                        \
+  }
+
 /* The geometry as named fields (see glyphnet.h). */
 typedef struct {
   int B, H, W, C, KH, KW, CO, OH, OW, SH, SW, PT, PL;
@@ -38,7 +55,8 @@ static Geo geo_of(const int *g) {
  * against sgemm's 10; with 128, the 16×16 conv took 14 against 9.7. */
 int gn__wide(const int *g) {
   if (g[CO_] % 16 || g[C_] < 8) return 0;
-  return gn__pointwise(g) ? g[CO_] <= 128 : g[CO_] <= 32 && gn__k(g) <= 576;
+  const int taps = g[KH_] * g[KW_];
+  return taps == 1 ? g[CO_] <= 128 : g[CO_] <= 32 && taps * g[C_] <= 576;
 }
 
 /* The filter gradient only gained on images of 32×32 outputs or more; below,
@@ -96,10 +114,21 @@ ALWAYS_INLINE void blocks(const float *x, const float *w, float *yr, Geo g, int 
   if (co < g.CO) block(x, w, yr, g, b, oy, ox, co, 1, NP);
 }
 
+/* acc[k mod 4] += v[k] · the vector at w + k·stride, for k < n: an edge
+ * pixel's sums in four chains, so its FMAs do not wait on each other. */
+static inline void dot4(const float *v, const float *w, size_t stride, int n, __m512 acc[4]) {
+  for (int k = 0; k < n; k++) {
+    acc[k & 3] = _mm512_fmadd_ps(_mm512_set1_ps(v[k]), _mm512_loadu_ps(w + k * stride), acc[k & 3]);
+  }
+}
+
+static inline __m512 sum4(const __m512 acc[4]) {
+  return _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+}
+
 /* Output pixel ox, whose taps may leave the input: those are skipped (the
- * zero padding they read adds nothing). One pixel alone would leave its
- * sums waiting on each other's FMAs, so each output vector keeps four
- * partial sums, over c mod 4, added at the end. */
+ * zero padding they read adds nothing); four partial sums per output
+ * vector (dot4), added at the end. */
 static void edge_pixel(const float *x, const float *w, float *yr, Geo g, int b, int oy, int ox) {
   for (int co = 0; co < g.CO; co += 16) {
     __m512 acc[4];
@@ -112,34 +141,17 @@ static void edge_pixel(const float *x, const float *w, float *yr, Geo g, int b, 
         if (ix < 0 || ix >= g.W) continue;
         const float *xp = x + (((size_t)b * g.H + iy) * g.W + ix) * g.C;
         const float *wk = w + ((size_t)ky * g.KW + kx) * g.C * g.CO + co;
-        for (int c = 0; c < g.C; c++) {
-          const __m512 wv = _mm512_loadu_ps(wk + (size_t)c * g.CO);
-          acc[c & 3] = _mm512_fmadd_ps(_mm512_set1_ps(xp[c]), wv, acc[c & 3]);
-        }
+        dot4(xp, wk, g.CO, g.C, acc);
       }
     }
-    const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-    _mm512_storeu_ps(yr + (size_t)ox * g.CO + co, sum);
+    _mm512_storeu_ps(yr + (size_t)ox * g.CO + co, sum4(acc));
   }
 }
 
 /* The n < 12 inner pixels left after the blocks of 12, as one block. */
 static void rest_block(const float *x, const float *w, float *yr, Geo g, int b, int oy, int ox,
                        int n) {
-  switch (n) {
-    case 1: blocks(x, w, yr, g, b, oy, ox, 1); break;
-    case 2: blocks(x, w, yr, g, b, oy, ox, 2); break;
-    case 3: blocks(x, w, yr, g, b, oy, ox, 3); break;
-    case 4: blocks(x, w, yr, g, b, oy, ox, 4); break;
-    case 5: blocks(x, w, yr, g, b, oy, ox, 5); break;
-    case 6: blocks(x, w, yr, g, b, oy, ox, 6); break;
-    case 7: blocks(x, w, yr, g, b, oy, ox, 7); break;
-    case 8: blocks(x, w, yr, g, b, oy, ox, 8); break;
-    case 9: blocks(x, w, yr, g, b, oy, ox, 9); break;
-    case 10: blocks(x, w, yr, g, b, oy, ox, 10); break;
-    case 11: blocks(x, w, yr, g, b, oy, ox, 11); break;
-    default: break;
-  }
+  BY_REST(n, blocks, x, w, yr, g, b, oy, ox)
 }
 
 static void output_row(const float *x, const float *w, float *y, Geo g, int b, int oy) {
@@ -152,27 +164,40 @@ static void output_row(const float *x, const float *w, float *y, Geo g, int b, i
   for (; ox < g.OW; ox++) edge_pixel(x, w, yr, g, b, oy, ox);
 }
 
-typedef struct {
-  const float *x, *w;
-  float *y;
-  Geo g;
-} WideJob;
+/* A pass over the B·n rows of its output, row(in, w, out, g, b, r) for each. */
+typedef void (*RowFn)(const float *in, const float *w, float *out, Geo g, int b, int r);
 
-/* Part t's share of the B·OH output rows. */
+typedef struct {
+  const float *in, *w;
+  float *out;
+  Geo g;
+  int n;
+  RowFn row;
+} RowsJob;
+
+/* Part t's share of the rows. */
 static void rows_part(void *p, int t, int nt) {
-  const WideJob *j = p;
+  const RowsJob *j = p;
   size_t lo, hi;
-  gn__split((size_t)j->g.B * j->g.OH, nt, t, &lo, &hi);
+  gn__split((size_t)j->g.B * j->n, nt, t, &lo, &hi);
   for (size_t r = lo; r < hi; r++) {
-    output_row(j->x, j->w, j->y, j->g, (int)(r / j->g.OH), (int)(r % j->g.OH));
+    j->row(j->in, j->w, j->out, j->g, (int)(r / j->n), (int)(r % j->n));
   }
+}
+
+/* The team for a pass of this convolution: sized by its multiply-adds. */
+static int team_of(Geo g) {
+  return gn__team(2.0 * g.B * g.OH * g.OW * (double)g.KH * g.KW * g.C * g.CO);
+}
+
+static void each_row(RowFn row, int n, const float *in, const float *w, float *out, Geo g) {
+  RowsJob job = {in, w, out, g, n, row};
+  gn__parallel(team_of(g), rows_part, &job);
 }
 
 void gn__wide_fwd(const float *x, const float *w, float *y, const int *gi) {
   const Geo g = geo_of(gi);
-  const double flops = 2.0 * g.B * g.OH * g.OW * (double)g.KH * g.KW * g.C * g.CO;
-  WideJob job = {x, w, y, g};
-  gn__parallel(gn__team(flops), rows_part, &job);
+  each_row(output_row, g.OH, x, w, y, g);
 }
 
 /* ---- The input gradient (a transposed convolution's forward pass) ----
@@ -246,20 +271,7 @@ ALWAYS_INLINE void blocks_t(const float *dy, const float *wt, float *dxr, Geo g,
 
 static void rest_block_t(const float *dy, const float *wt, float *dxr, Geo g, int b, int iy,
                          int ix, int n) {
-  switch (n) {
-    case 1: blocks_t(dy, wt, dxr, g, b, iy, ix, 1); break;
-    case 2: blocks_t(dy, wt, dxr, g, b, iy, ix, 2); break;
-    case 3: blocks_t(dy, wt, dxr, g, b, iy, ix, 3); break;
-    case 4: blocks_t(dy, wt, dxr, g, b, iy, ix, 4); break;
-    case 5: blocks_t(dy, wt, dxr, g, b, iy, ix, 5); break;
-    case 6: blocks_t(dy, wt, dxr, g, b, iy, ix, 6); break;
-    case 7: blocks_t(dy, wt, dxr, g, b, iy, ix, 7); break;
-    case 8: blocks_t(dy, wt, dxr, g, b, iy, ix, 8); break;
-    case 9: blocks_t(dy, wt, dxr, g, b, iy, ix, 9); break;
-    case 10: blocks_t(dy, wt, dxr, g, b, iy, ix, 10); break;
-    case 11: blocks_t(dy, wt, dxr, g, b, iy, ix, 11); break;
-    default: break;
-  }
+  BY_REST(n, blocks_t, dy, wt, dxr, g, b, iy, ix)
 }
 
 /* Input pixel ix whose taps may leave dy: four partial sums over co mod 4 (as edge_pixel). */
@@ -275,14 +287,10 @@ static void edge_pixel_t(const float *dy, const float *wt, float *dxr, Geo g, in
         if (!lands(ix + g.PL - kx, g.SW, g.OW, &ox)) continue;
         const float *dp = dy + (((size_t)b * g.OH + oy) * g.OW + ox) * g.CO;
         const float *wk = wt + ((size_t)ky * g.KW + kx) * g.CO * g.C + c0;
-        for (int co = 0; co < g.CO; co++) {
-          const __m512 wv = _mm512_loadu_ps(wk + (size_t)co * g.C);
-          acc[co & 3] = _mm512_fmadd_ps(_mm512_set1_ps(dp[co]), wv, acc[co & 3]);
-        }
+        dot4(dp, wk, g.C, g.CO, acc);
       }
     }
-    const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-    _mm512_storeu_ps(dxr + (size_t)ix * g.C + c0, sum);
+    _mm512_storeu_ps(dxr + (size_t)ix * g.C + c0, sum4(acc));
   }
 }
 
@@ -306,22 +314,6 @@ static void input_row(const float *dy, const float *wt, float *dx, Geo g, int b,
   }
 }
 
-typedef struct {
-  const float *dy, *wt;
-  float *dx;
-  Geo g;
-} WideTJob;
-
-/* Part t's share of the B·H input rows. */
-static void input_rows_part(void *p, int t, int nt) {
-  const WideTJob *j = p;
-  size_t lo, hi;
-  gn__split((size_t)j->g.B * j->g.H, nt, t, &lo, &hi);
-  for (size_t r = lo; r < hi; r++) {
-    input_row(j->dy, j->wt, j->dx, j->g, (int)(r / j->g.H), (int)(r % j->g.H));
-  }
-}
-
 int gn__wide_bwd_input(const float *dy, const float *w, float *dx, const int *gi) {
   const Geo g = geo_of(gi);
   const size_t taps = (size_t)g.KH * g.KW;
@@ -334,9 +326,7 @@ int gn__wide_bwd_input(const float *dy, const float *w, float *dx, const int *gi
       }
     }
   }
-  const double flops = 2.0 * g.B * g.OH * g.OW * (double)taps * g.C * g.CO;
-  WideTJob job = {dy, wt, dx, g};
-  gn__parallel(gn__team(flops), input_rows_part, &job);
+  each_row(input_row, g.H, dy, wt, dx, g);
   return 0;
 }
 
@@ -453,8 +443,7 @@ int gn__wide_bwd_filter(const float *x, const float *dy, float *dw, const int *g
   const int groups = g.B < GROUPS ? g.B : GROUPS;
   float *parts = (float *)gn__work((size_t)groups * kn * sizeof(float));
   if (!parts) return -1;
-  const double flops = 2.0 * g.B * g.OH * g.OW * (double)g.KH * g.KW * g.C * g.CO;
-  const int team = gn__team(flops);
+  const int team = team_of(g);
   FilterJob job = {x, dy, parts, g, groups, kn};
   gn__parallel(team < groups ? team : groups, filter_part, &job);
   memcpy(dw, parts, kn * sizeof(float));
