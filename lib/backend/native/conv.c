@@ -369,11 +369,7 @@ static int filter_by_rows(const float *x, const float *dy, float *dw, const int 
   if (!parts) return -1;
   RowsJob job = {x, dy, parts, g, col, kn, col_floats_each(g), 1};
   gn__parallel(team, rows_part, &job);
-  memcpy(dw, parts, kn * sizeof(float));
-  for (int t = 1; t < job.used; t++) {
-    const float *p = parts + (size_t)t * kn;
-    for (size_t i = 0; i < kn; i++) dw[i] += p[i];
-  }
+  gn__sum_parts(parts, job.used, kn, dw);
   return 0;
 }
 

@@ -121,6 +121,39 @@ GN_INTERNAL void gn__conv_bwd_input(const float *dy, const float *w, float *dx, 
                                     float *col);
 GN_INTERNAL void gn__conv_bwd_filter(const float *x, const float *dy, float *dw, const int *g,
                                      float *col);
+/* Always inlined: compiled once per set of constant arguments, so that
+ * small loops over them unroll and their sums stay in registers. */
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* The geometry (above) as named fields, for the direct loops of thin.c and wide.c. */
+typedef struct {
+  int B, H, W, C, KH, KW, CO, OH, OW, SH, SW, PT, PL;
+} GnGeo;
+
+static inline GnGeo gn__geo(const int *g) {
+  return (GnGeo){g[B_],  g[H_],  g[W_],  g[C_],  g[KH_], g[KW_], g[CO_],
+                 g[OH_], g[OW_], g[SH_], g[SW_], g[PT_], g[PL_]};
+}
+
+/* Output pixels [lo, hi) of row oy have every tap inside the input (an
+ * empty range when the row's taps leave it vertically). */
+static inline void gn__inner_range(GnGeo g, int oy, int *lo, int *hi) {
+  *lo = *hi = 0;
+  const int iy = oy * g.SH - g.PT;
+  if (iy < 0 || iy + g.KH > g.H) return;
+  *lo = (g.PL + g.SW - 1) / g.SW;
+  const int end = (g.W - g.KW + g.PL) / g.SW + 1;
+  *hi = end < g.OW ? end : g.OW;
+  if (*hi < *lo) *hi = *lo;
+}
+
+/* dst[t][j][i] = src[t][i][j] for taps t, i < rows, j < cols: filters
+ * between [tap][c][co] (HWIO) and [tap][co][c]. */
+GN_INTERNAL void gn__transpose_taps(const float *src, float *dst, size_t taps, int rows, int cols);
+/* out = parts[0] + parts[1] + ... + parts[n-1], each of len floats, added in
+ * that order (the per-thread or per-group partial sums of a filter gradient). */
+GN_INTERNAL void gn__sum_parts(const float *parts, int n, size_t len, float *out);
+
 /* Thin layers (thin.c): stride 1 with at most 4 input or output channels,
  * computed directly; scratch is gn__thin_floats(g) floats. */
 GN_INTERNAL int gn__thin(const int *g);

@@ -124,6 +124,24 @@ int gn_blas_core_copy(char *out, int cap) {
 #endif
 }
 
+void gn__transpose_taps(const float *src, float *dst, size_t taps, int rows, int cols) {
+  for (size_t t = 0; t < taps; t++) {
+    const float *s = src + t * rows * cols;
+    float *d = dst + t * rows * cols;
+    for (int i = 0; i < rows; i++) {
+      for (int j = 0; j < cols; j++) d[(size_t)j * rows + i] = s[(size_t)i * cols + j];
+    }
+  }
+}
+
+void gn__sum_parts(const float *parts, int n, size_t len, float *out) {
+  memcpy(out, parts, len * sizeof(float));
+  for (int k = 1; k < n; k++) {
+    const float *p = parts + (size_t)k * len;
+    for (size_t i = 0; i < len; i++) out[i] += p[i];
+  }
+}
+
 /** Bytes held between calls by the two arenas (gn__scratch, gn__work). */
 double gn_arena_bytes(void) {
   gn__q_drain();

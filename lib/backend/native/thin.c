@@ -20,8 +20,6 @@
 /* Eight floats: one AVX register, or two SSE/NEON ones. */
 typedef float v8 __attribute__((vector_size(32)));
 
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-
 static inline v8 load8(const float *p) {
   v8 v;
   memcpy(&v, p, sizeof v);
@@ -47,38 +45,28 @@ static inline float hsum(v8 v) {
 
 #define NARROW 4
 
-/* The geometry as named fields (see glyphnet.h). */
-typedef struct {
-  int B, H, W, C, KH, KW, CO, OH, OW, PT, PL;
-} Geo;
-
-static Geo geo_of(const int *g) {
-  return (Geo){g[B_],  g[H_],  g[W_],  g[C_],  g[KH_], g[KW_],
-               g[CO_], g[OH_], g[OW_], g[PT_], g[PL_]};
-}
-
 /* Few inputs, outputs in 1-4 whole vectors: vectors over co. */
-static int narrow_in(Geo g) { return g.C <= NARROW && g.CO % 8 == 0 && g.CO <= 8 * NARROW; }
+static int narrow_in(GnGeo g) { return g.C <= NARROW && g.CO % 8 == 0 && g.CO <= 8 * NARROW; }
 /* Few outputs, inputs in whole vectors: vectors over c. */
-static int narrow_out(Geo g) { return g.CO <= NARROW && g.C % 8 == 0; }
+static int narrow_out(GnGeo g) { return g.CO <= NARROW && g.C % 8 == 0; }
 
 int gn__thin(const int *g) {
-  const Geo t = geo_of(g);
+  const GnGeo t = gn__geo(g);
   return g[SH_] == 1 && g[SW_] == 1 && (narrow_in(t) || narrow_out(t));
 }
 
-static size_t taps_of(Geo g) { return (size_t)g.KH * g.KW; }
+static size_t taps_of(GnGeo g) { return (size_t)g.KH * g.KW; }
 
 size_t gn__thin_floats(const int *g) {
-  const Geo t = geo_of(g);
+  const GnGeo t = gn__geo(g);
   return taps_of(t) * t.C * t.CO * ((size_t)t.B + 1);
 }
 
 /* Rows of image b: input row iy, output row oy (pixel 0 of the row). */
-static inline const float *in_row(const float *x, Geo g, int b, int iy) {
+static inline const float *in_row(const float *x, GnGeo g, int b, int iy) {
   return x + ((size_t)b * g.H + iy) * g.W * g.C;
 }
-static inline const float *out_row(const float *y, Geo g, int b, int oy) {
+static inline const float *out_row(const float *y, GnGeo g, int b, int oy) {
   return y + ((size_t)b * g.OH + oy) * g.OW * g.CO;
 }
 
@@ -112,7 +100,7 @@ static inline const float *out_row(const float *y, Geo g, int b, int oy) {
 
 /* Output pixels ox and ox + 1 (when pair) of row oy: two pixels at a time
  * give the FMAs two independent chains and share the weight loads. */
-ALWAYS_INLINE void in_fwd_px(const float *x, const float *w, float *yr, Geo g, int b, int oy,
+ALWAYS_INLINE void in_fwd_px(const float *x, const float *w, float *yr, GnGeo g, int b, int oy,
                              int ox, const int pair, const int NV) {
   v8 acc0[NARROW], acc1[NARROW];
   for (int k = 0; k < NV; k++) acc0[k] = acc1[k] = splat(0.0f);
@@ -141,17 +129,6 @@ ALWAYS_INLINE void in_fwd_px(const float *x, const float *w, float *yr, Geo g, i
   }
 }
 
-/* Output pixels [lo, hi) of row oy have every tap inside the input (an
- * empty range when the row's taps leave it vertically). */
-static inline void inner_range(Geo g, int oy, int *lo, int *hi) {
-  *lo = *hi = 0;
-  if (oy < g.PT || oy - g.PT + g.KH > g.H) return;
-  const int end = g.W - g.KW + g.PL + 1;
-  *lo = g.PL;
-  *hi = end < g.OW ? end : g.OW;
-  if (*hi < *lo) *hi = *lo;
-}
-
 /* Runs image b's output pixels: those whose taps all lie inside the input
  * NP at a time by inner(x, w, row, g, b, oy, ox, n, NP), which needs no
  * bounds tests; the rest by px(x, w, row, g, b, oy, ox, pair, n), two at a
@@ -160,7 +137,7 @@ static inline void inner_range(Geo g, int oy, int *lo, int *hi) {
   for (int oy = 0; oy < (g).OH; oy++) {                                       \
     float *row_ = (float *)out_row(y, g, b, oy);                              \
     int lo_, hi_, ox_ = 0;                                                    \
-    inner_range(g, oy, &lo_, &hi_);                                           \
+    gn__inner_range(g, oy, &lo_, &hi_);                                        \
     for (; ox_ < lo_; ox_++) px(x, w, row_, g, b, oy, ox_, 0, n);             \
     for (; ox_ + (NP) <= hi_; ox_ += (NP)) inner(x, w, row_, g, b, oy, ox_, n, NP); \
     for (; ox_ + 1 < (g).OW; ox_ += 2) px(x, w, row_, g, b, oy, ox_, 1, n);    \
@@ -170,7 +147,7 @@ static inline void inner_range(Geo g, int oy, int *lo, int *hi) {
 /* NP output pixels from ox, every tap inside: a tap row's KW·C inputs are
  * contiguous, so with C a constant they run as one loop of broadcasts,
  * each against the NV weight vectors loaded once for the NP pixels. */
-ALWAYS_INLINE void in_fwd_inner(const float *x, const float *w, float *yr, Geo g, int b, int oy,
+ALWAYS_INLINE void in_fwd_inner(const float *x, const float *w, float *yr, GnGeo g, int b, int oy,
                                 int ox, const int C, const int NV, const int NP) {
   v8 acc[8][NARROW];
   for (int p = 0; p < NP; p++) {
@@ -201,14 +178,14 @@ ALWAYS_INLINE void in_fwd_inner(const float *x, const float *w, float *yr, Geo g
 #define IN_NP(NV) ((NV) >= 3 ? 2 : 8 / (NV))
 #endif
 
-ALWAYS_INLINE void in_fwd_c(const float *x, const float *w, float *y, Geo g, int b, const int NV,
+ALWAYS_INLINE void in_fwd_c(const float *x, const float *w, float *y, GnGeo g, int b, const int NV,
                             const int C) {
 #define IN_INNER(x, w, row, g, b, oy, ox, n, NP) in_fwd_inner(x, w, row, g, b, oy, ox, C, n, NP)
   BY_BLOCKS(in_fwd_px, IN_INNER, IN_NP(NV), x, w, y, g, b, NV)
 #undef IN_INNER
 }
 
-ALWAYS_INLINE void in_fwd(const float *x, const float *w, float *y, Geo g, int b, const int NV) {
+ALWAYS_INLINE void in_fwd(const float *x, const float *w, float *y, GnGeo g, int b, const int NV) {
   switch (g.C) {
     case 1: in_fwd_c(x, w, y, g, b, NV, 1); break;
     case 2: in_fwd_c(x, w, y, g, b, NV, 2); break;
@@ -218,9 +195,9 @@ ALWAYS_INLINE void in_fwd(const float *x, const float *w, float *y, Geo g, int b
 }
 
 /* Input pixels [lo, hi) of row iy are read by every tap (an empty range
- * when some tap's output row lies outside): inner_range's counterpart for
+ * when some tap's output row lies outside): gn__inner_range's counterpart for
  * the backward-input passes. */
-static inline void inner_input_range(Geo g, int iy, int *lo, int *hi) {
+static inline void inner_input_range(GnGeo g, int iy, int *lo, int *hi) {
   *lo = *hi = 0;
   if (iy + g.PT - (g.KH - 1) < 0 || iy + g.PT >= g.OH) return;
   *lo = g.KW - 1 - g.PL > 0 ? g.KW - 1 - g.PL : 0;
@@ -241,7 +218,7 @@ static inline void inner_input_range(Geo g, int iy, int *lo, int *hi) {
     for (; ix_ < (g).W; ix_++) px(dy, w, row_, g, b, iy, ix_, n);                \
   }
 
-ALWAYS_INLINE void in_bwd_px(const float *dy, const float *w, float *dr, Geo g, int b, int iy,
+ALWAYS_INLINE void in_bwd_px(const float *dy, const float *w, float *dr, GnGeo g, int b, int iy,
                              int ix, const int C) {
   v8 acc[NARROW];
   for (int c = 0; c < C; c++) acc[c] = splat(0.0f);
@@ -259,7 +236,7 @@ ALWAYS_INLINE void in_bwd_px(const float *dy, const float *w, float *dr, Geo g, 
 /* NP input pixels from ix, read by every tap: NP·C independent sums (one
  * pixel's C alone wait on each other's FMA latency), the C weight vectors
  * loaded once for the NP pixels. */
-ALWAYS_INLINE void in_bwd_inner(const float *dy, const float *w, float *dr, Geo g, int b, int iy,
+ALWAYS_INLINE void in_bwd_inner(const float *dy, const float *w, float *dr, GnGeo g, int b, int iy,
                                 int ix, const int C, const int NP) {
   v8 acc[8][NARROW];
   for (int p = 0; p < NP; p++) {
@@ -287,7 +264,7 @@ ALWAYS_INLINE void in_bwd_inner(const float *dy, const float *w, float *dr, Geo 
 
 #define IN_BWD_NP(C) ((C) == 1 ? 8 : (C) == 2 ? 4 : (C) == 3 ? 3 : 2)
 
-ALWAYS_INLINE void in_bwd_input(const float *dy, const float *w, float *dx, Geo g, int b,
+ALWAYS_INLINE void in_bwd_input(const float *dy, const float *w, float *dx, GnGeo g, int b,
                                 const int C) {
   BY_INPUT_BLOCKS(in_bwd_px, in_bwd_inner, IN_BWD_NP(C), dy, w, dx, g, b, C)
 }
@@ -295,7 +272,7 @@ ALWAYS_INLINE void in_bwd_input(const float *dy, const float *w, float *dx, Geo 
 /* a[c][co] = image b's sum of x(tap)[c] · dy[co] for tap (ky, kx): all C·NV
  * sums in registers over the image's pixels in order (the same order, and
  * so the same bits, as one memory accumulator per weight, at half the cost). */
-ALWAYS_INLINE void in_filter_tap(const float *x, const float *dy, float *a, Geo g, int b, int ky,
+ALWAYS_INLINE void in_filter_tap(const float *x, const float *dy, float *a, GnGeo g, int b, int ky,
                                  int kx, const int C, const int NV) {
   v8 acc[NARROW][NARROW];
   for (int c = 0; c < C; c++) {
@@ -323,7 +300,7 @@ ALWAYS_INLINE void in_filter_tap(const float *x, const float *dy, float *a, Geo 
 }
 
 /* part[tap][c][co] = image b's sum of x(tap)[c] · dy[co], a tap at a time. */
-ALWAYS_INLINE void in_filter(const float *x, const float *dy, float *part, Geo g, int b,
+ALWAYS_INLINE void in_filter(const float *x, const float *dy, float *part, GnGeo g, int b,
                              const int NV) {
   for (int ky = 0; ky < g.KH; ky++) {
     for (int kx = 0; kx < g.KW; kx++) {
@@ -341,7 +318,7 @@ ALWAYS_INLINE void in_filter(const float *x, const float *dy, float *part, Geo g
 /* ---- Few outputs (co < CO <= 4), c in vectors; wt is w as [tap][co][c]. ---- */
 
 /* Output pixels ox and ox + 1 (when pair) of row oy, as in_fwd_px. */
-ALWAYS_INLINE void out_fwd_px(const float *x, const float *wt, float *yr, Geo g, int b, int oy,
+ALWAYS_INLINE void out_fwd_px(const float *x, const float *wt, float *yr, GnGeo g, int b, int oy,
                               int ox, const int pair, const int CO) {
   v8 acc0[NARROW], acc1[NARROW];
   for (int co = 0; co < CO; co++) acc0[co] = acc1[co] = splat(0.0f);
@@ -373,7 +350,7 @@ ALWAYS_INLINE void out_fwd_px(const float *x, const float *wt, float *yr, Geo g,
 
 /* NP output pixels from ox, every tap inside (as in_fwd_inner): each weight
  * vector is loaded once for the NP pixels. */
-ALWAYS_INLINE void out_fwd_inner(const float *x, const float *wt, float *yr, Geo g, int b,
+ALWAYS_INLINE void out_fwd_inner(const float *x, const float *wt, float *yr, GnGeo g, int b,
                                  int oy, int ox, const int CO, const int NP) {
   v8 acc[8][NARROW];
   for (int p = 0; p < NP; p++) {
@@ -401,12 +378,12 @@ ALWAYS_INLINE void out_fwd_inner(const float *x, const float *wt, float *yr, Geo
 /* Pixels per inner block: 12 accumulators at most. */
 #define OUT_NP(CO) ((CO) == 1 ? 8 : 12 / (CO))
 
-ALWAYS_INLINE void out_fwd(const float *x, const float *wt, float *y, Geo g, int b,
+ALWAYS_INLINE void out_fwd(const float *x, const float *wt, float *y, GnGeo g, int b,
                            const int CO) {
   BY_BLOCKS(out_fwd_px, out_fwd_inner, OUT_NP(CO), x, wt, y, g, b, CO)
 }
 
-ALWAYS_INLINE void out_bwd_px(const float *dy, const float *wt, float *dr, Geo g, int b,
+ALWAYS_INLINE void out_bwd_px(const float *dy, const float *wt, float *dr, GnGeo g, int b,
                               int iy, int ix, const int CO) {
   for (int k = 0; k < g.C; k += 8) {
     v8 acc = splat(0.0f);
@@ -421,7 +398,7 @@ ALWAYS_INLINE void out_bwd_px(const float *dy, const float *wt, float *dr, Geo g
 
 /* NP input pixels from ix, read by every tap: NP independent sums per 8
  * inputs instead of one chain of FMAs. */
-ALWAYS_INLINE void out_bwd_inner(const float *dy, const float *wt, float *dr, Geo g, int b,
+ALWAYS_INLINE void out_bwd_inner(const float *dy, const float *wt, float *dr, GnGeo g, int b,
                                  int iy, int ix, const int CO, const int NP) {
   for (int k = 0; k < g.C; k += 8) {
     v8 acc[8];
@@ -441,7 +418,7 @@ ALWAYS_INLINE void out_bwd_inner(const float *dy, const float *wt, float *dr, Ge
   }
 }
 
-ALWAYS_INLINE void out_bwd_input(const float *dy, const float *wt, float *dx, Geo g, int b,
+ALWAYS_INLINE void out_bwd_input(const float *dy, const float *wt, float *dx, GnGeo g, int b,
                                  const int CO) {
   BY_INPUT_BLOCKS(out_bwd_px, out_bwd_inner, 8, dy, wt, dx, g, b, CO)
 }
@@ -450,7 +427,7 @@ ALWAYS_INLINE void out_bwd_input(const float *dy, const float *wt, float *dx, Ge
  * (ky, kx), the KC·CO sums in registers over the pixels in order (as
  * in_filter_tap); KC vectors at once so that the FMAs of one pixel do not
  * wait on each other. */
-ALWAYS_INLINE void out_filter_tap(const float *x, const float *dy, float *a, Geo g, int b, int ky,
+ALWAYS_INLINE void out_filter_tap(const float *x, const float *dy, float *a, GnGeo g, int b, int ky,
                                   int kx, int k, const int CO, const int KC) {
   v8 acc[2][NARROW];
   for (int kc = 0; kc < KC; kc++) {
@@ -477,7 +454,7 @@ ALWAYS_INLINE void out_filter_tap(const float *x, const float *dy, float *a, Geo
 }
 
 /* part[tap][co][c] = image b's sum of x(tap)[c] · dy[co], a tap and 16 inputs at a time. */
-ALWAYS_INLINE void out_filter(const float *x, const float *dy, float *part, Geo g, int b,
+ALWAYS_INLINE void out_filter(const float *x, const float *dy, float *part, GnGeo g, int b,
                               const int CO) {
   for (int ky = 0; ky < g.KH; ky++) {
     for (int kx = 0; kx < g.KW; kx++) {
@@ -502,34 +479,23 @@ enum { FWD, BWD_INPUT, FILTER };
     default: f(a, bb, out, g, image, 4); break; \
   }
 
-static void in_image(int pass, const float *a, const float *w, float *out, Geo g, int b) {
+static void in_image(int pass, const float *a, const float *w, float *out, GnGeo g, int b) {
   if (pass == FWD) BY_COUNT(in_fwd, g.CO / 8, a, w, out, g, b)
   else if (pass == BWD_INPUT) BY_COUNT(in_bwd_input, g.C, a, w, out, g, b)
   else BY_COUNT(in_filter, g.CO / 8, a, w, out, g, b)
 }
 
-static void out_image(int pass, const float *a, const float *w, float *out, Geo g, int b) {
+static void out_image(int pass, const float *a, const float *w, float *out, GnGeo g, int b) {
   if (pass == FWD) BY_COUNT(out_fwd, g.CO, a, w, out, g, b)
   else if (pass == BWD_INPUT) BY_COUNT(out_bwd_input, g.CO, a, w, out, g, b)
   else BY_COUNT(out_filter, g.CO, a, w, out, g, b)
-}
-
-/* wt[tap][co][c] = w[tap][c][co]. */
-static void transpose_taps(const float *w, float *wt, Geo g) {
-  for (size_t t = 0; t < taps_of(g); t++) {
-    for (int c = 0; c < g.C; c++) {
-      for (int co = 0; co < g.CO; co++) {
-        wt[(t * g.CO + co) * g.C + c] = w[(t * g.C + c) * g.CO + co];
-      }
-    }
-  }
 }
 
 typedef struct {
   const float *a, *b;
   float *out;
   size_t per;
-  Geo g;
+  GnGeo g;
   int pass, out_kind;
 } ImageJob;
 
@@ -551,7 +517,7 @@ static void image_part(void *p, int t, int nt) {
 /* The pass over every image on the team: a is x (FWD, FILTER) or dy
  * (BWD_INPUT); b is w, or dy for FILTER; out gets image b's part at
  * out + b·per (per = 0: one shared output indexed by image inside). */
-static void each_image(int pass, const float *a, const float *b, float *out, size_t per, Geo g) {
+static void each_image(int pass, const float *a, const float *b, float *out, size_t per, GnGeo g) {
   const double flops = 2.0 * g.B * g.OH * g.OW * (double)taps_of(g) * g.C * g.CO;
   const int team = gn__team(5.0 * flops);
   ImageJob job = {a, b, out, per, g, pass, !narrow_in(g)};
@@ -562,37 +528,29 @@ static void each_image(int pass, const float *a, const float *b, float *out, siz
  * gn__thin_floats(g) floats. */
 
 void gn__thin_fwd(const float *x, const float *w, float *y, const int *gi, float *scratch) {
-  const Geo g = geo_of(gi);
-  if (!narrow_in(g)) transpose_taps(w, scratch, g), w = scratch;
+  const GnGeo g = gn__geo(gi);
+  if (!narrow_in(g)) gn__transpose_taps(w, scratch, taps_of(g), g.C, g.CO), w = scratch;
   each_image(FWD, x, w, y, 0, g);
 }
 
 void gn__thin_bwd_input(const float *dy, const float *w, float *dx, const int *gi,
                         float *scratch) {
-  const Geo g = geo_of(gi);
-  if (!narrow_in(g)) transpose_taps(w, scratch, g), w = scratch;
+  const GnGeo g = gn__geo(gi);
+  if (!narrow_in(g)) gn__transpose_taps(w, scratch, taps_of(g), g.C, g.CO), w = scratch;
   each_image(BWD_INPUT, dy, w, dx, 0, g);
 }
 
 void gn__thin_bwd_filter(const float *x, const float *dy, float *dw, const int *gi,
                          float *scratch) {
-  const Geo g = geo_of(gi);
+  const GnGeo g = gn__geo(gi);
   const size_t kn = taps_of(g) * g.C * g.CO;
   each_image(FILTER, x, dy, scratch, kn, g);
   /* The images' parts in image order, then into dw's [tap][c][co]. */
-  float *sum = scratch + (size_t)g.B * kn;
-  memcpy(sum, scratch, kn * sizeof(float));
-  for (int b = 1; b < g.B; b++) {
-    const float *p = scratch + (size_t)b * kn;
-    for (size_t i = 0; i < kn; i++) sum[i] += p[i];
-  }
   if (narrow_in(g)) {
-    memcpy(dw, sum, kn * sizeof(float));
+    gn__sum_parts(scratch, g.B, kn, dw);
     return;
   }
-  for (size_t t = 0; t < taps_of(g); t++) {
-    for (int c = 0; c < g.C; c++) {
-      for (int co = 0; co < g.CO; co++) dw[(t * g.C + c) * g.CO + co] = sum[(t * g.CO + co) * g.C + c];
-    }
-  }
+  float *sum = scratch + (size_t)g.B * kn;
+  gn__sum_parts(scratch, g.B, kn, sum);
+  gn__transpose_taps(sum, dw, taps_of(g), g.CO, g.C);
 }

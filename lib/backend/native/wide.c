@@ -18,8 +18,6 @@
 #ifdef __AVX512F__
 #include <immintrin.h>
 
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-
 /* Calls f(args..., n) with n (1-11) as a constant, so its loops unroll. */
 #define BY_REST(n, f, ...)                 \
   switch (n) {                             \
@@ -37,16 +35,6 @@
     default: break;                        \
   }
 
-/* The geometry as named fields (see glyphnet.h). */
-typedef struct {
-  int B, H, W, C, KH, KW, CO, OH, OW, SH, SW, PT, PL;
-} Geo;
-
-static Geo geo_of(const int *g) {
-  return (Geo){g[B_],  g[H_],  g[W_],  g[C_],  g[KH_], g[KW_], g[CO_],
-               g[OH_], g[OW_], g[SH_], g[SW_], g[PT_], g[PL_]};
-}
-
 /* Where it beat the GEMM path, pass by pass on the default config's layers
  * at B 128 (bench/README.md): outputs in whole vectors and at least 8
  * inputs; 1×1 convs up to 128 outputs (sgemm with K of 16-128 is bound by
@@ -63,20 +51,8 @@ int gn__wide(const int *g) {
  * its runs along a row are too short to pay for loading dw's sums. */
 int gn__wide_dw(const int *g) { return gn__wide(g) && g[OH_] * g[OW_] >= 1024; }
 
-/* Output pixels [lo, hi) of row oy have every tap inside the input (an
- * empty range when the row's taps leave it vertically). */
-static void inner_range(Geo g, int oy, int *lo, int *hi) {
-  *lo = *hi = 0;
-  const int iy = oy * g.SH - g.PT;
-  if (iy < 0 || iy + g.KH > g.H) return;
-  *lo = (g.PL + g.SW - 1) / g.SW;
-  const int end = (g.W - g.KW + g.PL) / g.SW + 1;
-  *hi = end < g.OW ? end : g.OW;
-  if (*hi < *lo) *hi = *lo;
-}
-
 /* Outputs [co, co + 16·NV) of NP pixels from ox (every tap inside). */
-ALWAYS_INLINE void block(const float *x, const float *w, float *yr, Geo g, int b, int oy, int ox,
+ALWAYS_INLINE void block(const float *x, const float *w, float *yr, GnGeo g, int b, int oy, int ox,
                          int co, const int NV, const int NP) {
   __m512 acc[12][2];
   for (int p = 0; p < NP; p++) {
@@ -107,7 +83,7 @@ ALWAYS_INLINE void block(const float *x, const float *w, float *yr, Geo g, int b
 }
 
 /* Every output of NP pixels from ox, 32 at a time, then 16. */
-ALWAYS_INLINE void blocks(const float *x, const float *w, float *yr, Geo g, int b, int oy, int ox,
+ALWAYS_INLINE void blocks(const float *x, const float *w, float *yr, GnGeo g, int b, int oy, int ox,
                           const int NP) {
   int co = 0;
   for (; co + 32 <= g.CO; co += 32) block(x, w, yr, g, b, oy, ox, co, 2, NP);
@@ -129,7 +105,7 @@ static inline __m512 sum4(const __m512 acc[4]) {
 /* Output pixel ox, whose taps may leave the input: those are skipped (the
  * zero padding they read adds nothing); four partial sums per output
  * vector (dot4), added at the end. */
-static void edge_pixel(const float *x, const float *w, float *yr, Geo g, int b, int oy, int ox) {
+static void edge_pixel(const float *x, const float *w, float *yr, GnGeo g, int b, int oy, int ox) {
   for (int co = 0; co < g.CO; co += 16) {
     __m512 acc[4];
     for (int k = 0; k < 4; k++) acc[k] = _mm512_setzero_ps();
@@ -149,15 +125,15 @@ static void edge_pixel(const float *x, const float *w, float *yr, Geo g, int b, 
 }
 
 /* The n < 12 inner pixels left after the blocks of 12, as one block. */
-static void rest_block(const float *x, const float *w, float *yr, Geo g, int b, int oy, int ox,
+static void rest_block(const float *x, const float *w, float *yr, GnGeo g, int b, int oy, int ox,
                        int n) {
   BY_REST(n, blocks, x, w, yr, g, b, oy, ox)
 }
 
-static void output_row(const float *x, const float *w, float *y, Geo g, int b, int oy) {
+static void output_row(const float *x, const float *w, float *y, GnGeo g, int b, int oy) {
   float *yr = y + ((size_t)b * g.OH + oy) * g.OW * g.CO;
   int lo, hi, ox = 0;
-  inner_range(g, oy, &lo, &hi);
+  gn__inner_range(g, oy, &lo, &hi);
   for (; ox < lo; ox++) edge_pixel(x, w, yr, g, b, oy, ox);
   for (; ox + 12 <= hi; ox += 12) blocks(x, w, yr, g, b, oy, ox, 12);
   if (ox < hi) rest_block(x, w, yr, g, b, oy, ox, hi - ox), ox = hi;
@@ -165,12 +141,12 @@ static void output_row(const float *x, const float *w, float *y, Geo g, int b, i
 }
 
 /* A pass over the B·n rows of its output, row(in, w, out, g, b, r) for each. */
-typedef void (*RowFn)(const float *in, const float *w, float *out, Geo g, int b, int r);
+typedef void (*RowFn)(const float *in, const float *w, float *out, GnGeo g, int b, int r);
 
 typedef struct {
   const float *in, *w;
   float *out;
-  Geo g;
+  GnGeo g;
   int n;
   RowFn row;
 } RowsJob;
@@ -186,17 +162,17 @@ static void rows_part(void *p, int t, int nt) {
 }
 
 /* The team for a pass of this convolution: sized by its multiply-adds. */
-static int team_of(Geo g) {
+static int team_of(GnGeo g) {
   return gn__team(2.0 * g.B * g.OH * g.OW * (double)g.KH * g.KW * g.C * g.CO);
 }
 
-static void each_row(RowFn row, int n, const float *in, const float *w, float *out, Geo g) {
+static void each_row(RowFn row, int n, const float *in, const float *w, float *out, GnGeo g) {
   RowsJob job = {in, w, out, g, n, row};
   gn__parallel(team_of(g), rows_part, &job);
 }
 
 void gn__wide_fwd(const float *x, const float *w, float *y, const int *gi) {
-  const Geo g = geo_of(gi);
+  const GnGeo g = gn__geo(gi);
   each_row(output_row, g.OH, x, w, y, g);
 }
 
@@ -220,17 +196,17 @@ static inline int lands(int t, int S, int n, int *o) {
 }
 
 /* Whether every tap that input column ix reads lies inside dy's row. */
-static int inner_column(Geo g, int ix) {
+static int inner_column(GnGeo g, int ix) {
   for (int kx = 0; kx < g.KW; kx++) {
     const int t = ix + g.PL - kx;
-    if (t >= 0 && t % g.SW == 0 && t / g.SW >= g.OW) return 0;
-    if (t < 0 && (-t) % g.SW == 0) return 0;
+    int ox;
+    if (t % g.SW == 0 && !lands(t, g.SW, g.OW, &ox)) return 0;
   }
   return 1;
 }
 
 /* dx[iy, ix + p·SW, c0 .. c0 + 16·NV) for p < NP, every column inside. */
-ALWAYS_INLINE void block_t(const float *dy, const float *wt, float *dxr, Geo g, int b, int iy,
+ALWAYS_INLINE void block_t(const float *dy, const float *wt, float *dxr, GnGeo g, int b, int iy,
                            int ix, int c0, const int NV, const int NP) {
   __m512 acc[12][2];
   for (int p = 0; p < NP; p++) {
@@ -262,20 +238,20 @@ ALWAYS_INLINE void block_t(const float *dy, const float *wt, float *dxr, Geo g, 
   }
 }
 
-ALWAYS_INLINE void blocks_t(const float *dy, const float *wt, float *dxr, Geo g, int b, int iy,
+ALWAYS_INLINE void blocks_t(const float *dy, const float *wt, float *dxr, GnGeo g, int b, int iy,
                             int ix, const int NP) {
   int c0 = 0;
   for (; c0 + 32 <= g.C; c0 += 32) block_t(dy, wt, dxr, g, b, iy, ix, c0, 2, NP);
   if (c0 < g.C) block_t(dy, wt, dxr, g, b, iy, ix, c0, 1, NP);
 }
 
-static void rest_block_t(const float *dy, const float *wt, float *dxr, Geo g, int b, int iy,
+static void rest_block_t(const float *dy, const float *wt, float *dxr, GnGeo g, int b, int iy,
                          int ix, int n) {
   BY_REST(n, blocks_t, dy, wt, dxr, g, b, iy, ix)
 }
 
 /* Input pixel ix whose taps may leave dy: four partial sums over co mod 4 (as edge_pixel). */
-static void edge_pixel_t(const float *dy, const float *wt, float *dxr, Geo g, int b, int iy,
+static void edge_pixel_t(const float *dy, const float *wt, float *dxr, GnGeo g, int b, int iy,
                          int ix) {
   for (int c0 = 0; c0 < g.C; c0 += 16) {
     __m512 acc[4];
@@ -296,7 +272,7 @@ static void edge_pixel_t(const float *dy, const float *wt, float *dxr, Geo g, in
 
 /* Row iy of image b: for each remainder r of ix mod SW, its columns in
  * order, runs of inner ones in blocks of 12 and a rest, the others alone. */
-static void input_row(const float *dy, const float *wt, float *dx, Geo g, int b, int iy) {
+static void input_row(const float *dy, const float *wt, float *dx, GnGeo g, int b, int iy) {
   float *dxr = dx + ((size_t)b * g.H + iy) * g.W * g.C;
   for (int r = 0; r < g.SW && r < g.W; r++) {
     int ix = r;
@@ -315,17 +291,11 @@ static void input_row(const float *dy, const float *wt, float *dx, Geo g, int b,
 }
 
 int gn__wide_bwd_input(const float *dy, const float *w, float *dx, const int *gi) {
-  const Geo g = geo_of(gi);
+  const GnGeo g = gn__geo(gi);
   const size_t taps = (size_t)g.KH * g.KW;
   float *wt = (float *)gn__work(taps * g.C * g.CO * sizeof(float));
   if (!wt) return -1;
-  for (size_t t = 0; t < taps; t++) {
-    for (int c = 0; c < g.C; c++) {
-      for (int co = 0; co < g.CO; co++) {
-        wt[(t * g.CO + co) * g.C + c] = w[(t * g.C + c) * g.CO + co];
-      }
-    }
-  }
+  gn__transpose_taps(w, wt, taps, g.C, g.CO);
   each_row(input_row, g.H, dy, wt, dx, g);
   return 0;
 }
@@ -342,7 +312,7 @@ int gn__wide_bwd_input(const float *dy, const float *w, float *dx, const int *gi
 
 /* dw[c0 .. c0 + NC)[co .. co + 16·NV) of one tap (at a) += the sums over
  * output pixels [ox0, ox1) of one row; pixel ox reads xr + ox·SW·C. */
-ALWAYS_INLINE void filter_run(const float *xr, const float *dyr, float *a, Geo g, int ox0,
+ALWAYS_INLINE void filter_run(const float *xr, const float *dyr, float *a, GnGeo g, int ox0,
                               int ox1, int c0, int co, const int NC, const int NV) {
   __m512 acc[12][2];
   float *at = a + (size_t)c0 * g.CO + co;
@@ -370,7 +340,7 @@ ALWAYS_INLINE void filter_run(const float *xr, const float *dyr, float *a, Geo g
   else FILTER_RUN_NV(NC, 1);
 
 /* filter_run with NC = nc (1-12) and NV = nv (1-2) as constants. */
-static void filter_cells(const float *xr, const float *dyr, float *a, Geo g, int ox0, int ox1,
+static void filter_cells(const float *xr, const float *dyr, float *a, GnGeo g, int ox0, int ox1,
                          int c0, int co, int nc, int nv) {
   switch (nc) {
     case 1: FILTER_RUN(1) break;
@@ -389,7 +359,7 @@ static void filter_cells(const float *xr, const float *dyr, float *a, Geo g, int
 }
 
 /* Image b's output row oy, added into dw's copy a (all taps). */
-static void filter_row(const float *x, const float *dy, float *part, Geo g, int b, int oy) {
+static void filter_row(const float *x, const float *dy, float *part, GnGeo g, int b, int oy) {
   const float *dyr = dy + ((size_t)b * g.OH + oy) * g.OW * g.CO;
   for (int ky = 0; ky < g.KH; ky++) {
     const int iy = oy * g.SH - g.PT + ky;
@@ -416,7 +386,7 @@ static void filter_row(const float *x, const float *dy, float *part, Geo g, int 
 typedef struct {
   const float *x, *dy;
   float *parts;
-  Geo g;
+  GnGeo g;
   int groups;
   size_t kn;
 } FilterJob;
@@ -438,7 +408,7 @@ static void filter_part(void *p, int t, int nt) {
 }
 
 int gn__wide_bwd_filter(const float *x, const float *dy, float *dw, const int *gi) {
-  const Geo g = geo_of(gi);
+  const GnGeo g = gn__geo(gi);
   const size_t kn = (size_t)g.KH * g.KW * g.C * g.CO;
   const int groups = g.B < GROUPS ? g.B : GROUPS;
   float *parts = (float *)gn__work((size_t)groups * kn * sizeof(float));
@@ -446,11 +416,7 @@ int gn__wide_bwd_filter(const float *x, const float *dy, float *dw, const int *g
   const int team = team_of(g);
   FilterJob job = {x, dy, parts, g, groups, kn};
   gn__parallel(team < groups ? team : groups, filter_part, &job);
-  memcpy(dw, parts, kn * sizeof(float));
-  for (int k = 1; k < groups; k++) {
-    const float *p = parts + (size_t)k * kn;
-    for (size_t i = 0; i < kn; i++) dw[i] += p[i];
-  }
+  gn__sum_parts(parts, groups, kn, dw);
   return 0;
 }
 
