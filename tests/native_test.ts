@@ -271,6 +271,12 @@ Deno.test("native Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu
     // Its filter gradient runs from 32×32 outputs on: 12 and 4 of 16 inputs, 16 and 32 outputs.
     [[3, 32, 33, 16], [3, 3, 16, 16], 1, "same"],
     [[1, 64, 66, 8], [3, 3, 8, 32], 2, "same"],
+    // Outputs too few to reach every tap (D's 2×2 → 1×1): the filter is cut to the taps reached,
+    // on both axes, on one, to the centre tap alone, and through wide.c on the cut filter.
+    [[3, 2, 2, 24], [3, 3, 24, 40], 2, "same"],
+    [[2, 2, 6, 8], [3, 3, 8, 12], 2, "same"],
+    [[2, 1, 1, 8], [3, 3, 8, 4], 1, "same"],
+    [[2, 2, 2, 32], [3, 3, 32, 16], 2, "same"],
   ];
   for (const [xs, ws, stride, pad] of cases) {
     const [b, h, w] = xs;
@@ -288,7 +294,8 @@ Deno.test("native Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu
   // The last two through wide.c's input gradient (with AVX-512): 16 and 32 outputs in vectors.
   const transposed = [
     [[2, 3, 3, 5], 3],
-    [[1, 1, 1, 4], 2],
+    [[1, 1, 1, 4], 2], // 1×1 → 2×2 reaches 2×2 of the taps
+    [[3, 1, 2, 24], 40],
     [[2, 4, 4, 2], 3],
     [[2, 7, 6, 32], 16],
     [[1, 3, 15, 16], 32],
@@ -303,6 +310,34 @@ Deno.test("native Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu
       `conv2dTranspose x[${xs}] → ${out}`,
       rng,
     );
+  }
+});
+
+Deno.test("native conv passes write every value of their outputs (pooled buffers are not zeroed)", () => {
+  const { symbols } = nativeSync();
+  const rng = new Rng(3);
+  const fill = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+  // B, H, W, C, KH, KW, CO, OH, OW, SH, SW, PT, PL
+  const geometries = [
+    [3, 2, 2, 24, 3, 3, 40, 1, 1, 2, 2, 0, 0], // filter cut to the 2×2 taps reached
+    [2, 1, 1, 8, 3, 3, 4, 1, 1, 1, 1, 1, 1], // cut to the centre tap
+    [2, 2, 2, 32, 3, 3, 16, 1, 1, 2, 2, 0, 0], // cut, then wide.c
+    [2, 8, 8, 16, 3, 3, 24, 4, 4, 2, 2, 0, 0], // im2col + sgemm
+    [1, 8, 8, 3, 3, 3, 32, 8, 8, 1, 1, 1, 1], // thin.c
+  ];
+  for (const g of geometries) {
+    const [b, h, w, c, kh, kw, co, oh, ow] = g;
+    const geo = Int32Array.from(g);
+    const x = fill(b * h * w * c), k = fill(kh * kw * c * co), dy = fill(b * oh * ow * co);
+    const y = new Float32Array(dy.length).fill(NaN);
+    const dx = new Float32Array(x.length).fill(NaN);
+    const dk = new Float32Array(k.length).fill(NaN);
+    assert.equal(symbols.gn_conv2d(x, k, y, geo), 0);
+    assert.equal(symbols.gn_conv2d_bwd_input(dy, k, dx, geo), 0);
+    assert.equal(symbols.gn_conv2d_bwd_filter(x, dy, dk, geo), 0);
+    for (const [name, out] of [["y", y], ["dx", dx], ["dw", dk]] as const) {
+      assert.equal(out.findIndex(Number.isNaN), -1, `geometry [${g}]: ${name} left unwritten`);
+    }
   }
 });
 

@@ -70,6 +70,9 @@ GN_INTERNAL float *gn__scratch(size_t n);
  * memory beside gn__scratch's im2col rows: per-thread partial sums, factor
  * tables. Not zeroed; NULL when out of memory. */
 GN_INTERNAL void *gn__work(size_t bytes);
+/* A third, for a conv's filter cut to the taps its outputs reach (conv.c),
+ * held while the conv runs on gn__scratch and gn__work. */
+GN_INTERNAL float *gn__taps(size_t n);
 /* The kernel queue (queue.c): tasks queued and done, and whether this
  * thread is its worker (pool.c holds them). */
 GN_INTERNAL extern atomic_ullong gn__queued, gn__done;

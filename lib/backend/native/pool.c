@@ -26,7 +26,7 @@ typedef struct {
   size_t cap;
 } Arena;
 
-static Arena scratch_arena, work_arena;
+static Arena scratch_arena, work_arena, taps_arena;
 
 static void *grow(Arena *a, size_t bytes) {
   if (bytes > a->cap) {
@@ -60,6 +60,8 @@ int gn__pin_library(void) {
 float *gn__scratch(size_t n) { return (float *)grow(&scratch_arena, n * sizeof(float)); }
 
 void *gn__work(size_t bytes) { return grow(&work_arena, bytes); }
+
+float *gn__taps(size_t n) { return (float *)grow(&taps_arena, n * sizeof(float)); }
 
 /** The BLAS build description, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... Zen". */
 const char *gn_blas_config(void) {
@@ -142,10 +144,10 @@ void gn__sum_parts(const float *parts, int n, size_t len, float *out) {
   }
 }
 
-/** Bytes held between calls by the two arenas (gn__scratch, gn__work). */
+/** Bytes held between calls by the three arenas (gn__scratch, gn__work, gn__taps). */
 double gn_arena_bytes(void) {
   gn__q_drain();
-  return (double)(scratch_arena.cap + work_arena.cap);
+  return (double)(scratch_arena.cap + work_arena.cap + taps_arena.cap);
 }
 
 static double now_seconds(void) {
