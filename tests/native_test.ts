@@ -277,6 +277,11 @@ Deno.test("native Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu
     [[2, 2, 6, 8], [3, 3, 8, 12], 2, "same"],
     [[2, 1, 1, 8], [3, 3, 8, 4], 1, "same"],
     [[2, 2, 2, 32], [3, 3, 32, 16], 2, "same"],
+    // Edge outputs reaching fewer taps (D's 2×2 and 4×4 outputs): regions.c, 4 and 9 regions.
+    [[3, 4, 4, 8], [3, 3, 8, 40], 2, "same"],
+    [[2, 8, 8, 6], [3, 3, 6, 20], 2, "same"],
+    [[2, 3, 3, 6], [3, 3, 6, 20], 1, "same"],
+    [[2, 3, 5, 6], [3, 3, 6, 20], 1, "same"],
   ];
   for (const [xs, ws, stride, pad] of cases) {
     const [b, h, w] = xs;
@@ -290,12 +295,22 @@ Deno.test("native Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu
       rng,
     );
   }
+  // Padding 3 at stride 3 on a 1×1 input: three of the four outputs reach no tap.
+  await compare(
+    [random([2, 1, 1, 6], rng), random([3, 3, 6, 20], rng)],
+    (x, k) => tf.conv2d(x as tf.Tensor4D, k as tf.Tensor4D, 3, 3),
+    [2, 2, 2, 20],
+    "conv2d x[2,1,1,6] k[3,3,6,20] s3 pad 3",
+    rng,
+  );
   // Transposed: forward is Conv2DBackpropInput, its filter gradient is BackpropFilter.
   // The last two through wide.c's input gradient (with AVX-512): 16 and 32 outputs in vectors.
   const transposed = [
     [[2, 3, 3, 5], 3],
     [[1, 1, 1, 4], 2], // 1×1 → 2×2 reaches 2×2 of the taps
     [[3, 1, 2, 24], 40],
+    [[2, 2, 2, 40], 8], // 2×2 → 4×4 through regions.c
+    [[1, 4, 4, 20], 6],
     [[2, 4, 4, 2], 3],
     [[2, 7, 6, 32], 16],
     [[1, 3, 15, 16], 32],
@@ -324,6 +339,9 @@ Deno.test("native conv passes write every value of their outputs (pooled buffers
     [2, 2, 2, 32, 3, 3, 16, 1, 1, 2, 2, 0, 0], // cut, then wide.c
     [2, 8, 8, 16, 3, 3, 24, 4, 4, 2, 2, 0, 0], // im2col + sgemm
     [1, 8, 8, 3, 3, 3, 32, 8, 8, 1, 1, 1, 1], // thin.c
+    [3, 4, 4, 8, 3, 3, 40, 2, 2, 2, 2, 0, 0], // regions.c, 4 regions
+    [2, 3, 3, 6, 3, 3, 20, 3, 3, 1, 1, 1, 1], // regions.c, 9 regions
+    [2, 1, 1, 6, 3, 3, 20, 2, 2, 3, 3, 3, 3], // regions.c, 3 of 4 reaching no tap
   ];
   for (const g of geometries) {
     const [b, h, w, c, kh, kw, co, oh, ow] = g;

@@ -18,6 +18,7 @@ const SOURCES = [
   "conv.c",
   "thin.c",
   "wide.c",
+  "regions.c",
   "block.c",
   "elementwise.c",
   "channel.c",

@@ -295,6 +295,7 @@ void gn__conv_fwd(const float *x, const float *w, float *y, const int *g, float 
     gn__thin_fwd(x, w, y, g, col);
     return;
   }
+  if (!is_single(g) && !gn__pointwise(g) && gn__regions_fwd(x, w, y, g) == 0) return;
   const int team = gn__team(conv_flops(g));
   ConvJob job = {x, w, y, g, col, col_floats_each(g)};
   gn__parallel(team, fwd_part, &job);
@@ -350,6 +351,7 @@ void gn__conv_bwd_input(const float *dy, const float *w, float *dx, const int *g
     gn__thin_bwd_input(dy, w, dx, g, col);
     return;
   }
+  if (!is_single(g) && !gn__pointwise(g) && gn__regions_bwd_input(dy, w, dx, g) == 0) return;
   const int team = gn__team(conv_flops(g));
   ConvJob job = {dy, w, dx, g, col, col_floats_each(g)};
   gn__parallel(team < g[B_] ? team : g[B_], bwd_input_part, &job);
@@ -502,6 +504,7 @@ void gn__conv_bwd_filter(const float *x, const float *dy, float *dw, const int *
     gn__thin_bwd_filter(x, dy, dw, g, col);
     return;
   }
+  if (!is_single(g) && !gn__pointwise(g) && gn__regions_bwd_filter(x, dy, dw, g) == 0) return;
   const size_t M = gn__rows(g), K = gn__k(g);
   const int N = g[CO_];
   const int team = gn__team(conv_flops(g));

@@ -180,6 +180,14 @@ GN_INTERNAL int gn__wide_bwd_input(const float *dy, const float *w, float *dx, c
 GN_INTERNAL int gn__wide_dw(const int *g);
 GN_INTERNAL int gn__wide_bwd_filter(const float *x, const float *dy, float *dw, const int *g);
 
+/* The GEMM path in regions of outputs that reach the same taps (regions.c),
+ * for convs whose edge outputs skip enough of the work (regions.c says how
+ * much): 0, or -1 when g has no such regions or memory ran out (nothing
+ * written then). */
+GN_INTERNAL int gn__regions_fwd(const float *x, const float *w, float *y, const int *g);
+GN_INTERNAL int gn__regions_bwd_input(const float *dy, const float *w, float *dx, const int *g);
+GN_INTERNAL int gn__regions_bwd_filter(const float *x, const float *dy, float *dw, const int *g);
+
 /* The exported kernels (their comments are at their definitions); queue.c
  * queues calls to them as gnq_X with the same arguments. */
 int gn_conv2d(const float *x, const float *w, float *y, const int *g);
