@@ -92,8 +92,11 @@ async function compare(
 ) {
   const r = random(outShape, rng);
   const want = await on("cpu", inputs, valueAndGrads(f, r));
-  const got = await onNative(inputs, valueAndGrads(f, r), what);
-  got.forEach((g, i) => assertClose(g, want[i], `${what} ${i === 0 ? "value" : `grad ${i - 1}`}`));
+  for (const [n, got] of await onNative(inputs, valueAndGrads(f, r), what)) {
+    got.forEach((g, i) =>
+      assertClose(g, want[i], `${what} ${i === 0 ? "value" : `grad ${i - 1}`} at ${n} threads`)
+    );
+  }
 }
 
 /** Thread counts every native kernel is checked at; 3 splits the test shapes unevenly. */
@@ -115,28 +118,29 @@ async function withThreads<T>(n: number, fn: () => Promise<T>): Promise<T> {
 }
 
 /**
- * fn's outputs on native at each of THREADS (each run twice: the same
- * thread count must give bit-identical results); returns the first.
+ * fn's outputs on native at each of THREADS, as [threads, outputs] pairs
+ * for the caller to check every count against its reference.
  */
 async function onNative(
   inputs: Shaped[],
   fn: (...xs: tf.Tensor[]) => tf.Tensor[],
   what: string,
-): Promise<Float32Array[]> {
-  return await sameAtEveryThreadCount(() => on("native", inputs, fn), what);
+): Promise<[number, Float32Array[]][]> {
+  return await atEveryThreadCount(() => on("native", inputs, fn), what);
 }
 
-async function sameAtEveryThreadCount<T = Float32Array>(
+/** run's outputs at each of THREADS, each run twice: the same thread count must give the same bits. */
+async function atEveryThreadCount<T = Float32Array>(
   run: () => Promise<T[]>,
   what: string,
-): Promise<T[]> {
-  let first: T[] | undefined;
+): Promise<[number, T[]][]> {
+  const all: [number, T[]][] = [];
   for (const n of THREADS) {
     const [got, again] = await withThreads(n, async () => [await run(), await run()]);
     again.forEach((g, i) => assert.deepEqual(g, got[i], `${what}: output ${i} at ${n} threads`));
-    first ??= got;
+    all.push([n, got]);
   }
-  return first!;
+  return all;
 }
 
 Deno.test("startNative() reports its BLAS and threads", () => {
@@ -328,7 +332,7 @@ Deno.test("native Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu
   }
 });
 
-Deno.test("native conv passes write every value of their outputs (pooled buffers are not zeroed)", () => {
+Deno.test("native conv passes write every value of their outputs (pooled buffers are not zeroed)", async () => {
   const { symbols } = nativeSync();
   const rng = new Rng(3);
   const fill = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
@@ -347,14 +351,20 @@ Deno.test("native conv passes write every value of their outputs (pooled buffers
     const [b, h, w, c, kh, kw, co, oh, ow] = g;
     const geo = Int32Array.from(g);
     const x = fill(b * h * w * c), k = fill(kh * kw * c * co), dy = fill(b * oh * ow * co);
-    const y = new Float32Array(dy.length).fill(NaN);
-    const dx = new Float32Array(x.length).fill(NaN);
-    const dk = new Float32Array(k.length).fill(NaN);
-    assert.equal(symbols.gn_conv2d(x, k, y, geo), 0);
-    assert.equal(symbols.gn_conv2d_bwd_input(dy, k, dx, geo), 0);
-    assert.equal(symbols.gn_conv2d_bwd_filter(x, dy, dk, geo), 0);
-    for (const [name, out] of [["y", y], ["dx", dx], ["dw", dk]] as const) {
-      assert.equal(out.findIndex(Number.isNaN), -1, `geometry [${g}]: ${name} left unwritten`);
+    for (const n of THREADS) {
+      await withThreads(n, () => {
+        const y = new Float32Array(dy.length).fill(NaN);
+        const dx = new Float32Array(x.length).fill(NaN);
+        const dk = new Float32Array(k.length).fill(NaN);
+        assert.equal(symbols.gn_conv2d(x, k, y, geo), 0);
+        assert.equal(symbols.gn_conv2d_bwd_input(dy, k, dx, geo), 0);
+        assert.equal(symbols.gn_conv2d_bwd_filter(x, dy, dk, geo), 0);
+        for (const [name, out] of [["y", y], ["dx", dx], ["dw", dk]] as const) {
+          const at = `geometry [${g}] at ${n} threads`;
+          assert.equal(out.findIndex(Number.isNaN), -1, `${at}: ${name} left unwritten`);
+        }
+        return Promise.resolve();
+      });
     }
   }
 });
@@ -419,8 +429,9 @@ Deno.test("native Sigmoid matches cpu's, value and gradient", async () => {
     const x = random(shape, rng, 20);
     await compare([x], (t) => tf.sigmoid(t), shape, `sigmoid [${shape}]`, rng);
     const want = await on("cpu", [x], (t) => [tf.sigmoid(t)]);
-    const got = await onNative([x], (t) => [tf.sigmoid(t)], `sigmoid [${shape}]`);
-    assert.deepEqual(got[0], want[0], "the same bits as cpu's float64 formula");
+    for (const [n, got] of await onNative([x], (t) => [tf.sigmoid(t)], `sigmoid [${shape}]`)) {
+      assert.deepEqual(got[0], want[0], `the same bits as cpu's float64 formula at ${n} threads`);
+    }
   }
 });
 
@@ -570,13 +581,14 @@ Deno.test("convBnAct() as a native kernel matches its tfjs ops for every shape G
     const r = random([b, s, sw, out], rng);
     const what = `block x[${xs}] → ${out} ${JSON.stringify(o)}`;
     const want = await on("cpu", inputs, valueAndGrads(block(o), r));
-    const got = await onNative(inputs, valueAndGrads(block(o), r), what);
     const names = ["value", "dx", "dkernel", "dbias", "dgamma", "dbeta"];
-    got.forEach((g, i) => {
-      // The bias gradient is zero up to rounding under batch norm: scale by dbeta's.
-      const scale = names[i] === "dbias" ? maxAbs(want[5]) : maxAbs(want[i]);
-      assertClose(g, want[i], `${what} ${names[i]}`, scale);
-    });
+    for (const [n, got] of await onNative(inputs, valueAndGrads(block(o), r), what)) {
+      got.forEach((g, i) => {
+        // The bias gradient is zero up to rounding under batch norm: scale by dbeta's.
+        const scale = names[i] === "dbias" ? maxAbs(want[5]) : maxAbs(want[i]);
+        assertClose(g, want[i], `${what} ${names[i]} at ${n} threads`, scale);
+      });
+    }
   }
 });
 
@@ -632,9 +644,10 @@ Deno.test("convBnAct() pushes the same batch mean and variance on native and cpu
     return [stats[0].mean, stats[0].variance];
   };
   const want = await on("cpu", inputs, statsOf);
-  const got = await onNative(inputs, statsOf, "stats");
-  assertClose(got[0], want[0], "mean");
-  assertClose(got[1], want[1], "variance");
+  for (const [n, got] of await onNative(inputs, statsOf, "stats")) {
+    assertClose(got[0], want[0], `mean at ${n} threads`);
+    assertClose(got[1], want[1], `variance at ${n} threads`);
+  }
 });
 
 Deno.test("convBnAct() on native keeps tf.memory().numTensors flat over repeated calls", async () => {
@@ -694,14 +707,15 @@ Deno.test("native G and D forward and gradients match cpu", async () => {
     return values;
   };
   const want = await run("cpu");
-  const got = await sameAtEveryThreadCount(() => run("native"), "G+D");
-  assertClose(got[0], want[0], "G+D loss");
-  names.forEach((name, i) => {
-    // A conv bias gets no gradient through batch norm, only rounding: scale by its beta's.
-    const convBias = name.endsWith("/bias") && !name.startsWith("D/dense");
-    const ref = convBias ? want[1 + names.indexOf(name.replace(/bias$/, "beta"))] : want[1 + i];
-    assertClose(got[1 + i], want[1 + i], `G+D grad ${name}`, maxAbs(ref));
-  });
+  for (const [n, got] of await atEveryThreadCount(() => run("native"), "G+D")) {
+    assertClose(got[0], want[0], `G+D loss at ${n} threads`);
+    names.forEach((name, i) => {
+      // A conv bias gets no gradient through batch norm, only rounding: scale by its beta's.
+      const convBias = name.endsWith("/bias") && !name.startsWith("D/dense");
+      const ref = convBias ? want[1 + names.indexOf(name.replace(/bias$/, "beta"))] : want[1 + i];
+      assertClose(got[1 + i], want[1 + i], `G+D grad ${name} at ${n} threads`, maxAbs(ref));
+    });
+  }
 });
 
 Deno.test("Adam.apply() through the native GlyphnetAdam kernel matches its tfjs ops", async () => {
@@ -728,8 +742,9 @@ Deno.test("Adam.apply() through the native GlyphnetAdam kernel matches its tfjs 
     return out;
   };
   const want = await run("cpu");
-  const got = await sameAtEveryThreadCount(() => run("native"), "adam");
-  got.forEach((g, i) => assertClose(g, want[i], `adam tensor ${i}`));
+  for (const [n, got] of await atEveryThreadCount(() => run("native"), "adam")) {
+    got.forEach((g, i) => assertClose(g, want[i], `adam tensor ${i} at ${n} threads`));
+  }
 });
 
 Deno.test("updateRunningStats() through native GlyphnetMovingAverages gives cpu's tfjs ops' bits", async () => {
@@ -771,7 +786,9 @@ Deno.test("randomNormal() on native: seeded, the same at every thread count, nor
     tf.tidy(() => randomNormal([n], mean, sd, seed).dataSync().slice() as Float32Array);
   // An odd count: the last Box-Muller pair is half used.
   const n = 100_001;
-  const [v] = await sameAtEveryThreadCount(() => Promise.resolve([draw(7, n)]), "randomNormal");
+  const all = await atEveryThreadCount(() => Promise.resolve([draw(7, n)]), "randomNormal");
+  const [[, [v]]] = all;
+  for (const [threads, [u]] of all) assert.deepEqual(u, v, `the same draws at ${threads} threads`);
   assert.notDeepEqual(draw(8, n), v);
   const mean = v.reduce((a, b) => a + b, 0) / n;
   const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / n);
@@ -848,12 +865,15 @@ Deno.test("the native corner tables are the JS corners() to the bit: fractional 
       const what = `corners ${name} [${shape}]`;
       const want = corners(shape, stages);
       assert.equal(want.count, count, `${what}: JS count`);
-      const [index, weight] = await sameAtEveryThreadCount(
-        () => onNativeKernel(shape, stages),
-        what,
-      );
-      assert.deepEqual(index, want.index, `${what}: index`);
-      assert.deepEqual(weight, want.weight, `${what}: weight`);
+      for (
+        const [n, [index, weight]] of await atEveryThreadCount(
+          () => onNativeKernel(shape, stages),
+          what,
+        )
+      ) {
+        assert.deepEqual(index, want.index, `${what}: index at ${n} threads`);
+        assert.deepEqual(weight, want.weight, `${what}: weight at ${n} threads`);
+      }
       if (name === "three random stages") {
         assert.ok(want.index.includes(b * h * w), `${what}: some corners fall outside`);
       }
@@ -881,7 +901,8 @@ Deno.test("the channel's corner tables, resampling, 3×3 correlation and squash 
     const r = random(shape, rng);
     const what = `channel [${shape}]`;
     const want = await on("cpu", [image], valueAndGrads(f, r));
-    const got = await onNative([image], valueAndGrads(f, r), what);
-    got.forEach((g, i) => assert.deepEqual(g, want[i], `${what} output ${i}`));
+    for (const [n, got] of await onNative([image], valueAndGrads(f, r), what)) {
+      got.forEach((g, i) => assert.deepEqual(g, want[i], `${what} output ${i} at ${n} threads`));
+    }
   }
 });
