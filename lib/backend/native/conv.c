@@ -178,8 +178,10 @@ static size_t col_floats_each(const int *g) {
   return gn__pointwise(g) || is_single(g) ? 0 : chunk_rows(g) * gn__k(g);
 }
 
-/* The single-channel blur keeps its own loops; other thin layers go to thin.c. */
-static int is_thin(const int *g) { return !is_single(g) && gn__thin(g); }
+/* The single-channel blur keeps its own loops; other thin layers go to thin.c
+ * (or its 16-float build, thin16.c). */
+static int is_thin(const int *g) { return !is_single(g) && gn__thin_fits(g, GN_FWD); }
+static int is_thin16(const int *g, int pass) { return !is_single(g) && gn__thin16_fits(g, pass); }
 
 static int crop(const int *g, int *c, int *ky0, int *kx0);
 
@@ -234,6 +236,103 @@ static void fwd_part(void *p, int t, int nt) {
     gn__split(gn__rows(j->g), nt, t, &lo, &hi);
     if (hi > lo) fwd_rows(j->in, j->w, j->out, j->g, j->col + (size_t)t * j->each, lo, hi);
   }
+}
+
+/* Few output rows against a large filter: D's last convs (128 rows; a
+ * 2048 x 1024 filter once cut, 1024 x 1024 for the 1x1) and G's first
+ * transposed conv. Cut by rows, every thread packed the whole filter for its
+ * 64 rows and a second thread gained nothing (3.7 -> 3.9 ms a pass). These
+ * run with every row in one chunk of col, the team cutting the filter's
+ * side: the forward pass by output columns, the input gradient by col's
+ * columns (then col2im by images), the filter gradient by slices of dw. */
+static int few_rows(const int *g, int team) {
+  const size_t M = gn__rows(g);
+  return team > 1 && !is_single(g) && M <= chunk_rows(g) && M < gn__k(g) &&
+         M < (size_t)g[CO_];
+}
+
+/* im2col of rows [m0, m1) into col, each part on its own rows. */
+typedef struct {
+  const float *x;
+  float *col;
+  const int *g;
+  size_t K, m0, m1;
+} Im2colJob;
+
+static void im2col_part(void *p, int t, int nt) {
+  const Im2colJob *j = p;
+  size_t lo, hi;
+  gn__split(j->m1 - j->m0, nt, t, &lo, &hi);
+  im2col_rows(j->x, j->col + lo * j->K, j->g, j->m0 + lo, j->m0 + hi);
+}
+
+/* out[M, n0:n1] = a[M, K] . b[K, n0:n1] (fwd), or out[M, k0:k1] = a[M, N] .
+ * b[k0:k1, N]^T (input gradient), for part t's slice of out's columns. */
+typedef struct {
+  const float *a, *b;
+  float *out;
+  size_t M, K;
+  int N, transposed;
+} ColumnsJob;
+
+static void columns_part(void *p, int t, int nt) {
+  const ColumnsJob *j = p;
+  size_t lo, hi;
+  if (!j->transposed) {
+    gn__split((size_t)j->N, nt, t, &lo, &hi);
+    if (hi > lo) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)j->M, (int)(hi - lo),
+                  (int)j->K, 1.0f, j->a, (int)j->K, j->b + lo, j->N, 0.0f, j->out + lo, j->N);
+    }
+    return;
+  }
+  gn__split(j->K, nt, t, &lo, &hi);
+  if (hi > lo) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->M, (int)(hi - lo), j->N, 1.0f,
+                j->a, j->N, j->b + lo * j->N, j->N, 0.0f, j->out + lo, (int)j->K);
+  }
+}
+
+static void fwd_by_columns(const float *x, const float *w, float *y, const int *g, float *col,
+                           int team) {
+  const size_t M = gn__rows(g), K = gn__k(g);
+  const float *a = x;
+  if (!gn__pointwise(g)) {
+    Im2colJob cols = {x, col, g, K, 0, M};
+    gn__parallel(team, im2col_part, &cols);
+    a = col;
+  }
+  ColumnsJob job = {a, w, y, M, K, g[CO_], 0};
+  gn__parallel(team, columns_part, &job);
+}
+
+/* col2im of every row in col, a part per range of images (each image's dx
+ * zeroed and summed by one part, in row order). */
+typedef struct {
+  const float *col;
+  float *dx;
+  const int *g;
+} Col2imJob;
+
+static void col2im_part(void *p, int t, int nt) {
+  const Col2imJob *j = p;
+  const size_t per = (size_t)j->g[OH_] * j->g[OW_], K = gn__k(j->g);
+  const size_t image = (size_t)j->g[H_] * j->g[W_] * j->g[C_];
+  size_t b0, b1;
+  gn__split((size_t)j->g[B_], nt, t, &b0, &b1);
+  if (b1 <= b0) return;
+  memset(j->dx + b0 * image, 0, (b1 - b0) * image * sizeof(float));
+  col2im_rows(j->col + b0 * per * K, j->dx, j->g, b0 * per, b1 * per);
+}
+
+static void bwd_input_by_columns(const float *dy, const float *w, float *dx, const int *g,
+                                 float *col, int team) {
+  const int pointwise = gn__pointwise(g);
+  ColumnsJob job = {dy, w, pointwise ? dx : col, gn__rows(g), gn__k(g), g[CO_], 1};
+  gn__parallel(team, columns_part, &job);
+  if (pointwise) return;
+  Col2imJob back = {col, dx, g};
+  gn__parallel(team < g[B_] ? team : g[B_], col2im_part, &back);
 }
 
 /* Taps that land on padding for every output pixel: a conv with few
@@ -292,11 +391,15 @@ void gn__conv_fwd(const float *x, const float *w, float *y, const int *g, float 
     return;
   }
   if (is_thin(g)) {
-    gn__thin_fwd(x, w, y, g, col);
+    (is_thin16(g, GN_FWD) ? gn__thin16_fwd : gn__thin_fwd)(x, w, y, g, col);
     return;
   }
   if (!is_single(g) && !gn__pointwise(g) && gn__regions_fwd(x, w, y, g) == 0) return;
   const int team = gn__team(conv_flops(g));
+  if (few_rows(g, team)) {
+    fwd_by_columns(x, w, y, g, col, team);
+    return;
+  }
   ConvJob job = {x, w, y, g, col, col_floats_each(g)};
   gn__parallel(team, fwd_part, &job);
 }
@@ -348,11 +451,15 @@ void gn__conv_bwd_input(const float *dy, const float *w, float *dx, const int *g
   }
   if (gn__wide_t(g) && gn__wide_bwd_input(dy, w, dx, g) == 0) return;
   if (is_thin(g)) {
-    gn__thin_bwd_input(dy, w, dx, g, col);
+    (is_thin16(g, GN_BWD_INPUT) ? gn__thin16_bwd_input : gn__thin_bwd_input)(dy, w, dx, g, col);
     return;
   }
   if (!is_single(g) && !gn__pointwise(g) && gn__regions_bwd_input(dy, w, dx, g) == 0) return;
   const int team = gn__team(conv_flops(g));
+  if (few_rows(g, team)) {
+    bwd_input_by_columns(dy, w, dx, g, col, team);
+    return;
+  }
   ConvJob job = {dy, w, dx, g, col, col_floats_each(g)};
   gn__parallel(team < g[B_] ? team : g[B_], bwd_input_part, &job);
 }
@@ -456,21 +563,6 @@ static void taps_part(void *p, int t, int nt) {
   }
 }
 
-/* im2col of rows [m0, m1) into col, each part on its own rows. */
-typedef struct {
-  const float *x;
-  float *col;
-  const int *g;
-  size_t K, m0, m1;
-} Im2colJob;
-
-static void im2col_part(void *p, int t, int nt) {
-  const Im2colJob *j = p;
-  size_t lo, hi;
-  gn__split(j->m1 - j->m0, nt, t, &lo, &hi);
-  im2col_rows(j->x, j->col + lo * j->K, j->g, j->m0 + lo, j->m0 + hi);
-}
-
 /* filter_slice's arguments, less the part. */
 typedef struct {
   const float *a, *dy;
@@ -501,7 +593,7 @@ void gn__conv_bwd_filter(const float *x, const float *dy, float *dw, const int *
   }
   if (gn__wide_dw(g) && gn__wide_bwd_filter(x, dy, dw, g) == 0) return;
   if (is_thin(g)) {
-    gn__thin_bwd_filter(x, dy, dw, g, col);
+    (is_thin16(g, GN_BWD_FILTER) ? gn__thin16_bwd_filter : gn__thin_bwd_filter)(x, dy, dw, g, col);
     return;
   }
   if (!is_single(g) && !gn__pointwise(g) && gn__regions_bwd_filter(x, dy, dw, g) == 0) return;
@@ -514,7 +606,7 @@ void gn__conv_bwd_filter(const float *x, const float *dy, float *dw, const int *
     gn__parallel(team < taps ? team : taps, taps_part, &job);
     return;
   }
-  if (team > 1 && filter_by_rows(x, dy, dw, g, col, team) == 0) return;
+  if (team > 1 && !few_rows(g, team) && filter_by_rows(x, dy, dw, g, col, team) == 0) return;
   const int pointwise = gn__pointwise(g);
   const size_t step = pointwise ? M : chunk_rows(g);
   for (size_t m0 = 0; m0 < M; m0 += step) {

@@ -138,16 +138,21 @@ static inline GnGeo gn__geo(const int *g) {
                  g[OH_], g[OW_], g[SH_], g[SW_], g[PT_], g[PL_]};
 }
 
+/* Output columns [lo, hi) have every tap inside the input's width. */
+static inline void gn__inner_columns(GnGeo g, int *lo, int *hi) {
+  *lo = (g.PL + g.SW - 1) / g.SW;
+  const int end = (g.W - g.KW + g.PL) / g.SW + 1;
+  *hi = end < g.OW ? end : g.OW;
+  if (*hi < *lo) *hi = *lo;
+}
+
 /* Output pixels [lo, hi) of row oy have every tap inside the input (an
  * empty range when the row's taps leave it vertically). */
 static inline void gn__inner_range(GnGeo g, int oy, int *lo, int *hi) {
   *lo = *hi = 0;
   const int iy = oy * g.SH - g.PT;
   if (iy < 0 || iy + g.KH > g.H) return;
-  *lo = (g.PL + g.SW - 1) / g.SW;
-  const int end = (g.W - g.KW + g.PL) / g.SW + 1;
-  *hi = end < g.OW ? end : g.OW;
-  if (*hi < *lo) *hi = *lo;
+  gn__inner_columns(g, lo, hi);
 }
 
 /* dst[t][j][i] = src[t][i][j] for taps t, i < rows, j < cols: filters
@@ -157,16 +162,24 @@ GN_INTERNAL void gn__transpose_taps(const float *src, float *dst, size_t taps, i
  * that order (the per-thread or per-group partial sums of a filter gradient). */
 GN_INTERNAL void gn__sum_parts(const float *parts, int n, size_t len, float *out);
 
+/* The passes of a convolution, for kernels that choose per pass. */
+enum { GN_FWD, GN_BWD_INPUT, GN_BWD_FILTER };
+
 /* Thin layers (thin.c): stride 1 with at most 4 input or output channels,
- * computed directly; scratch is gn__thin_floats(g) floats. */
-GN_INTERNAL int gn__thin(const int *g);
+ * computed directly where gn__thin_fits(g, pass); scratch is
+ * gn__thin_floats(g) floats. The gn__thin16_* (thin16.c) are the same in
+ * 16-float vectors, for the passes where gn__thin16_fits(g, pass). */
 GN_INTERNAL size_t gn__thin_floats(const int *g);
-GN_INTERNAL void gn__thin_fwd(const float *x, const float *w, float *y, const int *g,
-                              float *scratch);
-GN_INTERNAL void gn__thin_bwd_input(const float *dy, const float *w, float *dx, const int *g,
-                                    float *scratch);
-GN_INTERNAL void gn__thin_bwd_filter(const float *x, const float *dy, float *dw, const int *g,
-                                     float *scratch);
+#define GN_THIN_API(prefix)                                                                    \
+  GN_INTERNAL int prefix##fits(const int *g, int pass);                                        \
+  GN_INTERNAL void prefix##fwd(const float *x, const float *w, float *y, const int *g,          \
+                               float *scratch);                                                \
+  GN_INTERNAL void prefix##bwd_input(const float *dy, const float *w, float *dx, const int *g,  \
+                                     float *scratch);                                          \
+  GN_INTERNAL void prefix##bwd_filter(const float *x, const float *dy, float *dw, const int *g, \
+                                      float *scratch);
+GN_THIN_API(gn__thin_)
+GN_THIN_API(gn__thin16_)
 
 /* Direct forward convolutions with AVX-512 (wide.c) where gn__wide(g):
  * outputs in whole 16-float vectors, at least 8 inputs, few weights. No scratch. */

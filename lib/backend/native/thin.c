@@ -3,7 +3,8 @@
  * output channels and a multiple of 8 inputs (G's head draws it). As
  * im2col + GEMM these spent their time copying 1-3 floats per tap and in
  * GEMMs with N or K of 1-27, where OpenBLAS runs at a tenth of its speed.
- * Here the wide side runs in 8-float vectors held in registers: the
+ * Here the wide side runs in vectors held in registers (8 floats, or 16
+ * where AVX-512 has them and the count divides: thin16.c), and the
  * functions marked ALWAYS_INLINE are compiled once per count of narrow
  * channels or vectors, so their small loops unroll. Pixels whose taps all
  * lie inside the image (all but a one-pixel frame) run several at a time
@@ -17,50 +18,87 @@
 #include <immintrin.h>
 #endif
 
-/* Eight floats: one AVX register, or two SSE/NEON ones. */
-typedef float v8 __attribute__((vector_size(32)));
+/* Floats per vector: 8 (one AVX register, or two SSE/NEON ones) here; thin16.c
+ * compiles this file again with 16 (one AVX-512 register) and THIN naming
+ * its entry points gn__thin16_*. */
+#ifndef VW
+#define VW 8
+#define THIN(name) gn__thin_##name
+#endif
 
-static inline v8 load8(const float *p) {
-  v8 v;
+typedef float vf __attribute__((vector_size(4 * VW)));
+
+static inline vf load(const float *p) {
+  vf v;
   memcpy(&v, p, sizeof v);
   return v;
 }
 
-static inline void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
 
-static inline v8 splat(float s) { return (v8){s, s, s, s, s, s, s, s}; }
+static inline vf splat(float s) {
+#if VW == 16
+  return (vf){s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s};
+#else
+  return (vf){s, s, s, s, s, s, s, s};
+#endif
+}
 
 /* a·b + c; fused where the CPU has FMA (-std=c11 never fuses on its own). */
-static inline v8 fma8(v8 a, v8 b, v8 c) {
-#ifdef __FMA__
-  return (v8)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+static inline vf fma_v(vf a, vf b, vf c) {
+#if VW == 16
+  return (vf)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+#elif defined(__FMA__)
+  return (vf)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
 #else
   return a * b + c;
 #endif
 }
 
-static inline float hsum(v8 v) {
-  return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+/* The lanes' sum: 16 lanes fold to 8, then the same tree as 8-float vectors. */
+static inline float hsum(vf v) {
+#if VW == 16
+  typedef float h8 __attribute__((vector_size(32)));
+  const __m512d d = (__m512d)v;
+  const h8 h = (h8)_mm512_castpd512_pd256(d) + (h8)_mm512_extractf64x4_pd(d, 1);
+#else
+  const vf h = v;
+#endif
+  return ((h[0] + h[1]) + (h[2] + h[3])) + ((h[4] + h[5]) + (h[6] + h[7]));
 }
 
 #define NARROW 4
+/* Vectors on the wide side of a narrow-input layer: up to 32 outputs. */
+#define NV_MAX (8 * NARROW / VW)
 
 /* Few inputs, outputs in 1-4 whole vectors: vectors over co. */
-static int narrow_in(GnGeo g) { return g.C <= NARROW && g.CO % 8 == 0 && g.CO <= 8 * NARROW; }
+static int narrow_in(GnGeo g) { return g.C <= NARROW && g.CO % VW == 0 && g.CO <= 8 * NARROW; }
 /* Few outputs, inputs in whole vectors: vectors over c. */
-static int narrow_out(GnGeo g) { return g.CO <= NARROW && g.C % 8 == 0; }
+static int narrow_out(GnGeo g) { return g.CO <= NARROW && g.C % VW == 0; }
 
-int gn__thin(const int *g) {
+int THIN(fits)(const int *g, int pass) {
   const GnGeo t = gn__geo(g);
-  return g[SH_] == 1 && g[SW_] == 1 && (narrow_in(t) || narrow_out(t));
+  if (g[SH_] != 1 || g[SW_] != 1) return 0;
+#if VW == 16
+  /* Where 16 floats gained: D's stem forward 8.9 -> 5.9 ms and G's head
+   * input gradient 6.5 -> 4.1 at B 128. The filter gradients' 16-float
+   * sums waited on each other (stem 10.7 -> 13.1), and the head's forward
+   * adds 16 lanes for each output (8.3 -> 10.8): those stay at 8. */
+  return (narrow_in(t) && pass == GN_FWD) || (narrow_out(t) && pass == GN_BWD_INPUT);
+#else
+  (void)pass;
+  return narrow_in(t) || narrow_out(t);
+#endif
 }
 
 static size_t taps_of(GnGeo g) { return (size_t)g.KH * g.KW; }
 
+#if VW == 8
 size_t gn__thin_floats(const int *g) {
   const GnGeo t = gn__geo(g);
   return taps_of(t) * t.C * t.CO * ((size_t)t.B + 1);
 }
+#endif
 
 /* Rows of image b: input row iy, output row oy (pixel 0 of the row). */
 static inline const float *in_row(const float *x, GnGeo g, int b, int iy) {
@@ -102,7 +140,7 @@ static inline const float *out_row(const float *y, GnGeo g, int b, int oy) {
  * give the FMAs two independent chains and share the weight loads. */
 ALWAYS_INLINE void in_fwd_px(const float *x, const float *w, float *yr, GnGeo g, int b, int oy,
                              int ox, const int pair, const int NV) {
-  v8 acc0[NARROW], acc1[NARROW];
+  vf acc0[NV_MAX], acc1[NV_MAX];
   for (int k = 0; k < NV; k++) acc0[k] = acc1[k] = splat(0.0f);
   for (int ky = 0; ky < g.KH; ky++) {
     const int iy = oy - g.PT + ky;
@@ -114,18 +152,18 @@ ALWAYS_INLINE void in_fwd_px(const float *x, const float *w, float *yr, GnGeo g,
       const float *xs = xr + (ptrdiff_t)ix * g.C;
       const float *wk = w + ((size_t)ky * g.KW + kx) * g.C * g.CO;
       for (int c = 0; c < g.C; c++) {
-        const v8 x0 = splat(in0 ? xs[c] : 0.0f), x1 = splat(in1 ? xs[g.C + c] : 0.0f);
+        const vf x0 = splat(in0 ? xs[c] : 0.0f), x1 = splat(in1 ? xs[g.C + c] : 0.0f);
         for (int k = 0; k < NV; k++) {
-          const v8 wv = load8(wk + c * g.CO + 8 * k);
-          acc0[k] = fma8(x0, wv, acc0[k]);
-          if (pair) acc1[k] = fma8(x1, wv, acc1[k]);
+          const vf wv = load(wk + c * g.CO + VW * k);
+          acc0[k] = fma_v(x0, wv, acc0[k]);
+          if (pair) acc1[k] = fma_v(x1, wv, acc1[k]);
         }
       }
     }
   }
   for (int k = 0; k < NV; k++) {
-    store8(yr + (size_t)ox * g.CO + 8 * k, acc0[k]);
-    if (pair) store8(yr + (size_t)(ox + 1) * g.CO + 8 * k, acc1[k]);
+    store(yr + (size_t)ox * g.CO + VW * k, acc0[k]);
+    if (pair) store(yr + (size_t)(ox + 1) * g.CO + VW * k, acc1[k]);
   }
 }
 
@@ -144,39 +182,43 @@ ALWAYS_INLINE void in_fwd_px(const float *x, const float *w, float *yr, GnGeo g,
     if (ox_ < (g).OW) px(x, w, row_, g, b, oy, ox_, 0, n);                    \
   }
 
+/* Pixels per inner block: as many as the vector registers hold beside the
+ * weights (32 with AVX-512: D's stem 40 % faster than with 2 pixels). */
+#if VW == 16
+#define IN_NP(NV) 8
+#elif defined(__AVX512VL__)
+#define IN_NP(NV) ((NV) >= 3 ? 5 : 8)
+#else
+#define IN_NP(NV) ((NV) >= 3 ? 2 : 8 / (NV))
+#endif
+#define IN_NP_MAX (VW == 16 ? 12 : 8)
+
 /* NP output pixels from ox, every tap inside: a tap row's KW·C inputs are
  * contiguous, so with C a constant they run as one loop of broadcasts,
  * each against the NV weight vectors loaded once for the NP pixels. */
 ALWAYS_INLINE void in_fwd_inner(const float *x, const float *w, float *yr, GnGeo g, int b, int oy,
                                 int ox, const int C, const int NV, const int NP) {
-  v8 acc[8][NARROW];
+  vf acc[IN_NP_MAX][NV_MAX];
   for (int p = 0; p < NP; p++) {
     for (int k = 0; k < NV; k++) acc[p][k] = splat(0.0f);
   }
   for (int ky = 0; ky < g.KH; ky++) {
     const float *xs = in_row(x, g, b, oy - g.PT + ky) + (ptrdiff_t)(ox - g.PL) * C;
-    const float *wk = w + (size_t)ky * g.KW * C * 8 * NV;
+    const float *wk = w + (size_t)ky * g.KW * C * VW * NV;
     for (int j = 0; j < g.KW * C; j++) {
-      v8 wv[NARROW];
-      for (int k = 0; k < NV; k++) wv[k] = load8(wk + (size_t)j * 8 * NV + 8 * k);
+      vf wv[NV_MAX];
+      for (int k = 0; k < NV; k++) wv[k] = load(wk + (size_t)j * VW * NV + VW * k);
       for (int p = 0; p < NP; p++) {
-        const v8 xv = splat(xs[p * C + j]);
-        for (int k = 0; k < NV; k++) acc[p][k] = fma8(xv, wv[k], acc[p][k]);
+        const vf xv = splat(xs[p * C + j]);
+        for (int k = 0; k < NV; k++) acc[p][k] = fma_v(xv, wv[k], acc[p][k]);
       }
     }
   }
   for (int p = 0; p < NP; p++) {
-    for (int k = 0; k < NV; k++) store8(yr + (size_t)(ox + p) * 8 * NV + 8 * k, acc[p][k]);
+    for (int k = 0; k < NV; k++) store(yr + (size_t)(ox + p) * VW * NV + VW * k, acc[p][k]);
   }
 }
 
-/* Pixels per inner block: as many as the vector registers hold beside the
- * weights (32 with AVX-512: D's stem 40 % faster than with 2 pixels). */
-#ifdef __AVX512VL__
-#define IN_NP(NV) ((NV) >= 3 ? 5 : 8)
-#else
-#define IN_NP(NV) ((NV) >= 3 ? 2 : 8 / (NV))
-#endif
 
 ALWAYS_INLINE void in_fwd_c(const float *x, const float *w, float *y, GnGeo g, int b, const int NV,
                             const int C) {
@@ -220,14 +262,14 @@ static inline void inner_input_range(GnGeo g, int iy, int *lo, int *hi) {
 
 ALWAYS_INLINE void in_bwd_px(const float *dy, const float *w, float *dr, GnGeo g, int b, int iy,
                              int ix, const int C) {
-  v8 acc[NARROW];
+  vf acc[NARROW];
   for (int c = 0; c < C; c++) acc[c] = splat(0.0f);
   EACH_TAP_OF_INPUT(g, iy, ix, {
     const float *d = out_row(dy, g, b, oy) + (size_t)ox * g.CO;
     const float *wk = w + ((size_t)ky * g.KW + kx) * C * g.CO;
-    for (int k = 0; k < g.CO; k += 8) {
-      const v8 dv = load8(d + k);
-      for (int c = 0; c < C; c++) acc[c] = fma8(dv, load8(wk + c * g.CO + k), acc[c]);
+    for (int k = 0; k < g.CO; k += VW) {
+      const vf dv = load(d + k);
+      for (int c = 0; c < C; c++) acc[c] = fma_v(dv, load(wk + c * g.CO + k), acc[c]);
     }
   })
   for (int c = 0; c < C; c++) dr[(size_t)ix * C + c] = hsum(acc[c]);
@@ -238,7 +280,7 @@ ALWAYS_INLINE void in_bwd_px(const float *dy, const float *w, float *dr, GnGeo g
  * loaded once for the NP pixels. */
 ALWAYS_INLINE void in_bwd_inner(const float *dy, const float *w, float *dr, GnGeo g, int b, int iy,
                                 int ix, const int C, const int NP) {
-  v8 acc[8][NARROW];
+  vf acc[8][NARROW];
   for (int p = 0; p < NP; p++) {
     for (int c = 0; c < C; c++) acc[p][c] = splat(0.0f);
   }
@@ -247,12 +289,12 @@ ALWAYS_INLINE void in_bwd_inner(const float *dy, const float *w, float *dr, GnGe
     for (int kx = 0; kx < g.KW; kx++) {
       const float *d = drow + (size_t)(ix + g.PL - kx) * g.CO;
       const float *wk = w + ((size_t)ky * g.KW + kx) * C * g.CO;
-      for (int k = 0; k < g.CO; k += 8) {
-        v8 wv[NARROW];
-        for (int c = 0; c < C; c++) wv[c] = load8(wk + c * g.CO + k);
+      for (int k = 0; k < g.CO; k += VW) {
+        vf wv[NARROW];
+        for (int c = 0; c < C; c++) wv[c] = load(wk + c * g.CO + k);
         for (int p = 0; p < NP; p++) {
-          const v8 dv = load8(d + (size_t)p * g.CO + k);
-          for (int c = 0; c < C; c++) acc[p][c] = fma8(dv, wv[c], acc[p][c]);
+          const vf dv = load(d + (size_t)p * g.CO + k);
+          for (int c = 0; c < C; c++) acc[p][c] = fma_v(dv, wv[c], acc[p][c]);
         }
       }
     }
@@ -274,7 +316,7 @@ ALWAYS_INLINE void in_bwd_input(const float *dy, const float *w, float *dx, GnGe
  * so the same bits, as one memory accumulator per weight, at half the cost). */
 ALWAYS_INLINE void in_filter_tap(const float *x, const float *dy, float *a, GnGeo g, int b, int ky,
                                  int kx, const int C, const int NV) {
-  v8 acc[NARROW][NARROW];
+  vf acc[NARROW][NV_MAX];
   for (int c = 0; c < C; c++) {
     for (int k = 0; k < NV; k++) acc[c][k] = splat(0.0f);
   }
@@ -289,13 +331,13 @@ ALWAYS_INLINE void in_filter_tap(const float *x, const float *dy, float *a, GnGe
     for (int ox = ox0; ox < ox1; ox++) {
       const float *xs = xr + (size_t)ox * C, *d = dyr + (size_t)ox * g.CO;
       for (int k = 0; k < NV; k++) {
-        const v8 dv = load8(d + 8 * k);
-        for (int c = 0; c < C; c++) acc[c][k] = fma8(splat(xs[c]), dv, acc[c][k]);
+        const vf dv = load(d + VW * k);
+        for (int c = 0; c < C; c++) acc[c][k] = fma_v(splat(xs[c]), dv, acc[c][k]);
       }
     }
   }
   for (int c = 0; c < C; c++) {
-    for (int k = 0; k < NV; k++) store8(a + c * g.CO + 8 * k, acc[c][k]);
+    for (int k = 0; k < NV; k++) store(a + c * g.CO + VW * k, acc[c][k]);
   }
 }
 
@@ -320,9 +362,9 @@ ALWAYS_INLINE void in_filter(const float *x, const float *dy, float *part, GnGeo
 /* Output pixels ox and ox + 1 (when pair) of row oy, as in_fwd_px. */
 ALWAYS_INLINE void out_fwd_px(const float *x, const float *wt, float *yr, GnGeo g, int b, int oy,
                               int ox, const int pair, const int CO) {
-  v8 acc0[NARROW], acc1[NARROW];
+  vf acc0[NARROW], acc1[NARROW];
   for (int co = 0; co < CO; co++) acc0[co] = acc1[co] = splat(0.0f);
-  const v8 zero = splat(0.0f);
+  const vf zero = splat(0.0f);
   for (int ky = 0; ky < g.KH; ky++) {
     const int iy = oy - g.PT + ky;
     if (iy < 0 || iy >= g.H) continue;
@@ -332,12 +374,12 @@ ALWAYS_INLINE void out_fwd_px(const float *x, const float *wt, float *yr, GnGeo 
       const int in0 = ix >= 0 && ix < g.W, in1 = pair && ix + 1 >= 0 && ix + 1 < g.W;
       const float *xs = xr + (ptrdiff_t)ix * g.C;
       const float *wk = wt + ((size_t)ky * g.KW + kx) * CO * g.C;
-      for (int k = 0; k < g.C; k += 8) {
-        const v8 x0 = in0 ? load8(xs + k) : zero, x1 = in1 ? load8(xs + g.C + k) : zero;
+      for (int k = 0; k < g.C; k += VW) {
+        const vf x0 = in0 ? load(xs + k) : zero, x1 = in1 ? load(xs + g.C + k) : zero;
         for (int co = 0; co < CO; co++) {
-          const v8 wv = load8(wk + co * g.C + k);
-          acc0[co] = fma8(x0, wv, acc0[co]);
-          if (pair) acc1[co] = fma8(x1, wv, acc1[co]);
+          const vf wv = load(wk + co * g.C + k);
+          acc0[co] = fma_v(x0, wv, acc0[co]);
+          if (pair) acc1[co] = fma_v(x1, wv, acc1[co]);
         }
       }
     }
@@ -352,7 +394,7 @@ ALWAYS_INLINE void out_fwd_px(const float *x, const float *wt, float *yr, GnGeo 
  * vector is loaded once for the NP pixels. */
 ALWAYS_INLINE void out_fwd_inner(const float *x, const float *wt, float *yr, GnGeo g, int b,
                                  int oy, int ox, const int CO, const int NP) {
-  v8 acc[8][NARROW];
+  vf acc[8][NARROW];
   for (int p = 0; p < NP; p++) {
     for (int co = 0; co < CO; co++) acc[p][co] = splat(0.0f);
   }
@@ -360,11 +402,11 @@ ALWAYS_INLINE void out_fwd_inner(const float *x, const float *wt, float *yr, GnG
     const float *xs = in_row(x, g, b, oy - g.PT + ky) + (ptrdiff_t)(ox - g.PL) * g.C;
     for (int kx = 0; kx < g.KW; kx++) {
       const float *wk = wt + ((size_t)ky * g.KW + kx) * CO * g.C;
-      for (int k = 0; k < g.C; k += 8) {
+      for (int k = 0; k < g.C; k += VW) {
         for (int co = 0; co < CO; co++) {
-          const v8 wv = load8(wk + co * g.C + k);
+          const vf wv = load(wk + co * g.C + k);
           for (int p = 0; p < NP; p++) {
-            acc[p][co] = fma8(load8(xs + (size_t)(p + kx) * g.C + k), wv, acc[p][co]);
+            acc[p][co] = fma_v(load(xs + (size_t)(p + kx) * g.C + k), wv, acc[p][co]);
           }
         }
       }
@@ -385,23 +427,23 @@ ALWAYS_INLINE void out_fwd(const float *x, const float *wt, float *y, GnGeo g, i
 
 ALWAYS_INLINE void out_bwd_px(const float *dy, const float *wt, float *dr, GnGeo g, int b,
                               int iy, int ix, const int CO) {
-  for (int k = 0; k < g.C; k += 8) {
-    v8 acc = splat(0.0f);
+  for (int k = 0; k < g.C; k += VW) {
+    vf acc = splat(0.0f);
     EACH_TAP_OF_INPUT(g, iy, ix, {
       const float *d = out_row(dy, g, b, oy) + (size_t)ox * CO;
       const float *wk = wt + ((size_t)ky * g.KW + kx) * CO * g.C + k;
-      for (int co = 0; co < CO; co++) acc = fma8(splat(d[co]), load8(wk + co * g.C), acc);
+      for (int co = 0; co < CO; co++) acc = fma_v(splat(d[co]), load(wk + co * g.C), acc);
     })
-    store8(dr + (size_t)ix * g.C + k, acc);
+    store(dr + (size_t)ix * g.C + k, acc);
   }
 }
 
-/* NP input pixels from ix, read by every tap: NP independent sums per 8
+/* NP input pixels from ix, read by every tap: NP independent sums per vector of
  * inputs instead of one chain of FMAs. */
 ALWAYS_INLINE void out_bwd_inner(const float *dy, const float *wt, float *dr, GnGeo g, int b,
                                  int iy, int ix, const int CO, const int NP) {
-  for (int k = 0; k < g.C; k += 8) {
-    v8 acc[8];
+  for (int k = 0; k < g.C; k += VW) {
+    vf acc[8];
     for (int p = 0; p < NP; p++) acc[p] = splat(0.0f);
     for (int ky = 0; ky < g.KH; ky++) {
       const float *drow = out_row(dy, g, b, iy + g.PT - ky);
@@ -409,12 +451,12 @@ ALWAYS_INLINE void out_bwd_inner(const float *dy, const float *wt, float *dr, Gn
         const float *d = drow + (size_t)(ix + g.PL - kx) * CO;
         const float *wk = wt + ((size_t)ky * g.KW + kx) * CO * g.C + k;
         for (int co = 0; co < CO; co++) {
-          const v8 wv = load8(wk + co * g.C);
-          for (int p = 0; p < NP; p++) acc[p] = fma8(splat(d[p * CO + co]), wv, acc[p]);
+          const vf wv = load(wk + co * g.C);
+          for (int p = 0; p < NP; p++) acc[p] = fma_v(splat(d[p * CO + co]), wv, acc[p]);
         }
       }
     }
-    for (int p = 0; p < NP; p++) store8(dr + (size_t)(ix + p) * g.C + k, acc[p]);
+    for (int p = 0; p < NP; p++) store(dr + (size_t)(ix + p) * g.C + k, acc[p]);
   }
 }
 
@@ -423,13 +465,13 @@ ALWAYS_INLINE void out_bwd_input(const float *dy, const float *wt, float *dx, Gn
   BY_INPUT_BLOCKS(out_bwd_px, out_bwd_inner, 8, dy, wt, dx, g, b, CO)
 }
 
-/* a[co][k..k+8·KC) = image b's sum of x(tap)[k..k+8·KC) · dy[co] for tap
+/* a[co][k..k+VW·KC) = image b's sum of x(tap)[k..k+VW·KC) · dy[co] for tap
  * (ky, kx), the KC·CO sums in registers over the pixels in order (as
  * in_filter_tap); KC vectors at once so that the FMAs of one pixel do not
  * wait on each other. */
 ALWAYS_INLINE void out_filter_tap(const float *x, const float *dy, float *a, GnGeo g, int b, int ky,
                                   int kx, int k, const int CO, const int KC) {
-  v8 acc[2][NARROW];
+  vf acc[2][NARROW];
   for (int kc = 0; kc < KC; kc++) {
     for (int co = 0; co < CO; co++) acc[kc][co] = splat(0.0f);
   }
@@ -443,32 +485,30 @@ ALWAYS_INLINE void out_filter_tap(const float *x, const float *dy, float *a, GnG
     for (int ox = ox0; ox < ox1; ox++) {
       const float *d = dyr + (size_t)ox * CO;
       for (int kc = 0; kc < KC; kc++) {
-        const v8 xv = load8(xr + (size_t)ox * g.C + 8 * kc);
-        for (int co = 0; co < CO; co++) acc[kc][co] = fma8(splat(d[co]), xv, acc[kc][co]);
+        const vf xv = load(xr + (size_t)ox * g.C + VW * kc);
+        for (int co = 0; co < CO; co++) acc[kc][co] = fma_v(splat(d[co]), xv, acc[kc][co]);
       }
     }
   }
   for (int kc = 0; kc < KC; kc++) {
-    for (int co = 0; co < CO; co++) store8(a + co * g.C + k + 8 * kc, acc[kc][co]);
+    for (int co = 0; co < CO; co++) store(a + co * g.C + k + VW * kc, acc[kc][co]);
   }
 }
 
-/* part[tap][co][c] = image b's sum of x(tap)[c] · dy[co], a tap and 16 inputs at a time. */
+/* part[tap][co][c] = image b's sum of x(tap)[c] · dy[co], a tap and two vectors of inputs at a time. */
 ALWAYS_INLINE void out_filter(const float *x, const float *dy, float *part, GnGeo g, int b,
                               const int CO) {
   for (int ky = 0; ky < g.KH; ky++) {
     for (int kx = 0; kx < g.KW; kx++) {
       float *a = part + ((size_t)ky * g.KW + kx) * CO * g.C;
       int k = 0;
-      for (; k + 16 <= g.C; k += 16) out_filter_tap(x, dy, a, g, b, ky, kx, k, CO, 2);
+      for (; k + 2 * VW <= g.C; k += 2 * VW) out_filter_tap(x, dy, a, g, b, ky, kx, k, CO, 2);
       if (k < g.C) out_filter_tap(x, dy, a, g, b, ky, kx, k, CO, 1);
     }
   }
 }
 
 /* ---- One image of each pass, by kind and narrow count. ---- */
-
-enum { FWD, BWD_INPUT, FILTER };
 
 /* Calls f(a, b, out, g, image, N) with N a constant 1..4, so f's loops unroll. */
 #define BY_COUNT(f, n, a, bb, out, g, image) \
@@ -479,15 +519,28 @@ enum { FWD, BWD_INPUT, FILTER };
     default: f(a, bb, out, g, image, 4); break; \
   }
 
+/* BY_COUNT for a count of vectors, 1 to NV_MAX. */
+#if NV_MAX == 2
+#define BY_VECTORS(f, n, a, bb, out, g, image) \
+  if ((n) == 1) f(a, bb, out, g, image, 1);    \
+  else f(a, bb, out, g, image, 2);
+#else
+#define BY_VECTORS BY_COUNT
+#endif
+
 static void in_image(int pass, const float *a, const float *w, float *out, GnGeo g, int b) {
-  if (pass == FWD) BY_COUNT(in_fwd, g.CO / 8, a, w, out, g, b)
-  else if (pass == BWD_INPUT) BY_COUNT(in_bwd_input, g.C, a, w, out, g, b)
-  else BY_COUNT(in_filter, g.CO / 8, a, w, out, g, b)
+  if (pass == GN_FWD) {
+    BY_VECTORS(in_fwd, g.CO / VW, a, w, out, g, b)
+  } else if (pass == GN_BWD_INPUT) {
+    BY_COUNT(in_bwd_input, g.C, a, w, out, g, b)
+  } else {
+    BY_VECTORS(in_filter, g.CO / VW, a, w, out, g, b)
+  }
 }
 
 static void out_image(int pass, const float *a, const float *w, float *out, GnGeo g, int b) {
-  if (pass == FWD) BY_COUNT(out_fwd, g.CO, a, w, out, g, b)
-  else if (pass == BWD_INPUT) BY_COUNT(out_bwd_input, g.CO, a, w, out, g, b)
+  if (pass == GN_FWD) BY_COUNT(out_fwd, g.CO, a, w, out, g, b)
+  else if (pass == GN_BWD_INPUT) BY_COUNT(out_bwd_input, g.CO, a, w, out, g, b)
   else BY_COUNT(out_filter, g.CO, a, w, out, g, b)
 }
 
@@ -514,8 +567,8 @@ static void image_part(void *p, int t, int nt) {
   }
 }
 
-/* The pass over every image on the team: a is x (FWD, FILTER) or dy
- * (BWD_INPUT); b is w, or dy for FILTER; out gets image b's part at
+/* The pass over every image on the team: a is x (GN_FWD, GN_BWD_FILTER) or dy
+ * (GN_BWD_INPUT); b is w, or dy for GN_BWD_FILTER; out gets image b's part at
  * out + b·per (per = 0: one shared output indexed by image inside). */
 static void each_image(int pass, const float *a, const float *b, float *out, size_t per, GnGeo g) {
   const double flops = 2.0 * g.B * g.OH * g.OW * (double)taps_of(g) * g.C * g.CO;
@@ -524,27 +577,27 @@ static void each_image(int pass, const float *a, const float *b, float *out, siz
   gn__parallel(team < g.B ? team : g.B, image_part, &job);
 }
 
-/* Entry points (conv.c dispatches here when gn__thin); scratch holds
+/* Entry points (conv.c dispatches here when THIN(fits)); scratch holds
  * gn__thin_floats(g) floats. */
 
-void gn__thin_fwd(const float *x, const float *w, float *y, const int *gi, float *scratch) {
+void THIN(fwd)(const float *x, const float *w, float *y, const int *gi, float *scratch) {
   const GnGeo g = gn__geo(gi);
   if (!narrow_in(g)) gn__transpose_taps(w, scratch, taps_of(g), g.C, g.CO), w = scratch;
-  each_image(FWD, x, w, y, 0, g);
+  each_image(GN_FWD, x, w, y, 0, g);
 }
 
-void gn__thin_bwd_input(const float *dy, const float *w, float *dx, const int *gi,
+void THIN(bwd_input)(const float *dy, const float *w, float *dx, const int *gi,
                         float *scratch) {
   const GnGeo g = gn__geo(gi);
   if (!narrow_in(g)) gn__transpose_taps(w, scratch, taps_of(g), g.C, g.CO), w = scratch;
-  each_image(BWD_INPUT, dy, w, dx, 0, g);
+  each_image(GN_BWD_INPUT, dy, w, dx, 0, g);
 }
 
-void gn__thin_bwd_filter(const float *x, const float *dy, float *dw, const int *gi,
+void THIN(bwd_filter)(const float *x, const float *dy, float *dw, const int *gi,
                          float *scratch) {
   const GnGeo g = gn__geo(gi);
   const size_t kn = taps_of(g) * g.C * g.CO;
-  each_image(FILTER, x, dy, scratch, kn, g);
+  each_image(GN_BWD_FILTER, x, dy, scratch, kn, g);
   /* The images' parts in image order, then into dw's [tap][c][co]. */
   if (narrow_in(g)) {
     gn__sum_parts(scratch, g.B, kn, dw);

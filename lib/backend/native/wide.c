@@ -51,7 +51,8 @@ int gn__wide(const int *g) {
  * its runs along a row are too short to pay for loading dw's sums. */
 int gn__wide_dw(const int *g) { return gn__wide(g) && g[OH_] * g[OW_] >= 1024; }
 
-/* Outputs [co, co + 16·NV) of NP pixels from ox (every tap inside). */
+/* Outputs [co, co + 16·NV) of NP pixels from ox, whose taps stay inside the
+ * input's width; tap rows above or below it are skipped (they read zeros). */
 ALWAYS_INLINE void block(const float *x, const float *w, float *yr, GnGeo g, int b, int oy, int ox,
                          int co, const int NV, const int NP) {
   __m512 acc[12][2];
@@ -61,6 +62,7 @@ ALWAYS_INLINE void block(const float *x, const float *w, float *yr, GnGeo g, int
   const size_t step = (size_t)g.SW * g.C;
   for (int ky = 0; ky < g.KH; ky++) {
     const int iy = oy * g.SH - g.PT + ky;
+    if (iy < 0 || iy >= g.H) continue;
     const float *xr = x + (((size_t)b * g.H + iy) * g.W + (size_t)(ox * g.SW - g.PL)) * g.C;
     for (int kx = 0; kx < g.KW; kx++) {
       const float *xp = xr + (size_t)kx * g.C;
@@ -133,7 +135,7 @@ static void rest_block(const float *x, const float *w, float *yr, GnGeo g, int b
 static void output_row(const float *x, const float *w, float *y, GnGeo g, int b, int oy) {
   float *yr = y + ((size_t)b * g.OH + oy) * g.OW * g.CO;
   int lo, hi, ox = 0;
-  gn__inner_range(g, oy, &lo, &hi);
+  gn__inner_columns(g, &lo, &hi);
   for (; ox < lo; ox++) edge_pixel(x, w, yr, g, b, oy, ox);
   for (; ox + 12 <= hi; ox += 12) blocks(x, w, yr, g, b, oy, ox, 12);
   if (ox < hi) rest_block(x, w, yr, g, b, oy, ox, hi - ox), ox = hi;
