@@ -272,6 +272,10 @@ Deno.test("native Conv2D, Conv2DBackpropInput and Conv2DBackpropFilter match cpu
     [[2, 5, 20, 32], [3, 3, 32, 16], 1, "valid"],
     [[2, 7, 13, 24], [1, 1, 24, 32], 1, "same"],
     [[1, 8, 8, 32], [3, 3, 32, 32], 2, "same"],
+    // Their input gradient at stride 2 in pixel pairs (both parities from one dy load), with odd
+    // widths and no padding: pairs up to the last dy pixel, then single pixels.
+    [[2, 7, 13, 16], [3, 3, 16, 32], 2, "valid"],
+    [[1, 5, 15, 32], [3, 3, 32, 16], 2, "valid"],
     // Its filter gradient runs from 32×32 outputs on: 12 and 4 of 16 inputs, 16 and 32 outputs.
     [[3, 32, 33, 16], [3, 3, 16, 16], 1, "same"],
     [[1, 64, 66, 8], [3, 3, 8, 32], 2, "same"],

@@ -178,7 +178,7 @@ const ALL_SYMBOLS = {
   ) as QueuedSymbols,
 };
 
-/** The loaded library's functions (each documented in pool.c, runners.c, conv.c, thin.c, wide.c, block.c, elementwise.c, channel.c, queue.c). */
+/** The loaded library's functions (each documented in pool.c, runners.c, conv.c, thin.c, thin16.c, wide.c, regions.c, block.c, elementwise.c, channel.c, queue.c). */
 export type NativeSymbols = Deno.DynamicLibrary<typeof ALL_SYMBOLS>["symbols"];
 
 /** The loaded library and what it runs on. */

@@ -1,12 +1,13 @@
 /*
  * glyphnet native kernels: shared declarations. NHWC convolutions as im2col +
- * BLAS sgemm (conv.c), a fused conv -> batch norm (batch statistics) ->
- * swish/sigmoid block and its backward pass (block.c), elementwise ops and
- * Adam (elementwise.c), the channel's resampling, 3x3 correlation and hard
- * sigmoid (channel.c). Called from Deno through FFI (ffi.ts), in turn or
- * queued for one worker thread (queue.c), which runs them in order; every
- * buffer is owned by the caller except pool.c's scratch arenas, which only
- * one kernel at a time uses.
+ * BLAS sgemm (conv.c; per region of edge outputs in regions.c) or direct
+ * loops (thin.c and its 16-float build thin16.c, wide.c), a fused conv ->
+ * batch norm (batch statistics) -> swish/sigmoid block and its backward
+ * pass (block.c), elementwise ops and Adam (elementwise.c), the channel's
+ * resampling, 3x3 correlation and hard sigmoid (channel.c). Called from
+ * Deno through FFI (ffi.ts), in turn or queued for one worker thread
+ * (queue.c), which runs them in order; every buffer is owned by the caller
+ * except pool.c's scratch arenas, which only one kernel at a time uses.
  *
  * Threads: every kernel cuts its loops into parts (gn__parallel below),
  * which the runners (runners.c) run; OpenBLAS is kept at 1 thread and

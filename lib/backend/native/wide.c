@@ -272,6 +272,100 @@ static void edge_pixel_t(const float *dy, const float *wt, float *dxr, GnGeo g, 
   }
 }
 
+/* Stride 2 and 3 taps across (G's transposed convs): an input pixel with
+ * ix + PL = 2·o reads dy pixels o (tap 0) and o - 1 (tap 2), and the next
+ * one reads o (tap 1), so each dy value broadcast serves three FMAs where
+ * block_t, a parity at a time, gave it one: with 16 channels (G's last
+ * transposed conv, to 64×64×16) that left the FMAs waiting on loads. */
+
+/* dx[iy, ix .. ix + 2·NP)[c0 .. c0 + 16·NV) with ix + PL even, reading dy
+ * pixels (ix + PL) / 2 - 1 .. (ix + PL) / 2 + NP - 1 (all inside). */
+ALWAYS_INLINE void pair_block_t(const float *dy, const float *wt, float *dxr, GnGeo g, int b,
+                                int iy, int ix, int c0, const int NV, const int NP) {
+  __m512 acc[24];
+  for (int i = 0; i < 2 * NP * NV; i++) acc[i] = _mm512_setzero_ps();
+  const int first = (ix + g.PL) / 2 - 1;
+  const size_t tap = (size_t)g.CO * g.C;
+  for (int ky = 0; ky < g.KH; ky++) {
+    int oy;
+    if (!lands(iy + g.PT - ky, g.SH, g.OH, &oy)) continue;
+    const float *d = dy + (((size_t)b * g.OH + oy) * g.OW + first) * g.CO;
+    const float *wk = wt + (size_t)ky * 3 * tap + c0;
+    for (int co = 0; co < g.CO; co++) {
+      __m512 w0[2], w1[2], w2[2];
+      for (int v = 0; v < NV; v++) {
+        const float *wc = wk + (size_t)co * g.C + 16 * v;
+        w0[v] = _mm512_loadu_ps(wc), w1[v] = _mm512_loadu_ps(wc + tap);
+        w2[v] = _mm512_loadu_ps(wc + 2 * tap);
+      }
+      __m512 prev = _mm512_set1_ps(d[co]);
+      for (int j = 0; j < NP; j++) {
+        const __m512 cur = _mm512_set1_ps(d[(size_t)(j + 1) * g.CO + co]);
+        for (int v = 0; v < NV; v++) {
+          __m512 *even = &acc[2 * j * NV + v], *odd = &acc[(2 * j + 1) * NV + v];
+          *even = _mm512_fmadd_ps(prev, w2[v], _mm512_fmadd_ps(cur, w0[v], *even));
+          *odd = _mm512_fmadd_ps(cur, w1[v], *odd);
+        }
+        prev = cur;
+      }
+    }
+  }
+  for (int q = 0; q < 2 * NP; q++) {
+    for (int v = 0; v < NV; v++) {
+      _mm512_storeu_ps(dxr + (size_t)(ix + q) * g.C + c0 + 16 * v, acc[q * NV + v]);
+    }
+  }
+}
+
+/* Every channel of NP pixel pairs from ix, 32 channels at a time when they
+ * divide (NP up to 6), else 16 (up to 12). */
+ALWAYS_INLINE void pairs_wide(const float *dy, const float *wt, float *dxr, GnGeo g, int b, int iy,
+                              int ix, const int NP) {
+  for (int c0 = 0; c0 < g.C; c0 += 32) pair_block_t(dy, wt, dxr, g, b, iy, ix, c0, 2, NP);
+}
+
+ALWAYS_INLINE void pairs_narrow(const float *dy, const float *wt, float *dxr, GnGeo g, int b,
+                                int iy, int ix, const int NP) {
+  for (int c0 = 0; c0 < g.C; c0 += 16) pair_block_t(dy, wt, dxr, g, b, iy, ix, c0, 1, NP);
+}
+
+static void pairs(const float *dy, const float *wt, float *dxr, GnGeo g, int b, int iy, int ix,
+                  int n) {
+  if (g.C % 32 == 0) {
+    switch (n) {
+      case 1: pairs_wide(dy, wt, dxr, g, b, iy, ix, 1); break;
+      case 2: pairs_wide(dy, wt, dxr, g, b, iy, ix, 2); break;
+      case 3: pairs_wide(dy, wt, dxr, g, b, iy, ix, 3); break;
+      case 4: pairs_wide(dy, wt, dxr, g, b, iy, ix, 4); break;
+      case 5: pairs_wide(dy, wt, dxr, g, b, iy, ix, 5); break;
+      default: pairs_wide(dy, wt, dxr, g, b, iy, ix, 6); break;
+    }
+  } else {
+    if (n == 12) pairs_narrow(dy, wt, dxr, g, b, iy, ix, 12);
+    else BY_REST(n, pairs_narrow, dy, wt, dxr, g, b, iy, ix)
+  }
+}
+
+/* Row iy of a stride-2, 3-wide transposed conv: pairs from each even ix + PL
+ * whose dy pixels lie inside, the other pixels alone. */
+static void input_row_pairs(const float *dy, const float *wt, float *dx, GnGeo g, int b, int iy) {
+  float *dxr = dx + ((size_t)b * g.H + iy) * g.W * g.C;
+  const int most = g.C % 32 == 0 ? 6 : 12;
+  int ix = 0;
+  while (ix < g.W) {
+    const int first = (ix + g.PL) / 2 - 1;
+    int n = (g.W - ix) / 2 < g.OW - 1 - first ? (g.W - ix) / 2 : g.OW - 1 - first;
+    if ((ix + g.PL) % 2 || first < 0 || n < 1) {
+      if (inner_column(g, ix)) rest_block_t(dy, wt, dxr, g, b, iy, ix, 1);
+      else edge_pixel_t(dy, wt, dxr, g, b, iy, ix);
+      ix++;
+      continue;
+    }
+    for (; n > 0; n -= most, ix += 2 * most) pairs(dy, wt, dxr, g, b, iy, ix, n < most ? n : most);
+    if (n < 0) ix += 2 * n;
+  }
+}
+
 /* Row iy of image b: for each remainder r of ix mod SW, its columns in
  * order, runs of inner ones in blocks of 12 and a rest, the others alone. */
 static void input_row(const float *dy, const float *wt, float *dx, GnGeo g, int b, int iy) {
@@ -298,7 +392,7 @@ int gn__wide_bwd_input(const float *dy, const float *w, float *dx, const int *gi
   float *wt = (float *)gn__work(taps * g.C * g.CO * sizeof(float));
   if (!wt) return -1;
   gn__transpose_taps(w, wt, taps, g.C, g.CO);
-  each_row(input_row, g.H, dy, wt, dx, g);
+  each_row(g.SW == 2 && g.KW == 3 ? input_row_pairs : input_row, g.H, dy, wt, dx, g);
   return 0;
 }
 
