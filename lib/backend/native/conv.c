@@ -155,9 +155,6 @@ static void col2im_rows(const float *col, float *dx, const int *g, size_t m0, si
   }
 }
 
-size_t gn__rows(const int *g) { return (size_t)g[B_] * g[OH_] * g[OW_]; }
-size_t gn__k(const int *g) { return (size_t)g[KH_] * g[KW_] * g[C_]; }
-
 /* im2col runs in chunks of rows whose columns fit in cache (~512 KiB):
  * a whole column matrix is 9x the input and went to memory and back. But
  * at least 512 rows: every chunk's GEMM packs all of w again (dw: reads and
@@ -241,7 +238,7 @@ static void fwd_part(void *p, int t, int nt) {
 /* Few output rows against a large filter: D's last convs (128 rows; a
  * 2048 x 1024 filter once cut, 1024 x 1024 for the 1x1) and G's first
  * transposed conv. Cut by rows, every thread packed the whole filter for its
- * 64 rows and a second thread gained nothing (3.7 -> 3.9 ms a pass). These
+ * 64 rows and a second thread gained nothing (3.3-3.6 ms a pass at 1 and 2). These
  * run with every row in one chunk of col, the team cutting the filter's
  * side: the forward pass by output columns, the input gradient by col's
  * columns (then col2im by images), the filter gradient by slices of dw. */

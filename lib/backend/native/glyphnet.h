@@ -114,8 +114,8 @@ static inline void gn__split(size_t n, int parts, int t, size_t *lo, size_t *hi)
 /* 1x1, stride 1, no padding: the input rows are the im2col rows. */
 GN_INTERNAL int gn__pointwise(const int *g);
 /* Output pixels B*OH*OW and patch length KH*KW*C. */
-GN_INTERNAL size_t gn__rows(const int *g);
-GN_INTERNAL size_t gn__k(const int *g);
+static inline size_t gn__rows(const int *g) { return (size_t)g[B_] * g[OH_] * g[OW_]; }
+static inline size_t gn__k(const int *g) { return (size_t)g[KH_] * g[KW_] * g[C_]; }
 /* Floats of column scratch the conv routines below need (0: none). */
 GN_INTERNAL size_t gn__col_floats(const int *g);
 /* Convolution and its gradients; col is gn__col_floats(g) floats of scratch.
