@@ -80,8 +80,8 @@ int THIN(fits)(const int *g, int pass) {
   const GnGeo t = gn__geo(g);
   if (g[SH_] != 1 || g[SW_] != 1) return 0;
 #if VW == 16
-  /* Where 16 floats gained: D's stem forward 8.9 -> 5.9 ms and G's head
-   * input gradient 6.5 -> 4.1 at B 128. The filter gradients' 16-float
+  /* Where 16 floats gained: D's stem forward 8.9 -> 6.7 ms and G's head
+   * input gradient 6.6 -> 4.3 at B 128. The filter gradients' 16-float
    * sums waited on each other (stem 10.7 -> 13.1), and the head's forward
    * adds 16 lanes for each output (8.3 -> 10.8): those stay at 8. */
   return (narrow_in(t) && pass == GN_FWD) || (narrow_out(t) && pass == GN_BWD_INPUT);
@@ -191,14 +191,13 @@ ALWAYS_INLINE void in_fwd_px(const float *x, const float *w, float *yr, GnGeo g,
 #else
 #define IN_NP(NV) ((NV) >= 3 ? 2 : 8 / (NV))
 #endif
-#define IN_NP_MAX (VW == 16 ? 12 : 8)
 
 /* NP output pixels from ox, every tap inside: a tap row's KW·C inputs are
  * contiguous, so with C a constant they run as one loop of broadcasts,
  * each against the NV weight vectors loaded once for the NP pixels. */
 ALWAYS_INLINE void in_fwd_inner(const float *x, const float *w, float *yr, GnGeo g, int b, int oy,
                                 int ox, const int C, const int NV, const int NP) {
-  vf acc[IN_NP_MAX][NV_MAX];
+  vf acc[8][NV_MAX];
   for (int p = 0; p < NP; p++) {
     for (int k = 0; k < NV; k++) acc[p][k] = splat(0.0f);
   }
@@ -218,7 +217,6 @@ ALWAYS_INLINE void in_fwd_inner(const float *x, const float *w, float *yr, GnGeo
     for (int k = 0; k < NV; k++) store(yr + (size_t)(ox + p) * VW * NV + VW * k, acc[p][k]);
   }
 }
-
 
 ALWAYS_INLINE void in_fwd_c(const float *x, const float *w, float *y, GnGeo g, int b, const int NV,
                             const int C) {

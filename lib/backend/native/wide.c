@@ -290,7 +290,7 @@ ALWAYS_INLINE void pair_block_t(const float *dy, const float *wt, float *dxr, Gn
     int oy;
     if (!lands(iy + g.PT - ky, g.SH, g.OH, &oy)) continue;
     const float *d = dy + (((size_t)b * g.OH + oy) * g.OW + first) * g.CO;
-    const float *wk = wt + (size_t)ky * 3 * tap + c0;
+    const float *wk = wt + (size_t)ky * g.KW * tap + c0;
     for (int co = 0; co < g.CO; co++) {
       __m512 w0[2], w1[2], w2[2];
       for (int v = 0; v < NV; v++) {
@@ -317,8 +317,11 @@ ALWAYS_INLINE void pair_block_t(const float *dy, const float *wt, float *dxr, Gn
   }
 }
 
-/* Every channel of NP pixel pairs from ix, 32 channels at a time when they
- * divide (NP up to 6), else 16 (up to 12). */
+/* Pixel pairs per block: 6 with 32 channels at a time (when they divide the
+ * channels), 12 with 16; 24 registers of sums either way. */
+static int most_pairs(GnGeo g) { return g.C % 32 == 0 ? 6 : 12; }
+
+/* Every channel of NP pixel pairs from ix, 32 or 16 channels at a time. */
 ALWAYS_INLINE void pairs_wide(const float *dy, const float *wt, float *dxr, GnGeo g, int b, int iy,
                               int ix, const int NP) {
   for (int c0 = 0; c0 < g.C; c0 += 32) pair_block_t(dy, wt, dxr, g, b, iy, ix, c0, 2, NP);
@@ -331,7 +334,7 @@ ALWAYS_INLINE void pairs_narrow(const float *dy, const float *wt, float *dxr, Gn
 
 static void pairs(const float *dy, const float *wt, float *dxr, GnGeo g, int b, int iy, int ix,
                   int n) {
-  if (g.C % 32 == 0) {
+  if (most_pairs(g) == 6) {
     switch (n) {
       case 1: pairs_wide(dy, wt, dxr, g, b, iy, ix, 1); break;
       case 2: pairs_wide(dy, wt, dxr, g, b, iy, ix, 2); break;
@@ -350,7 +353,7 @@ static void pairs(const float *dy, const float *wt, float *dxr, GnGeo g, int b, 
  * whose dy pixels lie inside, the other pixels alone. */
 static void input_row_pairs(const float *dy, const float *wt, float *dx, GnGeo g, int b, int iy) {
   float *dxr = dx + ((size_t)b * g.H + iy) * g.W * g.C;
-  const int most = g.C % 32 == 0 ? 6 : 12;
+  const int most = most_pairs(g);
   int ix = 0;
   while (ix < g.W) {
     const int first = (ix + g.PL) / 2 - 1;
