@@ -575,6 +575,10 @@ Deno.test("convBnAct() as a native kernel matches its tfjs ops for every shape G
     [[4, 2, 2, 4], 4, { size: 3, stride: 2, activation: "swish" }], // D's last: 2×2 → 1×1
     [[1, 40, 40, 16], 4, { size: 3, stride: 1, activation: "swish" }], // several im2col chunks
     [[4, 32, 32, 8], 4, { size: 3, stride: 2, transpose: true, activation: "swish" }],
+    // Residual 1×1 blocks (GlyphnetConvBnActAdd): G's and D's, one large.
+    [[2, 4, 4, 3], 3, { size: 1, stride: 1, activation: "swish", residual: true }],
+    [[3, 5, 5, 2], 2, { size: 1, stride: 1, activation: "sigmoid", residual: true }],
+    [[2, 24, 24, 16], 16, { size: 1, stride: 1, activation: "swish", residual: true }],
   ];
   for (const [xs, out, o] of cases) {
     const [b, h, w, c] = xs;
@@ -601,12 +605,14 @@ Deno.test("convBnAct() on native runs only the conv gradients asked for, with th
   const options: BlockOptions[] = [
     { size: 3, stride: 2, activation: "swish" },
     { size: 3, stride: 2, transpose: true, activation: "sigmoid" },
+    { size: 1, stride: 1, activation: "swish", residual: true },
   ];
   await tf.setBackend("native");
   for (const o of options) {
-    const kernel = o.transpose ? [3, 3, 5, 3] : [3, 3, 3, 5];
-    const inputs = blockInputs([2, 4, 4, 3], kernel, rng, 5);
-    const r = random(o.transpose ? [2, 8, 8, 5] : [2, 2, 2, 5], rng);
+    const out = o.residual ? 3 : 5;
+    const kernel = o.transpose ? [3, 3, 5, 3] : [o.size, o.size, 3, out];
+    const inputs = blockInputs([2, 4, 4, 3], kernel, rng, out);
+    const r = random(o.transpose ? [2, 8, 8, 5] : o.residual ? [2, 4, 4, 3] : [2, 2, 2, 5], rng);
     const ts = inputs.map((i) => tf.tensor(i.values, i.shape));
     const rt = tf.tensor(r.values, r.shape);
     const f = block(o);
@@ -620,6 +626,11 @@ Deno.test("convBnAct() on native runs only the conv gradients asked for, with th
     const paramKernels = [...(await tf.profile(() => onlyParams())).kernelNames];
     const what = JSON.stringify(o);
     assert.ok(xKernels.includes("GlyphnetBnActGrad"), `${what}: the split gradient did not run`);
+    if (o.residual) {
+      const forward = [...(await tf.profile(() => loss(...ts))).kernelNames];
+      assert.ok(forward.includes("GlyphnetConvBnActAdd"), `${what}: ran ${forward}`);
+      assert.ok(!forward.includes("Add"), `${what}: the sum ran as its own kernel`);
+    }
     assert.ok(!xKernels.includes("Conv2DBackpropFilter"), `${what}: dx ran the filter pass`);
     const inputPass = o.transpose ? "Conv2D" : "Conv2DBackpropInput";
     assert.ok(!paramKernels.includes(inputPass), `${what}: params ran ${inputPass}`);
@@ -658,7 +669,11 @@ Deno.test("convBnAct() on native keeps tf.memory().numTensors flat over repeated
   await tf.setBackend("native");
   const rng = new Rng(5);
   const ts = blockInputs([2, 4, 4, 3], [3, 3, 3, 2], rng).map((s) => tf.tensor(s.values, s.shape));
+  const rs = blockInputs([2, 4, 4, 3], [1, 1, 3, 3], rng, 3).map((s) =>
+    tf.tensor(s.values, s.shape)
+  );
   const o: BlockOptions = { size: 3, stride: 1, activation: "swish" };
+  const residual: BlockOptions = { size: 1, stride: 1, activation: "swish", residual: true };
   const stepOnce = () => {
     const stats: BatchStats[] = [];
     tf.tidy(() => {
@@ -674,6 +689,9 @@ Deno.test("convBnAct() on native keeps tf.memory().numTensors flat over repeated
       } as unknown as BlockParams;
       convBnAct(ts[0] as tf.Tensor4D, p, o, stats);
       convBnAct(ts[0] as tf.Tensor4D, p, o);
+      tf.grads((...xs: tf.Tensor[]) =>
+        tf.sum((block(residual) as (...a: tf.Tensor[]) => tf.Tensor)(...xs))
+      )(rs);
     });
     for (const s of stats) tf.dispose([s.mean, s.variance]);
   };
@@ -681,7 +699,7 @@ Deno.test("convBnAct() on native keeps tf.memory().numTensors flat over repeated
   const before = tf.memory().numTensors;
   for (let i = 0; i < 5; i++) stepOnce();
   assert.equal(tf.memory().numTensors, before);
-  tf.dispose(ts);
+  tf.dispose([...ts, ...rs]);
 });
 
 Deno.test("native G and D forward and gradients match cpu", async () => {

@@ -41,6 +41,13 @@
  * {@link CONV_BN_ACT_GRAD}; a backend that registers this kernel registers
  * one of the two (native the first, webgpu the second).
  *
+ * ## `GlyphnetConvBnActAdd` (optional): the block plus its input
+ * As `GlyphnetConvBnAct` with `y` = x + act(gamma · xhat + beta): a residual
+ * block, stride 1 and Cin = Cout. The sum in the same pass saves an `Add`
+ * kernel and a pass over memory: the block's activation is never written
+ * alone. Registered only beside {@link BN_ACT_GRAD}; the gradient of `x` is
+ * then the conv's input gradient plus `dy`.
+ *
  * ## `GlyphnetConvBnActGrad`: the backward pass of `GlyphnetConvBnAct`
  * Inputs `{ x, filter, gamma, beta, xhat, variance, dy }`: the forward's
  * inputs and its outputs 1 and 3, and `dy` (the gradient of `y`, y's shape).
@@ -104,6 +111,8 @@ import * as tf from "@tensorflow/tfjs-core";
 
 /** Fused conv → batch norm → activation, forward. */
 export const CONV_BN_ACT = "GlyphnetConvBnAct";
+/** The same block plus its input (a residual block); see the module docs. */
+export const CONV_BN_ACT_ADD = "GlyphnetConvBnActAdd";
 /** Its backward pass. */
 export const CONV_BN_ACT_GRAD = "GlyphnetConvBnActGrad";
 /** Its batch-norm + activation half alone (see the module docs). */

@@ -16,6 +16,7 @@ import {
   backendHasKernels,
   BN_ACT_GRAD,
   CONV_BN_ACT,
+  CONV_BN_ACT_ADD,
   CONV_BN_ACT_GRAD,
   type ConvBnActAttrs,
   MOVING_AVERAGES,
@@ -55,6 +56,8 @@ export interface BlockOptions {
   /** A stride-2 transposed convolution that doubles height and width. */
   transpose?: boolean;
   activation: "swish" | "sigmoid";
+  /** Add the block's input to its output (stride 1, as many channels out as in). */
+  residual?: boolean;
 }
 
 /** Batch statistics one block saw, to update its running averages. */
@@ -111,8 +114,11 @@ export function glorotUniform(shape: number[], rng: Rng): tf.Tensor {
  * When `stats` is given, the block's batch mean and variance are pushed to
  * it (kept past any tidy) so the caller can update the running averages.
  *
+ * With `residual`, returns x plus the block's output.
+ *
  * Runs as one `GlyphnetConvBnAct` kernel (lib/backend/fused_kernels.ts) when
- * the active backend registers it, else as the tfjs ops it fuses.
+ * the active backend registers it, else as the tfjs ops it fuses; a residual
+ * block as one `GlyphnetConvBnActAdd` where the backend has that.
  */
 export function convBnAct(
   x: tf.Tensor4D,
@@ -128,7 +134,12 @@ export function convBnAct(
   };
   const fused = backendHasKernels(CONV_BN_ACT) &&
     (backendHasKernels(BN_ACT_GRAD) || backendHasKernels(CONV_BN_ACT_GRAD));
-  const { y, mean, variance } = (fused ? convBnActKernel : convBnActComposed)(x, p, attrs);
+  const withSum = o.residual === true && fused && backendHasKernels(CONV_BN_ACT_ADD) &&
+    backendHasKernels(BN_ACT_GRAD);
+  const { y, mean, variance } = fused
+    ? convBnActKernel(x, p, attrs, withSum ? CONV_BN_ACT_ADD : CONV_BN_ACT)
+    : convBnActComposed(x, p, attrs);
+  const out = o.residual && !withSum ? tf.add(x, y) as tf.Tensor4D : y;
   if (stats) {
     stats.push({
       params: p,
@@ -138,7 +149,7 @@ export function convBnAct(
   } else if (fused) {
     tf.dispose([mean, variance]);
   }
-  return y;
+  return out;
 }
 
 /** The block's output and batch statistics. */
@@ -173,7 +184,12 @@ function convBnActComposed(x: tf.Tensor4D, p: BlockParams, a: ConvBnActAttrs): B
  * zeroed tensor the size of xhat in every block's backward pass (about a
  * tenth of a small step's time). The gradient is the backend's grad kernel.
  */
-function convBnActKernel(x: tf.Tensor4D, p: BlockParams, a: ConvBnActAttrs): BlockResult {
+function convBnActKernel(
+  x: tf.Tensor4D,
+  p: BlockParams,
+  a: ConvBnActAttrs,
+  kernel: string,
+): BlockResult {
   const attrs = a as unknown as tf.NamedAttrMap;
   const inputs = { x, filter: p.kernel, bias: p.bias, gamma: p.gamma, beta: p.beta };
   let stats: tf.Tensor[] = [];
@@ -184,7 +200,7 @@ function convBnActKernel(x: tf.Tensor4D, p: BlockParams, a: ConvBnActAttrs): Blo
       // The kernels read float32 only; a one-hot int32 message is cast here.
       const input = x.dtype === "float32" ? x : tf.cast(x, "float32");
       const [y, state, mean, variance] = tf.engine().runKernel(
-        CONV_BN_ACT,
+        kernel,
         { ...inputs, x: input },
         attrs,
       ) as tf.Tensor[];
@@ -197,7 +213,12 @@ function convBnActKernel(x: tf.Tensor4D, p: BlockParams, a: ConvBnActAttrs): Blo
     },
     backwardsFunc: (dy, [input, state, variance, mean]) =>
       // The gradient kernels read the first six; GlyphnetBnActGrad also mean and bias.
-      blockGradient(dy, [input, p.kernel, p.gamma, p.beta, state, variance, mean, p.bias], attrs),
+      blockGradient(
+        dy,
+        [input, p.kernel, p.gamma, p.beta, state, variance, mean, p.bias],
+        attrs,
+        kernel === CONV_BN_ACT_ADD,
+      ),
   }) as tf.Tensor4D;
   return { y, mean: stats[0] as tf.Tensor1D, variance: stats[1] as tf.Tensor1D };
 }
@@ -223,8 +244,13 @@ function blockGradient(
   dy: tf.Tensor,
   saved: tf.Tensor[],
   attrs: tf.NamedAttrMap,
+  residual: boolean,
 ): Record<string, () => tf.Tensor> {
-  if (backendHasKernels(BN_ACT_GRAD)) return splitGradient(dy, saved, attrs);
+  if (backendHasKernels(BN_ACT_GRAD)) {
+    const grads = splitGradient(dy, saved, attrs);
+    if (!residual) return grads;
+    return { ...grads, x: () => tf.add(grads.x(), dy) };
+  }
   const [x, filter, gamma, beta, xhat, variance] = saved;
   const inputs = { x, filter, gamma, beta, xhat, variance, dy };
   const [dx, dfilter, dbias, dgamma, dbeta] = tf.engine().runKernel(

@@ -120,7 +120,12 @@ export function discriminate(
     let x = convBnAct(images, d.stem, { size: 3, stride: 1, activation: "swish" }, stats);
     for (const { conv, conv1x1 } of d.downs) {
       const pre = convBnAct(x, conv, { size: 3, stride: 2, activation: "swish" }, stats);
-      x = tf.add(pre, convBnAct(pre, conv1x1, { size: 1, stride: 1, activation: "swish" }, stats));
+      x = convBnAct(
+        pre,
+        conv1x1,
+        { size: 1, stride: 1, activation: "swish", residual: true },
+        stats,
+      );
     }
     // D ends at 1×1: a reshape gives the mean's values without tfjs's
     // transpose-and-reduce (milliseconds a call on host backends).

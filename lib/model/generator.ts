@@ -129,7 +129,7 @@ export function generate(g: Generator, messages: Tensor2D, stats?: BatchStats[])
         { size: 3, stride: 2, transpose: true, activation: "swish" },
         stats,
       );
-      x = tf.add(pre, convBnAct(pre, conv, { size: 1, stride: 1, activation: "swish" }, stats));
+      x = convBnAct(pre, conv, { size: 1, stride: 1, activation: "swish", residual: true }, stats);
     }
     return convBnAct(x, g.head, { size: 3, stride: 1, activation: "sigmoid" }, stats);
   });

@@ -137,16 +137,27 @@ static void norm_factors(float mean, float bias, float var, float eps, float *sc
   *offset = (float)(-((double)mean - (double)bias) * inv);
 }
 
-/* y = act(xhat·gamma + beta) with xhat = z·scale + offset, rows [i0, i1). */
-static void normalise_rows(const float *z, float *y, Lanes l, NormLanes k, int act, size_t i0,
-                           size_t i1) {
+/* y = act(xhat·gamma + beta) with xhat = z·scale + offset, rows [i0, i1),
+ * plus res (the same shape as y) unless it is NULL. */
+static void normalise_rows(const float *z, const float *res, float *y, Lanes l, NormLanes k,
+                           int act, size_t i0, size_t i1) {
   const float *restrict scale = k.scale, *restrict offset = k.offset;
   const float *restrict gamma = k.gamma, *restrict beta = k.beta;
   for (size_t g = i0; g < i1; g += (size_t)l.rep) {
     const float *restrict h = z + g * l.C;
     float *restrict r = y + g * l.C;
     const size_t n = group_floats(l, g, i1);
-    if (act == 0) {
+    const float *restrict s = res ? res + g * l.C : NULL;
+    if (s && act == 0) {
+      for (size_t j = 0; j < n; j++) {
+        const float a = GN_FMA(GN_FMA(h[j], scale[j], offset[j]), gamma[j], beta[j]);
+        r[j] = s[j] + a * sigmoid_fast(a);
+      }
+    } else if (s) {
+      for (size_t j = 0; j < n; j++) {
+        r[j] = s[j] + sigmoid_fast(GN_FMA(GN_FMA(h[j], scale[j], offset[j]), gamma[j], beta[j]));
+      }
+    } else if (act == 0) {
       for (size_t j = 0; j < n; j++) {
         const float a = GN_FMA(GN_FMA(h[j], scale[j], offset[j]), gamma[j], beta[j]);
         r[j] = a * sigmoid_fast(a);
@@ -160,7 +171,7 @@ static void normalise_rows(const float *z, float *y, Lanes l, NormLanes k, int a
 }
 
 typedef struct {
-  const float *z;
+  const float *z, *res;
   float *y;
   size_t M;
   Lanes l;
@@ -173,7 +184,7 @@ static void normalise_part(void *p, int t, int nt) {
   const NormJob *j = p;
   size_t lo, hi;
   gn__split(j->M, nt, t, &lo, &hi);
-  normalise_rows(j->z, j->y, j->l, j->k, j->act, lo, hi);
+  normalise_rows(j->z, j->res, j->y, j->l, j->k, j->act, lo, hi);
 }
 
 /* From gn__work: `sums` zeroed doubles, then `floats` floats (*floats_at points
@@ -192,9 +203,9 @@ static double *work_sums(size_t sums, size_t floats, float **floats_at) {
  * + beta). z is kept as the backward pass's saved state: writing xhat as
  * well cost one more pass over memory. Returns -1 when out of memory.
  */
-static int bn_act_fwd(const float *z, float *y, size_t M, int C, const float *bias,
-                      const float *gamma, const float *beta, float *mean, float *var, int act,
-                      float eps) {
+static int bn_act_fwd(const float *z, const float *res, float *y, size_t M, int C,
+                      const float *bias, const float *gamma, const float *beta, float *mean,
+                      float *var, int act, float eps) {
   const Lanes l = lanes_of(C);
   const size_t nb = blocks_of(M), P = (size_t)l.P;
   float *fm;
@@ -222,7 +233,7 @@ static int bn_act_fwd(const float *z, float *y, size_t M, int C, const float *bi
   repeat(offset, l, (float *)k.offset);
   repeat(gamma, l, (float *)k.gamma);
   repeat(beta, l, (float *)k.beta);
-  NormJob job = {z, y, M, l, k, act};
+  NormJob job = {z, res, y, M, l, k, act};
   gn__parallel(team, normalise_part, &job);
   return 0;
 }
@@ -376,11 +387,13 @@ int gn_bn_act_bwd(const float *dy, const float *z, const float *mean, const floa
  * z [B,OH,OW,CO]. transpose = 1: the transposed conv of x [B,OH,OW,CO]
  * with w [KH,KW,C,CO] gives [B,H,W,C]; y and z have that shape and
  * mean/var have C entries. z gets the conv's output (without the bias), the
- * backward pass's saved state. act: 0 swish, 1 sigmoid. Returns 0 or -1 (OOM).
+ * backward pass's saved state. act: 0 swish, 1 sigmoid. res: NULL, or x
+ * itself in a residual block (y gets x added; stride 1, C = CO). Returns 0
+ * or -1 (OOM).
  */
 int gn_block_fwd(const float *x, const float *w, const float *bias, const float *gamma,
                  const float *beta, float *y, float *z, float *mean, float *var, const int *g,
-                 int transpose, int act, float eps) {
+                 int transpose, int act, float eps, const float *res) {
   float *col = gn__scratch(gn__col_floats(g));
   if (gn__col_floats(g) && !col) return -1;
   size_t M;
@@ -394,5 +407,5 @@ int gn_block_fwd(const float *x, const float *w, const float *bias, const float 
     M = gn__rows(g);
     C = g[CO_];
   }
-  return bn_act_fwd(z, y, M, C, bias, gamma, beta, mean, var, act, eps);
+  return bn_act_fwd(z, res, y, M, C, bias, gamma, beta, mean, var, act, eps);
 }

@@ -50,6 +50,7 @@ const SYMBOLS = {
       "i32",
       "i32",
       "f32",
+      "buffer",
     ],
     result: "i32",
   },

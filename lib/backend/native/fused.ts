@@ -17,6 +17,7 @@ import {
   type AffineCornersAttrs,
   BN_ACT_GRAD,
   CONV_BN_ACT,
+  CONV_BN_ACT_ADD,
   type ConvBnActAttrs,
   type Correlate3x3Attrs,
   CORRELATE_3X3,
@@ -70,14 +71,20 @@ function check(rc: number, what: string, shape: number[]): void {
 
 /**
  * Inputs x, filter, bias, gamma, beta → [y, conv, mean, variance]; `conv` (the
- * convolution before the bias) is the saved state bnActGrad reads.
+ * convolution before the bias) is the saved state bnActGrad reads. With
+ * `residual`, y gets x added (GlyphnetConvBnActAdd).
  */
-function convBnAct(args: KernelArgs): tf.TensorInfo[] {
+function convBnAct(args: KernelArgs, residual = false): tf.TensorInfo[] {
   const backend = args.backend as NativeBackend;
   const { x, filter, bias, gamma, beta } = args.inputs as Record<string, tf.TensorInfo>;
   const a = args.attrs as unknown as ConvBnActAttrs;
   const g = blockGeometry(x.shape, filter.shape, a);
   const shape = outputShape(g, a.transpose);
+  if (residual && !tf.util.arraysEqual(shape, x.shape)) {
+    throw new RangeError(
+      `Cannot add the input [${x.shape}] to a block's output [${shape}]: the shapes differ`,
+    );
+  }
   const size = tf.util.sizeFromShape(shape);
   const channels = shape[3];
   const y = backend.take(size);
@@ -98,6 +105,7 @@ function convBnAct(args: KernelArgs): tf.TensorInfo[] {
     a.transpose ? 1 : 0,
     a.activation === "swish" ? 0 : 1,
     a.epsilon,
+    residual ? valuesOf(backend, x) : null,
   );
   check(rc, "forward", x.shape);
   return [
@@ -321,7 +329,8 @@ export const FUSED_KERNELS: Record<
   string,
   (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]
 > = {
-  [CONV_BN_ACT]: convBnAct,
+  [CONV_BN_ACT]: (args) => convBnAct(args),
+  [CONV_BN_ACT_ADD]: (args) => convBnAct(args, true),
   [BN_ACT_GRAD]: bnActGrad,
   [ADAM]: adam,
   [MOVING_AVERAGES]: movingAverages,

@@ -211,7 +211,7 @@ void gn_matmul(const float *a, const float *b, float *c, int batch, int m, int n
                int tb, int stride_a, int stride_b);
 int gn_block_fwd(const float *x, const float *w, const float *bias, const float *gamma,
                  const float *beta, float *y, float *z, float *mean, float *var, const int *g,
-                 int transpose, int act, float eps);
+                 int transpose, int act, float eps, const float *res);
 int gn_bn_act_bwd(const float *dy, const float *z, const float *mean, const float *bias,
                   const float *var, const float *gamma, const float *beta, size_t M, int C,
                   int act, float eps, float *dz, float *dgamma, float *dbeta, float *dbias);

@@ -206,13 +206,13 @@ void gnq_matmul(const float *a, const float *b, float *c, int batch, int m, int 
 
 static int run_gn_block_fwd(const Arg *a) {
   return gn_block_fwd(PF(0), PF(1), PF(2), PF(3), PF(4), PF(5), PF(6), PF(7), PF(8), PI(9), IV(10),
-                      IV(11), FV(12));
+                      IV(11), FV(12), PF(13));
 }
 void gnq_block_fwd(const float *x, const float *w, const float *bias, const float *gamma,
                    const float *beta, float *y, float *conv, float *mean, float *var, const int *g,
-                   int transpose, int act, float eps) {
+                   int transpose, int act, float eps, const float *res) {
   ENQUEUE(gn_block_fwd, AP(x), AP(w), AP(bias), AP(gamma), AP(beta), AP(y), AP(conv), AP(mean), AP(var),
-          AP(g), AI(transpose), AI(act), AD(eps));
+          AP(g), AI(transpose), AI(act), AD(eps), AP(res));
 }
 
 static int run_gn_bn_act_bwd(const Arg *a) {
