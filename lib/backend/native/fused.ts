@@ -1,7 +1,8 @@
 /**
  * The `native` backend's fused kernels (contract in lib/backend/fused_kernels.ts):
  * conv → batch norm (batch statistics) → swish/sigmoid as one C call forward
- * (`GlyphnetConvBnAct`) and its batch-norm half backward (`GlyphnetBnActGrad`:
+ * (`GlyphnetConvBnAct`, and `GlyphnetConvBnActAdd` for a residual block, its
+ * input added in the same pass) and its batch-norm half backward (`GlyphnetBnActGrad`:
  * tfjs runs the conv gradients only for what it differentiates), Keras-form
  * Adam as one C call per variable, all in one kernel (`GlyphnetAdam`), the
  * running averages (`GlyphnetMovingAverages`), seeded normal draws, and
