@@ -18,6 +18,7 @@ import {
   backendHasKernels,
   BN_ACT_GRAD,
   CONV_BN_ACT,
+  CONV_INPUT_GRAD_ADD,
   MOVING_AVERAGES,
   randomNormal,
 } from "../lib/backend/fused_kernels.ts";
@@ -600,6 +601,45 @@ Deno.test("convBnAct() as a native kernel matches its tfjs ops for every shape G
   }
 });
 
+Deno.test("native GlyphnetConvInputGradAdd is Conv2DBackpropInput plus add: 1×1 in chunks, few rows, 3×3", async () => {
+  const rng = new Rng(21);
+  const cases: [number[], number[], 1 | 2][] = [
+    [[2, 5, 5, 3], [1, 1, 3, 3], 1],
+    [[2, 96, 96, 8], [1, 1, 8, 8], 1], // two chunks of rows per image
+    [[2, 1, 1, 64], [1, 1, 64, 64], 1], // few rows: the sum after the input gradient
+    [[2, 7, 7, 3], [3, 3, 3, 4], 2], // not 1×1: the sum after
+  ];
+  for (const [xs, fs, stride] of cases) {
+    const info = tf.backend_util.computeConv2DInfo(
+      xs as [number, number, number, number],
+      fs as [number, number, number, number],
+      stride,
+      1,
+      "same",
+    );
+    const inputs = [random(info.outShape, rng), random(fs, rng), random(xs, rng)];
+    const attrs = {
+      strides: stride,
+      pad: "same",
+      dataFormat: "NHWC",
+      inputShape: xs,
+      dilations: 1,
+    };
+    const run = (name: string, t: tf.NamedTensorMap) =>
+      tf.engine().runKernel(name, t, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+    const what = `dx of x[${xs}] filter[${fs}] stride ${stride} plus add`;
+    const want = await on("cpu", inputs, (dy, filter, add) => [
+      tf.add(run("Conv2DBackpropInput", { dy, filter }), add),
+    ]);
+    const fused = (dy: tf.Tensor, filter: tf.Tensor, add: tf.Tensor) => [
+      run(CONV_INPUT_GRAD_ADD, { dy, filter, add }),
+    ];
+    for (const [n, got] of await onNative(inputs, fused, what)) {
+      assertClose(got[0], want[0], `${what} at ${n} threads`);
+    }
+  }
+});
+
 Deno.test("convBnAct() on native runs only the conv gradients asked for, with the full gradient's bits", async () => {
   const rng = new Rng(9);
   const options: BlockOptions[] = [
@@ -627,6 +667,8 @@ Deno.test("convBnAct() on native runs only the conv gradients asked for, with th
     const what = JSON.stringify(o);
     assert.ok(xKernels.includes("GlyphnetBnActGrad"), `${what}: the split gradient did not run`);
     if (o.residual) {
+      assert.ok(xKernels.includes("GlyphnetConvInputGradAdd"), `${what}: dx ran ${xKernels}`);
+      assert.ok(!xKernels.includes("Add"), `${what}: dx summed its two paths with an Add`);
       const forward = [...(await tf.profile(() => loss(...ts))).kernelNames];
       assert.ok(forward.includes("GlyphnetConvBnActAdd"), `${what}: ran ${forward}`);
       assert.ok(!forward.includes("Add"), `${what}: the sum ran as its own kernel`);

@@ -48,6 +48,12 @@
  * alone. Registered only beside {@link BN_ACT_GRAD}; the gradient of `x` is
  * then the conv's input gradient plus `dy`.
  *
+ * ## `GlyphnetConvInputGradAdd` (optional): a conv's input gradient plus a tensor
+ * Inputs `{ dy, filter, add }`, attributes those of tfjs's `Conv2DBackpropInput`
+ * (`inputShape`, `strides`, `pad`, `dataFormat`); output `Conv2DBackpropInput`'s
+ * dx plus `add` (dx's shape): a residual block's input gradient, its two
+ * paths summed without an `Add` over the result.
+ *
  * ## `GlyphnetConvBnActGrad`: the backward pass of `GlyphnetConvBnAct`
  * Inputs `{ x, filter, gamma, beta, xhat, variance, dy }`: the forward's
  * inputs and its outputs 1 and 3, and `dy` (the gradient of `y`, y's shape).
@@ -111,6 +117,8 @@ import * as tf from "@tensorflow/tfjs-core";
 
 /** Fused conv → batch norm → activation, forward. */
 export const CONV_BN_ACT = "GlyphnetConvBnAct";
+/** A conv's input gradient plus a tensor (a residual block's input gradient). */
+export const CONV_INPUT_GRAD_ADD = "GlyphnetConvInputGradAdd";
 /** The same block plus its input (a residual block); see the module docs. */
 export const CONV_BN_ACT_ADD = "GlyphnetConvBnActAdd";
 /** Its backward pass. */

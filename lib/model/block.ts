@@ -18,6 +18,7 @@ import {
   CONV_BN_ACT,
   CONV_BN_ACT_ADD,
   CONV_BN_ACT_GRAD,
+  CONV_INPUT_GRAD_ADD,
   type ConvBnActAttrs,
   MOVING_AVERAGES,
   type MovingAveragesAttrs,
@@ -246,11 +247,7 @@ function blockGradient(
   attrs: tf.NamedAttrMap,
   residual: boolean,
 ): Record<string, () => tf.Tensor> {
-  if (backendHasKernels(BN_ACT_GRAD)) {
-    const grads = splitGradient(dy, saved, attrs);
-    if (!residual) return grads;
-    return { ...grads, x: () => tf.add(grads.x(), dy) };
-  }
+  if (backendHasKernels(BN_ACT_GRAD)) return splitGradient(dy, saved, attrs, residual);
   const [x, filter, gamma, beta, xhat, variance] = saved;
   const inputs = { x, filter, gamma, beta, xhat, variance, dy };
   const [dx, dfilter, dbias, dgamma, dbeta] = tf.engine().runKernel(
@@ -271,12 +268,14 @@ function blockGradient(
  * The gradient as GlyphnetBnActGrad (dz, the conv output's gradient) and
  * then the conv's gradients from dz, each only when tfjs asks for it: tfjs
  * calls an input's function only when that input leads to what is being
- * differentiated.
+ * differentiated. A residual block's input gradient also gets dy (in the
+ * conv's input gradient where the backend has GlyphnetConvInputGradAdd).
  */
 function splitGradient(
   dy: tf.Tensor,
   saved: tf.Tensor[],
   attrs: tf.NamedAttrMap,
+  residual: boolean,
 ): Record<string, () => tf.Tensor> {
   const [x, filter, gamma, beta, convOut, variance, mean, bias] = saved;
   const a = attrs as unknown as ConvBnActAttrs;
@@ -294,9 +293,14 @@ function splitGradient(
       { ...convAttrs, strides, ...extra } as tf.NamedAttrMap,
     ) as tf.Tensor;
   // A transposed block is the input gradient of the conv whose input is its output.
+  const inputShape = { inputShape: x.shape };
   const dx = a.transpose
     ? () => run(tf.Conv2D, { x: dz, filter }, { dilations: 1 })
-    : () => run(tf.Conv2DBackpropInput, { dy: dz, filter }, { inputShape: x.shape });
+    : !residual
+    ? () => run(tf.Conv2DBackpropInput, { dy: dz, filter }, inputShape)
+    : backendHasKernels(CONV_INPUT_GRAD_ADD)
+    ? () => run(CONV_INPUT_GRAD_ADD, { dy: dz, filter, add: dy }, inputShape)
+    : () => tf.add(run(tf.Conv2DBackpropInput, { dy: dz, filter }, inputShape), dy);
   const dfilter = a.transpose
     ? () => run(tf.Conv2DBackpropFilter, { x: dz, dy: x }, { filterShape: filter.shape })
     : () => run(tf.Conv2DBackpropFilter, { x, dy: dz }, { filterShape: filter.shape });

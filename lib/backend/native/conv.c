@@ -635,6 +635,63 @@ int gn_conv2d_bwd_input(const float *dy, const float *w, float *dx, const int *g
   return 0;
 }
 
+/* Floats of dx per chunk of rows in gn_conv2d_bwd_input_add's 1×1 path. */
+#ifndef ADD_CHUNK
+#define ADD_CHUNK 65536
+#endif
+
+/* gn_conv2d_bwd_input_add's arguments. */
+typedef struct {
+  const float *dy, *w, *add;
+  float *dx;
+  const int *g;
+} AddJob;
+
+/* A 1×1 conv's images in part t: in chunks of rows small enough to stay in
+ * cache, add's rows copied into dx, then sgemm adds dy·w^T onto them. */
+static void pointwise_add_part(void *p, int t, int nt) {
+  const AddJob *j = p;
+  const size_t per = (size_t)j->g[OH_] * j->g[OW_], K = (size_t)j->g[C_];
+  const int N = j->g[CO_];
+  size_t lo, hi;
+  gn__split((size_t)j->g[B_], nt, t, &lo, &hi);
+  /* A large filter is packed again for every chunk: then the part is one chunk. */
+  const size_t step = K * N >= ADD_CHUNK ? hi * per : ADD_CHUNK / K;
+  for (size_t a = lo * per; a < hi * per; a += step) {
+    const size_t b = a + step < hi * per ? a + step : hi * per;
+    memcpy(j->dx + a * K, j->add + a * K, (b - a) * K * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(b - a), (int)K, N, 1.0f,
+                j->dy + a * N, N, j->w, N, 1.0f, j->dx + a * K, (int)K);
+  }
+}
+
+/* dx += add over part t's share of the values. */
+static void add_values_part(void *p, int t, int nt) {
+  const AddJob *j = p;
+  size_t lo, hi;
+  gn__split((size_t)j->g[B_] * j->g[H_] * j->g[W_] * j->g[C_], nt, t, &lo, &hi);
+  for (size_t i = lo; i < hi; i++) j->dx[i] = j->dx[i] + j->add[i];
+}
+
+/**
+ * dx = gn_conv2d_bwd_input's dx plus add (dx's shape): the input gradient of
+ * a residual block, whose input also reaches its output directly. A 1×1
+ * conv adds in sgemm while add's rows are in cache; other convs add after.
+ * Returns 0, or -1 when out of memory.
+ */
+int gn_conv2d_bwd_input_add(const float *dy, const float *w, const float *add, float *dx,
+                            const int *g) {
+  AddJob job = {dy, w, add, dx, g};
+  const int team = gn__team(conv_flops(g));
+  if (gn__pointwise(g) && !few_rows(g, team)) {
+    gn__parallel(team < g[B_] ? team : g[B_], pointwise_add_part, &job);
+    return 0;
+  }
+  if (gn_conv2d_bwd_input(dy, w, dx, g)) return -1;
+  gn__parallel(gn__team(8.0 * g[B_] * g[H_] * g[W_] * g[C_]), add_values_part, &job);
+  return 0;
+}
+
 /** dw[KH,KW,C,CO] = gradient of conv(x, w) w.r.t. w given dy. */
 int gn_conv2d_bwd_filter(const float *x, const float *dy, float *dw, const int *g) {
   float *col = gn__scratch(gn__col_floats(g));

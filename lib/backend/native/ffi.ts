@@ -18,6 +18,10 @@ const SYMBOLS = {
   gn_sgemm_gflops: { parameters: ["i32", "i32", "i32"], result: "f64" },
   gn_conv2d: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "i32" },
   gn_conv2d_bwd_input: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "i32" },
+  gn_conv2d_bwd_input_add: {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
   gn_conv2d_bwd_filter: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "i32" },
   gn_matmul: {
     parameters: [
@@ -137,6 +141,7 @@ const SYMBOLS = {
 export const QUEUED_KERNELS = [
   "gn_conv2d",
   "gn_conv2d_bwd_input",
+  "gn_conv2d_bwd_input_add",
   "gn_conv2d_bwd_filter",
   "gn_matmul",
   "gn_block_fwd",

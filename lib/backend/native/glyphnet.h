@@ -206,6 +206,8 @@ GN_INTERNAL int gn__regions_bwd_filter(const float *x, const float *dy, float *d
  * queues calls to them as gnq_X with the same arguments. */
 int gn_conv2d(const float *x, const float *w, float *y, const int *g);
 int gn_conv2d_bwd_input(const float *dy, const float *w, float *dx, const int *g);
+int gn_conv2d_bwd_input_add(const float *dy, const float *w, const float *add, float *dx,
+                            const int *g);
 int gn_conv2d_bwd_filter(const float *x, const float *dy, float *dw, const int *g);
 void gn_matmul(const float *a, const float *b, float *c, int batch, int m, int n, int k, int ta,
                int tb, int stride_a, int stride_b);

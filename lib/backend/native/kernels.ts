@@ -12,6 +12,7 @@ import { NativeBackend } from "./backend.ts";
 import { geometry, kernels, valuesOf } from "./c_args.ts";
 import { awaitWrites } from "./queue.ts";
 import { FUSED_KERNELS } from "./fused.ts";
+import { CONV_INPUT_GRAD_ADD } from "../fused_kernels.ts";
 
 /** The tfjs backend name. */
 export const NATIVE = "native";
@@ -52,16 +53,16 @@ type ConvAttrs = Parameters<typeof convInfo>[2] & {
 };
 
 /**
- * One of the three convolution passes: which two tensor inputs the C call
- * takes (in its order), the conv's input and filter shapes, the output
- * shape, and the C function.
+ * One of the convolution passes: which tensor inputs the C call takes (in
+ * its order), the conv's input and filter shapes, the output shape, and the
+ * C function. A third input is a tensor of the output's shape added to it.
  */
 interface ConvPass {
-  inputs: [string, string];
+  inputs: [string, string] | [string, string, string];
   inShape(t: Record<string, tf.TensorInfo>, a: ConvAttrs): number[];
   filterShape(t: Record<string, tf.TensorInfo>, a: ConvAttrs): number[];
   outShape(info: tf.backend_util.Conv2DInfo): number[];
-  symbol: "gn_conv2d" | "gn_conv2d_bwd_input" | "gn_conv2d_bwd_filter";
+  symbol: "gn_conv2d" | "gn_conv2d_bwd_input" | "gn_conv2d_bwd_filter" | "gn_conv2d_bwd_input_add";
 }
 
 /** A kernel for one convolution pass; shapes the C code does not cover fall back to cpu's. */
@@ -70,20 +71,27 @@ function convKernel(name: string, pass: ConvPass) {
     const backend = args.backend as NativeBackend;
     const t = args.inputs as Record<string, tf.TensorInfo>;
     const a = args.attrs as unknown as ConvAttrs;
-    const [first, second] = pass.inputs.map((k) => t[k]);
+    const tensors = pass.inputs.map((k) => t[k]);
     const info = convInfo(pass.inShape(t, a), pass.filterShape(t, a), a);
     const g = geometry(info);
-    if (!g || first.dtype !== "float32" || second.dtype !== "float32") {
-      return fallback(args) as tf.TensorInfo;
-    }
+    if (!g || tensors.some((x) => x.dtype !== "float32")) return fallback(args) as tf.TensorInfo;
     const shape = pass.outShape(info);
+    const add = tensors[2];
+    if (add && !tf.util.arraysEqual(add.shape, shape)) {
+      throw new RangeError(
+        `Cannot add [${add.shape}] to ${name}'s output [${shape}]: shapes differ`,
+      );
+    }
     const out = backend.take(tf.util.sizeFromShape(shape));
-    const rc = kernels()[pass.symbol](
-      valuesOf(backend, first),
-      valuesOf(backend, second),
-      out,
-      g,
-    );
+    const [first, second] = tensors.map((x) => valuesOf(backend, x));
+    const rc = add
+      ? kernels().gn_conv2d_bwd_input_add(first, second, valuesOf(backend, add), out, g)
+      : kernels()[pass.symbol as Exclude<ConvPass["symbol"], "gn_conv2d_bwd_input_add">](
+        first,
+        second,
+        out,
+        g,
+      );
     check(rc, name);
     return backend.makeTensorInfo(shape, "float32", out);
   };
@@ -103,6 +111,15 @@ const conv2DBackpropInput = convKernel("Conv2DBackpropInput", {
   filterShape: (t) => t.filter.shape,
   outShape: (info) => info.inShape,
   symbol: "gn_conv2d_bwd_input",
+});
+
+/** Conv2DBackpropInput's dx plus `add` (fused_kernels.ts, GlyphnetConvInputGradAdd). */
+const convInputGradAdd = convKernel(CONV_INPUT_GRAD_ADD, {
+  inputs: ["dy", "filter", "add"],
+  inShape: (_, a) => a.inputShape!,
+  filterShape: (t) => t.filter.shape,
+  outShape: (info) => info.inShape,
+  symbol: "gn_conv2d_bwd_input_add",
 });
 
 const conv2DBackpropFilter = convKernel("Conv2DBackpropFilter", {
@@ -301,9 +318,22 @@ const OVERRIDES: Record<string, (args: KernelArgs, fallback: tf.KernelFunc) => t
   Max: reduce(1),
 };
 
+/** Kernels of glyphnet's contract computed here, not in fused.ts; cpu has no fallback for them. */
+const OWN: Record<string, (args: KernelArgs, fallback: tf.KernelFunc) => tf.TensorInfo> = {
+  [CONV_INPUT_GRAD_ADD]: convInputGradAdd,
+};
+
+/** What an OWN kernel does with a shape the C code does not cover. */
+function noFallback(name: string): tf.KernelFunc {
+  return () => {
+    throw new RangeError(`Cannot run ${name} on native: only NHWC float32 convolutions`);
+  };
+}
+
 /** Kernel names the native backend computes itself (the rest are cpu's). */
 export const NATIVE_KERNELS: readonly string[] = [
   ...Object.keys(OVERRIDES),
+  ...Object.keys(OWN),
   ...Object.keys(FUSED_KERNELS),
 ];
 
@@ -319,6 +349,10 @@ export function registerNativeBackend(): void {
     const cpu = hostKernel(config.kernelName, config.kernelFunc);
     const kernelFunc: tf.KernelFunc = override ? (args) => override(args, cpu) : cpu;
     tf.registerKernel({ ...config, backendName: NATIVE, kernelFunc });
+  }
+  for (const [kernelName, kernel] of Object.entries(OWN)) {
+    const kernelFunc: tf.KernelFunc = (args) => kernel(args, noFallback(kernelName));
+    tf.registerKernel({ kernelName, backendName: NATIVE, kernelFunc });
   }
   for (const [kernelName, kernel] of Object.entries(FUSED_KERNELS)) {
     const kernelFunc = kernel as unknown as tf.KernelFunc;

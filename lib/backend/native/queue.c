@@ -187,6 +187,14 @@ void gnq_conv2d_bwd_input(const float *dy, const float *w, float *dx, const int 
   ENQUEUE(gn_conv2d_bwd_input, AP(dy), AP(w), AP(dx), AP(g));
 }
 
+static int run_gn_conv2d_bwd_input_add(const Arg *a) {
+  return gn_conv2d_bwd_input_add(PF(0), PF(1), PF(2), PF(3), PI(4));
+}
+void gnq_conv2d_bwd_input_add(const float *dy, const float *w, const float *add, float *dx,
+                              const int *g) {
+  ENQUEUE(gn_conv2d_bwd_input_add, AP(dy), AP(w), AP(add), AP(dx), AP(g));
+}
+
 static int run_gn_conv2d_bwd_filter(const Arg *a) {
   return gn_conv2d_bwd_filter(PF(0), PF(1), PF(2), PI(3));
 }

@@ -33,6 +33,7 @@ export type KernelCalls = Pick<NativeSymbols, QueuedKernel>;
 const OUTPUTS: Record<QueuedKernel, readonly number[]> = {
   gn_conv2d: [2],
   gn_conv2d_bwd_input: [2],
+  gn_conv2d_bwd_input_add: [3],
   gn_conv2d_bwd_filter: [2],
   gn_matmul: [2],
   gn_block_fwd: [5, 6, 7, 8],
