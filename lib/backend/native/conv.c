@@ -665,30 +665,24 @@ static void pointwise_add_part(void *p, int t, int nt) {
   }
 }
 
-/* dx += add over part t's share of the values. */
-static void add_values_part(void *p, int t, int nt) {
-  const AddJob *j = p;
-  size_t lo, hi;
-  gn__split((size_t)j->g[B_] * j->g[H_] * j->g[W_] * j->g[C_], nt, t, &lo, &hi);
-  for (size_t i = lo; i < hi; i++) j->dx[i] = j->dx[i] + j->add[i];
-}
-
 /**
  * dx = gn_conv2d_bwd_input's dx plus add (dx's shape): the input gradient of
  * a residual block, whose input also reaches its output directly. A 1×1
- * conv adds in sgemm while add's rows are in cache; other convs add after.
+ * conv adds in sgemm while add's rows are in cache; other convs add after
+ * (gn_binary, as tfjs's Add would).
  * Returns 0, or -1 when out of memory.
  */
 int gn_conv2d_bwd_input_add(const float *dy, const float *w, const float *add, float *dx,
                             const int *g) {
-  AddJob job = {dy, w, add, dx, g};
   const int team = gn__team(conv_flops(g));
   if (gn__pointwise(g) && !few_rows(g, team)) {
+    AddJob job = {dy, w, add, dx, g};
     gn__parallel(team < g[B_] ? team : g[B_], pointwise_add_part, &job);
     return 0;
   }
   if (gn_conv2d_bwd_input(dy, w, dx, g)) return -1;
-  gn__parallel(gn__team(8.0 * g[B_] * g[H_] * g[W_] * g[C_]), add_values_part, &job);
+  const int n = g[B_] * g[H_] * g[W_] * g[C_];
+  gn_binary(0, dx, n, add, n, dx, n);
   return 0;
 }
 
