@@ -5,18 +5,36 @@
  * give the same bits. */
 #include "glyphnet.h"
 
-/* out[o, :] = sum_k weight[k*N + o] * x[index[k*N + o], :] for pixels [o0, o1). */
+/* out[o, :] = sum_k weight[k*N + o] * x[index[k*N + o], :] for pixels [o0, o1),
+ * pixel by pixel: each output is written once, its corners added in order of k
+ * (corner by corner, it was read and written count times: 1.5x slower). */
 static void gather_pixels(const float *x, const int *index, const float *weight, float *out,
                           int count, size_t n, int C, size_t o0, size_t o1) {
-  memset(out + o0 * C, 0, (o1 - o0) * C * sizeof(float));
-  for (int k = 0; k < count; k++) {
-    const int *ik = index + (size_t)k * n;
-    const float *wk = weight + (size_t)k * n;
+  if (C == 3) {
     for (size_t o = o0; o < o1; o++) {
-      const float w = wk[o];
-      if (w == 0.0f || (size_t)ik[o] >= n) continue;
-      const float *src = x + (size_t)ik[o] * C;
-      float *dst = out + o * C;
+      float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f;
+      for (int k = 0; k < count; k++) {
+        const size_t e = (size_t)k * n + o;
+        const float w = weight[e];
+        if (w == 0.0f || (size_t)index[e] >= n) continue;
+        const float *src = x + (size_t)index[e] * 3;
+        a0 = (float)((double)a0 + (double)w * src[0]);
+        a1 = (float)((double)a1 + (double)w * src[1]);
+        a2 = (float)((double)a2 + (double)w * src[2]);
+      }
+      float *dst = out + o * 3;
+      dst[0] = a0, dst[1] = a1, dst[2] = a2;
+    }
+    return;
+  }
+  memset(out + o0 * C, 0, (o1 - o0) * C * sizeof(float));
+  for (size_t o = o0; o < o1; o++) {
+    float *dst = out + o * C;
+    for (int k = 0; k < count; k++) {
+      const size_t e = (size_t)k * n + o;
+      const float w = weight[e];
+      if (w == 0.0f || (size_t)index[e] >= n) continue;
+      const float *src = x + (size_t)index[e] * C;
       for (int c = 0; c < C; c++) dst[c] = (float)((double)dst[c] + (double)w * src[c]);
     }
   }
