@@ -16,6 +16,7 @@ import {
   AFFINE_CORNERS,
   type AffineCornersAttrs,
   backendHasKernels,
+  BLUR,
   BN_ACT_GRAD,
   CONV_BN_ACT,
   CONV_INPUT_GRAD_ADD,
@@ -24,6 +25,7 @@ import {
 } from "../lib/backend/fused_kernels.ts";
 import { Adam } from "../lib/train/adam.ts";
 import { applyExtras, drawExtras } from "../lib/channel/extras.ts";
+import { gaussianBlur } from "../lib/channel/blur.ts";
 import { type AffineMaps, centredMaps, corners, resampleAffine } from "../lib/channel/_resample.ts";
 import {
   type BatchStats,
@@ -941,6 +943,30 @@ Deno.test("the native corner tables are the JS corners() to the bit: fractional 
       if (name === "three random stages") {
         assert.ok(want.index.includes(b * h * w), `${what}: some corners fall outside`);
       }
+    }
+  }
+});
+
+Deno.test("native GlyphnetBlur is the two convs' blur, value and gradient: one and three channels, images smaller than the taps", async () => {
+  await tf.setBackend("native");
+  assert.ok(backendHasKernels(BLUR));
+  const rng = new Rng(21);
+  // The largest keeps every thread busy at once (each part blurs in its own scratch).
+  const shapes: [number, number, number, number][] = [
+    [3, 9, 8, 1],
+    [5, 7, 6, 3],
+    [2, 3, 2, 3],
+    [32, 48, 46, 3],
+  ];
+  for (const shape of shapes) {
+    const x = random(shape, rng);
+    const r = random(shape, rng);
+    const what = `blur [${shape}]`;
+    const f = (t: tf.Tensor) => gaussianBlur(t as tf.Tensor4D, 1.3);
+    // cpu has no blur kernel: it runs the 7×1 and 1×7 conv2d.
+    const want = await on("cpu", [x], valueAndGrads(f, r));
+    for (const [n, got] of await onNative([x], valueAndGrads(f, r), what)) {
+      got.forEach((g, i) => assertClose(g, want[i], `${what} output ${i} at ${n} threads`));
     }
   }
 });

@@ -88,7 +88,7 @@
  * each product rounded to float32 before the sum (what the composed
  * `add(mul(m, momentum), mul(x, 1 − momentum))` gives). No gradient.
  *
- * ## The channel's loops: `GlyphnetGatherWeighted`, `GlyphnetScatterWeighted`, `GlyphnetCorrelate3x3`
+ * ## The channel's loops: `GlyphnetGatherWeighted`, `GlyphnetScatterWeighted`, `GlyphnetCorrelate3x3`, `GlyphnetBlur`
  * Host-memory backends run these as JavaScript loops in lib/channel when no kernel is registered.
  * - `GlyphnetGatherWeighted`: inputs `{ x, index, weight }`: `x` [B, H, W, C]; `index` (int32)
  *   and `weight` [K·N] with N = B·H·W, corner-major (entry k·N + o). Output [B, H, W, C]:
@@ -99,6 +99,11 @@
  * - `GlyphnetCorrelate3x3`: input `{ x }` [B, H, W, C]; attribute `kernel` (numbers, B·9: one
  *   3×3 kernel per sample, row-major). Output: y[b, i, j, c] = Σ kernel[b, u, v] ·
  *   x[b, i+u−1, j+v−1, c], zero outside the image, taps added in row-major order.
+ * - `GlyphnetBlur` (optional): input `{ x }` [B, H, W, C]; attribute `taps` ({@link BlurAttrs},
+ *   T odd). Output like x: t[b, i, j, c] = Σₖ taps[k] · x[b, i+k−⌊T/2⌋, j, c], then
+ *   y[b, i, j, c] = Σₖ taps[k] · t[b, i, j+k−⌊T/2⌋, c], zero outside the image, in float32 and
+ *   in order of k: what a T×1 then a 1×T `conv2d` ("same") of each channel give, up to rounding.
+ *   Without it the channel runs those two convs on [B·C, H, W, 1].
  * No gradients: the channel wraps them in its own custom gradients.
  *
  * - `GlyphnetAffineCorners` (optional, with the two above): no inputs; attributes
@@ -143,6 +148,8 @@ export const GATHER_WEIGHTED = "GlyphnetGatherWeighted";
 export const SCATTER_WEIGHTED = "GlyphnetScatterWeighted";
 /** The channel's per-sample 3×3 correlation. */
 export const CORRELATE_3X3 = "GlyphnetCorrelate3x3";
+/** The channel's separable blur. */
+export const BLUR = "GlyphnetBlur";
 /** The channel's per-sample hard sigmoid and inversion: the value and its slope. */
 export const SQUASH = "GlyphnetSquash";
 
@@ -200,6 +207,12 @@ export function randomNormal(shape: number[], mean: number, stdDev: number, seed
   }
   const attrs: RandomNormalAttrs = { shape, mean, stdDev, seed };
   return tf.engine().runKernel(RANDOM_NORMAL, {}, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+}
+
+/** Attributes of {@link BLUR}. */
+export interface BlurAttrs {
+  /** An odd number of float32 taps, the same along H and W. */
+  taps: number[];
 }
 
 /** Attributes of {@link CORRELATE_3X3}. */

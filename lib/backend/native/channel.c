@@ -1,8 +1,9 @@
-/* The channel's loops (lib/backend/fused_kernels.ts has the contract): the
- * weighted gather of bilinear resampling, its adjoint, and the per-sample
- * 3x3 correlation, split over the thread team by images. Sums run in double
- * and round once per step, as the JavaScript loops they replace do, so both
- * give the same bits. */
+/* The channel's loops (lib/backend/fused_kernels.ts has the contract), split
+ * over the thread team by images: the weighted gather of bilinear resampling,
+ * its adjoint and the per-sample 3x3 correlation, whose sums run in double and
+ * round once per step, as the JavaScript loops they replace do, so both give
+ * the same bits; and the separable blur, in float like the two conv2d calls it
+ * replaces. */
 #include "glyphnet.h"
 
 /* out[o, :] = sum_k weight[k*N + o] * x[index[k*N + o], :] for pixels [o0, o1),
@@ -140,6 +141,69 @@ void gn_correlate3x3(const float *x, const double *kernel, float *y, int B, int 
   const size_t image = (size_t)H * W * C;
   Correlate job = {x, kernel, y, B, H, W, C, image};
   gn__parallel(gn__team(135.0 * B * (double)image), correlate_part, &job);
+}
+
+/* out[q] += tap * in[q + shift] for the q where in[q + shift] lies in [0, len): the
+ * zero padding adds nothing. */
+static void add_shifted(const float *restrict in, float *restrict out, size_t len, long shift,
+                        float tap) {
+  const size_t lo = shift < 0 ? (size_t)-shift : 0;
+  const size_t hi = shift > 0 ? (shift < (long)len ? len - (size_t)shift : 0) : len;
+  for (size_t q = lo; q < hi; q++) out[q] = GN_FMA(tap, in[q + shift], out[q]);
+}
+
+/* One image of the blur: along H into tmp, then along W into y, taps in order. */
+static void blur_image(const float *x, const float *taps, int T, float *tmp, float *y, int H,
+                       int W, int C) {
+  const size_t row = (size_t)W * C;
+  const int half = T / 2;
+  for (int i = 0; i < H; i++) {
+    float *t = tmp + (size_t)i * row;
+    memset(t, 0, row * sizeof(float));
+    for (int k = 0; k < T; k++) {
+      const int r = i + k - half;
+      if (r >= 0 && r < H) add_shifted(x + (size_t)r * row, t, row, 0, taps[k]);
+    }
+  }
+  for (int i = 0; i < H; i++) {
+    float *o = y + (size_t)i * row;
+    memset(o, 0, row * sizeof(float));
+    for (int k = 0; k < T; k++) {
+      add_shifted(tmp + (size_t)i * row, o, row, (long)(k - half) * C, taps[k]);
+    }
+  }
+}
+
+typedef struct {
+  const float *x, *taps;
+  float *tmp, *y;
+  int T, B, H, W, C;
+  size_t image;
+} Blur;
+
+static void blur_part(void *p, int t, int nt) {
+  const Blur *j = p;
+  size_t lo, hi;
+  gn__split((size_t)j->B, nt, t, &lo, &hi);
+  for (size_t b = lo; b < hi; b++) {
+    blur_image(j->x + b * j->image, j->taps, j->T, j->tmp + (size_t)t * j->image,
+               j->y + b * j->image, j->H, j->W, j->C);
+  }
+}
+
+/**
+ * y = the separable blur of x [B,H,W,C]: a correlation with the T taps
+ * (T odd) along H, then along W, zero padded to the same size, each sum in
+ * order of the taps. Returns 0, or -1 when out of memory.
+ */
+int gn_blur(const float *x, const float *taps, int T, float *y, int B, int H, int W, int C) {
+  const size_t image = (size_t)H * W * C;
+  const int team = gn__team(5.0 * T * B * (double)image);
+  float *tmp = gn__scratch((size_t)team * image);
+  if (image && !tmp) return -1;
+  Blur job = {x, taps, tmp, y, T, B, H, W, C, image};
+  gn__parallel(team, blur_part, &job);
+  return 0;
 }
 
 /* The corner code below is branch-free over runs of pixels so that GCC

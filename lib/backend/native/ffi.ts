@@ -123,6 +123,10 @@ const SYMBOLS = {
     parameters: ["buffer", "buffer", "buffer", "i32", "i32", "i32", "i32"],
     result: "void",
   },
+  gn_blur: {
+    parameters: ["buffer", "buffer", "i32", "buffer", "i32", "i32", "i32", "i32"],
+    result: "i32",
+  },
   gn_squash: {
     parameters: ["buffer", "buffer", "buffer", "buffer", "i32", "usize"],
     result: "void",
@@ -157,6 +161,7 @@ export const QUEUED_KERNELS = [
   "gn_gather_weighted",
   "gn_scatter_weighted",
   "gn_correlate3x3",
+  "gn_blur",
   "gn_squash",
 ] as const;
 

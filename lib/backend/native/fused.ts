@@ -1,3 +1,17 @@
+/** Blur: the separable blur of x, its taps in the attributes. */
+function blur(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as NativeBackend;
+  const { x } = args.inputs as Record<string, tf.TensorInfo>;
+  const { taps } = args.attrs as unknown as BlurAttrs;
+  if (taps.length % 2 !== 1) {
+    throw new RangeError(`Cannot blur with ${taps.length} taps: the count must be odd`);
+  }
+  const [b, h, w, c] = x.shape;
+  const out = backend.take(b * h * w * c);
+  kernels().gn_blur(valuesOf(backend, x), Float32Array.from(taps), taps.length, out, b, h, w, c);
+  return backend.makeTensorInfo(x.shape, "float32", out);
+}
+
 /**
  * The `native` backend's fused kernels (contract in lib/backend/fused_kernels.ts):
  * conv → batch norm (batch statistics) → swish/sigmoid as one C call forward
@@ -6,7 +20,7 @@
  * tfjs runs the conv gradients only for what it differentiates), Keras-form
  * Adam as one C call per variable, all in one kernel (`GlyphnetAdam`), the
  * running averages (`GlyphnetMovingAverages`), seeded normal draws, and
- * the channel's corner tables, resampling and 3×3 correlation loops.
+ * the channel's corner tables, resampling, 3×3 correlation and blur loops.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -16,6 +30,8 @@ import {
   type AdamAttrs,
   AFFINE_CORNERS,
   type AffineCornersAttrs,
+  BLUR,
+  type BlurAttrs,
   BN_ACT_GRAD,
   CONV_BN_ACT,
   CONV_BN_ACT_ADD,
@@ -338,6 +354,7 @@ export const FUSED_KERNELS: Record<
   [GATHER_WEIGHTED]: weighted(false),
   [SCATTER_WEIGHTED]: weighted(true),
   [CORRELATE_3X3]: correlate3x3,
+  [BLUR]: blur,
   [SQUASH]: squash,
   [RANDOM_NORMAL]: randomNormal,
   [AFFINE_CORNERS]: affineCorners,

@@ -232,6 +232,7 @@ void gn_gather_weighted(const float *x, const int *index, const float *weight, f
 void gn_scatter_weighted(const float *dy, const int *index, const float *weight, float *dx,
                          int count, int batch, int pixels, int C);
 void gn_correlate3x3(const float *x, const double *kernel, float *y, int B, int H, int W, int C);
+int gn_blur(const float *x, const float *taps, int T, float *y, int B, int H, int W, int C);
 void gn_squash(const float *x, const double *params, float *value, float *grad, int B,
                size_t per);
 

@@ -327,6 +327,13 @@ void gnq_correlate3x3(const float *x, const double *kernel, float *y, int B, int
   ENQUEUE(gn_correlate3x3, AP(x), AP(kernel), AP(y), AI(B), AI(H), AI(W), AI(C));
 }
 
+static int run_gn_blur(const Arg *a) {
+  return gn_blur(PF(0), PF(1), IV(2), PF(3), IV(4), IV(5), IV(6), IV(7));
+}
+void gnq_blur(const float *x, const float *taps, int T, float *y, int B, int H, int W, int C) {
+  ENQUEUE(gn_blur, AP(x), AP(taps), AI(T), AP(y), AI(B), AI(H), AI(W), AI(C));
+}
+
 static int run_gn_squash(const Arg *a) {
   gn_squash(PF(0), PD(1), PF(2), PF(3), IV(4), (size_t)a[5].i);
   return 0;

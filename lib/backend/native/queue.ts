@@ -49,6 +49,7 @@ const OUTPUTS: Record<QueuedKernel, readonly number[]> = {
   gn_gather_weighted: [3],
   gn_scatter_weighted: [3],
   gn_correlate3x3: [2],
+  gn_blur: [3],
   gn_squash: [2, 3],
 };
 
