@@ -1,17 +1,3 @@
-/** Blur: the separable blur of x, its taps in the attributes. */
-function blur(args: KernelArgs): tf.TensorInfo {
-  const backend = args.backend as NativeBackend;
-  const { x } = args.inputs as Record<string, tf.TensorInfo>;
-  const { taps } = args.attrs as unknown as BlurAttrs;
-  if (taps.length % 2 !== 1) {
-    throw new RangeError(`Cannot blur with ${taps.length} taps: the count must be odd`);
-  }
-  const [b, h, w, c] = x.shape;
-  const out = backend.take(b * h * w * c);
-  kernels().gn_blur(valuesOf(backend, x), Float32Array.from(taps), taps.length, out, b, h, w, c);
-  return backend.makeTensorInfo(x.shape, "float32", out);
-}
-
 /**
  * The `native` backend's fused kernels (contract in lib/backend/fused_kernels.ts):
  * conv → batch norm (batch statistics) → swish/sigmoid as one C call forward
@@ -264,6 +250,20 @@ function correlate3x3(args: KernelArgs): tf.TensorInfo {
     w,
     c,
   );
+  return backend.makeTensorInfo(x.shape, "float32", out);
+}
+
+/** Blur: the separable blur of x, its taps in the attributes. */
+function blur(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as NativeBackend;
+  const { x } = args.inputs as Record<string, tf.TensorInfo>;
+  const { taps } = args.attrs as unknown as BlurAttrs;
+  if (taps.length % 2 !== 1) {
+    throw new RangeError(`Cannot blur with ${taps.length} taps: the count must be odd`);
+  }
+  const [b, h, w, c] = x.shape;
+  const out = backend.take(b * h * w * c);
+  kernels().gn_blur(valuesOf(backend, x), Float32Array.from(taps), taps.length, out, b, h, w, c);
   return backend.makeTensorInfo(x.shape, "float32", out);
 }
 
