@@ -24,7 +24,7 @@ export const BENCH_CONFIGS = {
     steps: 100,
     warmup: 20,
   },
-  small: { symbols: 64, size: 32, color: "rgb", filters: 8, batch: 64, steps: 20, warmup: 5 },
+  small: { symbols: 64, size: 32, color: "rgb", filters: 8, batch: 64, steps: 60, warmup: 10 },
   default: { symbols: 128, size: 64, color: "rgb", filters: 16, batch: 128, steps: 3, warmup: 3 },
 } as const;
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 CONFIGS = {
     "tiny": dict(symbols=26, size=16, channels=1, filters=8, batch=32, steps=100, warmup=20),
-    "small": dict(symbols=64, size=32, channels=3, filters=8, batch=64, steps=20, warmup=5),
+    "small": dict(symbols=64, size=32, channels=3, filters=8, batch=64, steps=60, warmup=10),
     "default": dict(symbols=128, size=64, channels=3, filters=16, batch=128, steps=3, warmup=3),
 }
 # lib/channel/tables.ts, levels 0..15.
