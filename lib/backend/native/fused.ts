@@ -68,7 +68,7 @@ function outputShape(g: Int32Array, transpose: boolean): [number, number, number
 
 function check(rc: number, what: string, shape: number[]): void {
   if (rc !== 0) {
-    throw new RangeError(`Cannot run the fused block ${what} on [${shape}]: out of memory`);
+    throw new RangeError(`Cannot run ${what} on [${shape}]: out of memory`);
   }
 }
 
@@ -110,7 +110,7 @@ function convBnAct(args: KernelArgs, residual = false): tf.TensorInfo[] {
     a.epsilon,
     residual ? valuesOf(backend, x) : null,
   );
-  check(rc, "forward", x.shape);
+  check(rc, "the fused block forward", x.shape);
   return [
     backend.makeTensorInfo(shape, "float32", y),
     backend.makeTensorInfo(shape, "float32", conv),
@@ -150,7 +150,7 @@ function bnActGrad(args: KernelArgs): tf.TensorInfo[] {
     dbeta,
     dbias,
   );
-  check(rc, "batch-norm backward", dy.shape);
+  check(rc, "the fused block batch-norm backward", dy.shape);
   return [
     backend.makeTensorInfo(dy.shape, "float32", dz),
     backend.makeTensorInfo([channels], "float32", dbias),
@@ -263,7 +263,17 @@ function blur(args: KernelArgs): tf.TensorInfo {
   }
   const [b, h, w, c] = x.shape;
   const out = backend.take(b * h * w * c);
-  kernels().gn_blur(valuesOf(backend, x), Float32Array.from(taps), taps.length, out, b, h, w, c);
+  const rc = kernels().gn_blur(
+    valuesOf(backend, x),
+    Float32Array.from(taps),
+    taps.length,
+    out,
+    b,
+    h,
+    w,
+    c,
+  );
+  check(rc, "the channel's blur", x.shape);
   return backend.makeTensorInfo(x.shape, "float32", out);
 }
 
