@@ -26,7 +26,10 @@ export interface InterleaveOptions {
   /** Thread counts, the first being the one gains are over. */
   threads: number[];
   rounds: number;
-  /** Measured steps per thread count and round (the median is the round's time). */
+  /**
+   * Measured steps per thread count and round (the median is the round's
+   * time); an odd count is run as the next even one (see {@link evenSteps}).
+   */
   steps: number;
   level: number;
   batch?: number;
@@ -55,6 +58,17 @@ async function runSteps(state: TrainState, n: number): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) times.push((await timeStep(state)).seconds);
   return times;
+}
+
+/**
+ * Steps per turn: an even count. Training steps are of two kinds that take
+ * turns (even steps show D a fresh G's glyphs, odd ones noise; on small the
+ * kinds differ by up to 10 % at 1 thread and up to half at 2), and a turn of 5 steps
+ * gives one thread count 3 of one kind and the next 3 of the other: that
+ * moved small's gain by up to a tenth. An even turn has as many of each.
+ */
+export function evenSteps(n: number): number {
+  return n % 2 ? n + 1 : n;
 }
 
 /** The rounds: each thread count's steps, then its GEMM ceiling, in turn. */
@@ -114,12 +128,19 @@ function table(o: InterleaveOptions, all: Turn[][], flops: number): string {
 }
 
 /** Runs the interleaved rounds, prints the table and writes the JSON. */
-export async function interleave(o: InterleaveOptions): Promise<void> {
+export async function interleave(asked: InterleaveOptions): Promise<void> {
+  const o = { ...asked, steps: evenSteps(asked.steps) };
   const info = await startNative({ threads: { threads: o.threads[0], from: "--threads" } });
   const config = benchExperiment(o.config, o.batch);
   const flops = stepFlops(config);
   const state = createTrainState(config, { level: o.level });
   console.error(`bench: ${o.config} on native, ${o.threads.join(" / ")} threads interleaved`);
+  if (o.steps !== asked.steps) {
+    console.error(
+      `bench: ${asked.steps} steps a turn is odd: running ${o.steps}, so that every turn has ` +
+        "as many steps of the two kinds that alternate",
+    );
+  }
   const all = await rounds(o, state, flops);
   const [line, ...hints] = deviceLines([{ backend: "native", device: info.device }]);
   console.log([table(o, all, flops), "", line, ...hints].join("\n"));

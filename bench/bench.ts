@@ -108,8 +108,8 @@ function parse(args: string[]): BenchOptions {
   };
 }
 
-/** Measured steps per thread count in each `--interleave` round. */
-const ROUND_STEPS: Record<BenchConfigName, number> = { tiny: 20, small: 5, default: 3 };
+/** Measured steps per thread count in each `--interleave` round (even: see evenSteps). */
+const ROUND_STEPS: Record<BenchConfigName, number> = { tiny: 20, small: 6, default: 4 };
 
 /** 1, 2, 4, … up to the cores this process may use, and that count itself. */
 function defaultThreads(): number[] {

@@ -28,7 +28,7 @@ Deno.test({
       "--interleave",
       "2",
       "--steps",
-      "2",
+      "1",
       "--out",
       out,
     ]);
@@ -38,10 +38,13 @@ Deno.test({
       assert.equal(saved.mode, "interleaved");
       assert.deepEqual(saved.threads, [1, 2]);
       assert.equal(saved.rounds.length, 2);
+      assert.equal(saved.steps_per_round, 2);
+      assert.match(r.stderr, /1 steps a turn is odd: running 2/);
       for (const round of saved.rounds as Turn[][]) {
         assert.deepEqual(round.map((t) => t.threads), [1, 2]);
         assert.equal(round[0].gain, 1);
         for (const t of round) {
+          // An odd --steps runs the next even count: both kinds of step alike.
           assert.equal(t.step_seconds.length, 2);
           assert.ok(t.gemm_ceiling_gflops > 0);
           const fraction = saved.gflop_per_step / t.step_seconds_median / t.gemm_ceiling_gflops;
