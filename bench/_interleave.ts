@@ -13,6 +13,8 @@ import {
   BENCH_CONFIGS,
   type BenchConfigName,
   benchExperiment,
+  type CoreHandoff,
+  coreHandoff,
   gemmCeiling,
   median,
   stepFlops,
@@ -37,8 +39,8 @@ export interface InterleaveOptions {
   out?: string;
 }
 
-/** One thread count's numbers in one round. */
-export interface Turn {
+/** One thread count's numbers in one round; the cores' handoff speed measured after it. */
+export interface Turn extends Partial<CoreHandoff> {
   threads: number;
   step_seconds: number[];
   step_seconds_median: number;
@@ -52,6 +54,12 @@ export interface Turn {
 function spread(xs: number[], digits: number, scale = 1): string {
   const f = (x: number) => (x * scale).toFixed(digits);
   return `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`;
+}
+
+/** A handoff measure's spread over the turns that have it, else "-". */
+function handoff(xs: (number | undefined)[], scale: number): string {
+  const got = xs.filter((x): x is number => x !== undefined);
+  return got.length ? spread(got, 0, scale) : "-";
 }
 
 async function runSteps(state: TrainState, n: number): Promise<number[]> {
@@ -94,6 +102,7 @@ async function rounds(o: InterleaveOptions, state: TrainState, flops: number): P
         gemm_ceiling_gflops: ceiling,
         ceiling_fraction: flops / 1e9 / med / ceiling,
         gain: first / med,
+        ...coreHandoff(),
       });
     }
     console.error(
@@ -110,8 +119,8 @@ function table(o: InterleaveOptions, all: Turn[][], flops: number): string {
   const lines = [
     `| config | thr | median s (range) | GFLOP/s | GEMM ceiling | % ceiling (range) | gain over ${
       o.threads[0]
-    } thr (range) |`,
-    "|---|---|---|---|---|---|---|",
+    } thr (range) | core round trip ns (range) | other core's data % (range) |`,
+    "|---|---|---|---|---|---|---|---|---|",
   ];
   o.threads.forEach((t, i) => {
     const turns = all.map((round) => round[i]);
@@ -121,6 +130,8 @@ function table(o: InterleaveOptions, all: Turn[][], flops: number): string {
         median(turns.map((x) => x.gemm_ceiling_gflops)).toFixed(1)
       } | ${spread(turns.map((x) => x.ceiling_fraction), 0, 100)} % | ${
         i === 0 ? "-" : `${spread(turns.map((x) => x.gain), 2)}×`
+      } | ${handoff(turns.map((x) => x.core_round_trip_ns), 1)} | ${
+        handoff(turns.map((x) => x.core_read_fraction), 100)
       } |`,
     );
   });

@@ -139,6 +139,21 @@ export function gemmCeiling(threads: number): number {
   return nativeSync().symbols.gn_sgemm_gflops(2048, 3, threads);
 }
 
+/** How fast two cores hand data to each other (lib/backend/native/probe.c). */
+export interface CoreHandoff {
+  /** One cache line's round trip between two cores. */
+  core_round_trip_ns: number;
+  /** GB/s reading 1 MiB the other core wrote, over reading 1 MiB one wrote oneself. */
+  core_read_fraction: number;
+}
+
+/** The native library's core-to-core probe (native started); undefined with fewer than 2 CPUs. */
+export function coreHandoff(): CoreHandoff | undefined {
+  const out = new Float64Array(3);
+  if (nativeSync().symbols.gn_core_probe(1 << 20, out) !== 0) return undefined;
+  return { core_round_trip_ns: out[0], core_read_fraction: out[2] / out[1] };
+}
+
 /** One training step's wall time and its losses [d_real, d_fake, g]. */
 export async function timeStep(
   state: TrainState,

@@ -5,7 +5,7 @@
  */
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BenchConfigName, type RunResult } from "./_measure.ts";
+import { type BenchConfigName, type CoreHandoff, type RunResult } from "./_measure.ts";
 import { taskFlags } from "../lib/tasks.ts";
 import { writeFileAtomic } from "../lib/fs.ts";
 
@@ -40,8 +40,11 @@ interface Skipped {
   note: string;
 }
 
-/** A measured run, with the thread count it was asked for and, for native, the GEMM ceiling. */
-type Measured = RunResult & {
+/**
+ * A measured run, with the thread count it was asked for and, for native, the
+ * GEMM ceiling and the cores' handoff speed.
+ */
+type Measured = RunResult & Partial<CoreHandoff> & {
   threads_requested: number;
   gemm_ceiling_gflops?: number;
   ceiling_fraction?: number;
@@ -299,6 +302,27 @@ export function deviceLines(runs: { backend: string; device: string }[]): string
   return lines;
 }
 
+/** "lo" or "lo–hi" of a list, `digits` after the point. */
+function range(xs: number[], digits: number): string {
+  const [lo, hi] = [Math.min(...xs), Math.max(...xs)].map((x) => x.toFixed(digits));
+  return lo === hi ? lo : `${lo}–${hi}`;
+}
+
+/**
+ * The cores' handoff speed over the runs that measured it (native, after its
+ * steps), as one line; none where no run did (one CPU, no native run).
+ */
+export function coreLines(runs: Partial<CoreHandoff>[]): string[] {
+  const trips = runs.flatMap((r) => r.core_round_trip_ns ?? []);
+  const reads = runs.flatMap((r) => r.core_read_fraction ?? []);
+  if (!trips.length) return [];
+  return [
+    `cores: a cache line's round trip between two ${range(trips, 0)} ns; 1 MiB the other ` +
+    `core wrote read at ${range(reads.map((f) => 100 * f), 0)} % of the speed of one's own ` +
+    "(a second thread gains less when these are slow: bench/README.md)",
+  ];
+}
+
 /** Runs every requested (config, backend) pair in subprocesses, prints and saves the results. */
 export async function orchestrate(o: BenchOptions): Promise<void> {
   const backends = o.backends === "all" ? ALL_BACKENDS : o.backends.split(",");
@@ -324,7 +348,7 @@ export async function orchestrate(o: BenchOptions): Promise<void> {
   console.log(`load average at start: ${loadStart} (${navigator.hardwareConcurrency} cores)\n`);
   console.log(table(rows));
   const measured = rows.filter((r): r is Measured => "device" in r);
-  console.log(`\n${deviceLines(measured).join("\n")}`);
+  console.log(`\n${[...deviceLines(measured), ...coreLines(measured)].join("\n")}`);
   for (const r of measured) if (r.profile) console.log(profileTable(r));
   await saveResults({
     machine: { cores: navigator.hardwareConcurrency, os: Deno.build.os, arch: Deno.build.arch },

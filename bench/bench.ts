@@ -23,6 +23,7 @@ import {
   BENCH_CONFIGS,
   BENCH_LEVEL,
   type BenchConfigName,
+  coreHandoff,
   gemmCeiling,
   measure,
 } from "./_measure.ts";
@@ -170,11 +171,14 @@ async function main(): Promise<void> {
     batch: opts.batch,
     profile: opts.profile,
   });
-  // The machine's GEMM ceiling at this thread count, with the same OpenBLAS.
-  const ceiling = info.name === "native" ? gemmCeiling(threads) : undefined;
+  // The machine's GEMM ceiling at this thread count, with the same OpenBLAS, and how
+  // fast its cores hand data to each other just now (what a second thread gains follows it).
+  const native = info.name === "native";
+  const ceiling = native ? gemmCeiling(threads) : undefined;
   console.log(JSON.stringify({
     ...result,
     ...(ceiling ? { gemm_ceiling_gflops: ceiling, ceiling_fraction: result.gflops / ceiling } : {}),
+    ...(native ? coreHandoff() : {}),
   }));
 }
 

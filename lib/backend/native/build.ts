@@ -1,6 +1,6 @@
 /**
  * Compiles the C sources beside this file (glyphnet.h, pool.c, runners.c, conv.c,
- * thin.c, thin16.c, wide.c, regions.c, block.c, elementwise.c, channel.c, queue.c) into a shared library under
+ * thin.c, thin16.c, wide.c, regions.c, block.c, elementwise.c, channel.c, queue.c, probe.c) into a shared library under
  * `build/`, once per source and flag hash: `build/glyphnet-<hash>.so`. Linux links OpenBLAS,
  * macOS Accelerate (written for, not tested on, macOS); both use POSIX threads.
  * @module
@@ -24,6 +24,7 @@ const SOURCES = [
   "elementwise.c",
   "channel.c",
   "queue.c",
+  "probe.c",
 ].map((
   f,
 ) => new URL(`./${f}`, import.meta.url));

@@ -16,6 +16,7 @@ const SYMBOLS = {
   gn_set_min_work: { parameters: ["f64"], result: "void" },
   gn_set_runners: { parameters: ["i32"], result: "void" },
   gn_sgemm_gflops: { parameters: ["i32", "i32", "i32"], result: "f64" },
+  gn_core_probe: { parameters: ["i32", "buffer"], result: "i32" },
   gn_conv2d: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "i32" },
   gn_conv2d_bwd_input: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "i32" },
   gn_conv2d_bwd_input_add: {
