@@ -3,8 +3,8 @@
  * Kernel parts that one core writes are read by the other in the next
  * kernel, so that speed bounds what a second thread gives. On a VM it moves
  * with where the host puts the virtual CPUs: on the 2-core test VM a cache
- * line's round trip took 60-90 ns in some stretches and 410-470 ns in
- * others, data the other core wrote read at 74-87 % or 26-38 % of the speed
+ * line's round trip took 49-93 ns in some stretches and 403-627 ns in
+ * others, data the other core wrote read at 69-112 % or 22-54 % of the speed
  * of one's own, and small's 2-thread step took 0.039 s or 0.044-0.049 s
  * (its 1-thread step 0.07-0.08 s in both).
  */
