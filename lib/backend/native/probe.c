@@ -18,9 +18,13 @@
 #define BATCHES 5
 #define TRIPS 4000
 #define READS 40
+/* Seconds before a probe whose threads keep losing their cores (a busy
+ * machine) gives up: it takes 20-60 ms when they have them. */
+#define GIVE_UP_S 2.0
 
 typedef struct {
-  atomic_int go, turn;
+  atomic_int go, turn, late;
+  double deadline;
   int cpu[2];
   uint32_t *buf;
   size_t n;
@@ -34,8 +38,16 @@ static double seconds(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void wait_turn(Probe *p, int turn) {
-  while (atomic_load(&p->turn) != turn) gn__relax();
+/* Waits for `turn`; -1 once the probe is past its deadline (for either thread). */
+static int wait_turn(Probe *p, int turn) {
+  for (unsigned spins = 1; atomic_load(&p->turn) != turn; spins++) {
+    gn__relax();
+    if (spins % 1024 == 0 && (atomic_load(&p->late) || seconds() > p->deadline)) {
+      atomic_store(&p->late, 1);
+      return -1;
+    }
+  }
+  return 0;
 }
 
 /* Integer sums vectorise (float ones keep their order and do not). */
@@ -71,7 +83,7 @@ static void *first(void *arg) {
     const double t0 = seconds();
     for (int i = 0; i < TRIPS; i++) {
       atomic_store(&p->turn, ++turn);
-      wait_turn(p, ++turn);
+      if (wait_turn(p, ++turn)) return NULL;
     }
     p->trip_ns[b] = (seconds() - t0) / TRIPS * 1e9;
   }
@@ -84,7 +96,7 @@ static void *first(void *arg) {
       own += seconds() - t0;
       write_all(p->buf, p->n, (uint32_t)r + 1);
       atomic_store(&p->turn, ++turn);
-      wait_turn(p, ++turn);
+      if (wait_turn(p, ++turn)) return NULL;
     }
     p->own_s[b] = own;
   }
@@ -98,14 +110,14 @@ static void *second(void *arg) {
   uint32_t sink = 0;
   for (int b = 0; b < BATCHES; b++) {
     for (int i = 0; i < TRIPS; i++) {
-      wait_turn(p, ++turn);
+      if (wait_turn(p, ++turn)) return NULL;
       atomic_store(&p->turn, ++turn);
     }
   }
   for (int b = 0; b < BATCHES; b++) {
     double other = 0;
     for (int r = 0; r < READS; r++) {
-      wait_turn(p, ++turn);
+      if (wait_turn(p, ++turn)) return NULL;
       const double t0 = seconds();
       sink += read_all(p->buf, p->n);
       other += seconds() - t0;
@@ -143,7 +155,8 @@ static int two_cpus(int cpu[2]) {
  * measure: out[0] the round trip of one cache line between them (ns);
  * out[1] and out[2] the GB/s at which a core reads `bytes` it wrote itself
  * and `bytes` the other core wrote. Returns 0, or -1 when the process has
- * fewer than 2 CPUs, or memory or a thread was missing. The calling thread
+ * fewer than 2 CPUs, memory or a thread was missing, or the threads took
+ * longer than GIVE_UP_S (other work holds the cores). The calling thread
  * only waits; nothing else is pinned. About 20-60 ms.
  */
 int gn_core_probe(int bytes, double *out) {
@@ -156,9 +169,11 @@ int gn_core_probe(int bytes, double *out) {
   pthread_t a, b;
   if (p->buf && two_cpus(p->cpu) == 0 && pthread_create(&a, NULL, first, p) == 0) {
     rc = pthread_create(&b, NULL, second, p) == 0 ? 0 : -1;
+    p->deadline = seconds() + GIVE_UP_S;
     atomic_store(&p->go, rc == 0 ? 1 : -1);
     if (rc == 0) pthread_join(b, NULL);
     pthread_join(a, NULL);
+    if (atomic_load(&p->late)) rc = -1;
   }
   if (rc == 0) {
     const double gb = (double)p->n * sizeof(uint32_t) * READS / 1e9;
