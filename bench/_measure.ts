@@ -147,7 +147,10 @@ export interface CoreHandoff {
   core_read_fraction: number;
 }
 
-/** The native library's core-to-core probe (native started); undefined with fewer than 2 CPUs. */
+/**
+ * The native library's core-to-core probe (native started); undefined where it
+ * could not measure (fewer than 2 CPUs, or other work holding the cores for 2 s).
+ */
 export function coreHandoff(): CoreHandoff | undefined {
   const out = new Float64Array(3);
   if (nativeSync().symbols.gn_core_probe(1 << 20, out) !== 0) return undefined;

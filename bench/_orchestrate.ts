@@ -317,9 +317,9 @@ export function coreLines(runs: Partial<CoreHandoff>[]): string[] {
   const reads = runs.flatMap((r) => r.core_read_fraction ?? []);
   if (!trips.length) return [];
   return [
-    `cores: a cache line's round trip between two ${range(trips, 0)} ns; 1 MiB the other ` +
-    `core wrote read at ${range(reads.map((f) => 100 * f), 0)} % of the speed of one's own ` +
-    "(a second thread gains less when these are slow: bench/README.md)",
+    `cores: ${range(trips, 0)} ns for a cache line to go from one core to another and back; ` +
+    `1 MiB one core wrote read by another at ${range(reads.map((f) => 100 * f), 0)} % of the ` +
+    "speed of its own (a second thread gains less when these are slow: bench/README.md)",
   ];
 }
 

@@ -126,8 +126,8 @@ Deno.test({
         {},
         { core_round_trip_ns: 480.2, core_read_fraction: 0.45 },
       ]);
-      assert.match(line, /^cores: a cache line's round trip between two 65–480 ns; /);
-      assert.match(line, / read at 45–78 % of the speed of one's own/);
+      assert.match(line, /^cores: 65–480 ns for a cache line to go from one core to another /);
+      assert.match(line, / read by another at 45–78 % of the speed of its own/);
     });
   },
 });
