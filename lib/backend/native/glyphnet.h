@@ -81,6 +81,8 @@ GN_INTERNAL extern _Thread_local int gn__on_worker;
 /* Returns once the kernel queue has run every queued task: calls that
  * change what kernels share (threads, BLAS settings) wait for it. */
 GN_INTERNAL void gn__q_drain(void);
+/* A monotonic clock in seconds (pool.c), for the probes that time themselves. */
+GN_INTERNAL double gn__seconds(void);
 /* 1 when called beside the queue's worker while it has tasks (the channel's
  * corner tables, computed on the JS thread): such a call stays on one thread. */
 GN_INTERNAL int gn__q_busy_elsewhere(void);

@@ -150,7 +150,7 @@ double gn_arena_bytes(void) {
   return (double)(scratch_arena.cap + work_arena.cap + taps_arena.cap);
 }
 
-static double now_seconds(void) {
+double gn__seconds(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -176,10 +176,10 @@ double gn_sgemm_gflops(int n, int reps, int threads) {
 #endif
   double best = 1e30;
   for (int r = 0; r <= reps; r++) {
-    const double t0 = now_seconds();
+    const double t0 = gn__seconds();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
                 n);
-    const double dt = now_seconds() - t0;
+    const double dt = gn__seconds() - t0;
     if (r > 0 && dt < best) best = dt;
   }
 #ifndef __APPLE__

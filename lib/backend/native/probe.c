@@ -12,7 +12,6 @@
 #include "glyphnet.h"
 #include <pthread.h>
 #include <sched.h>
-#include <time.h>
 
 /* Batches of each measurement; the median batch is reported. */
 #define BATCHES 5
@@ -32,17 +31,11 @@ typedef struct {
   uint32_t sink;
 } Probe;
 
-static double seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Waits for `turn`; -1 once the probe is past its deadline (for either thread). */
 static int wait_turn(Probe *p, int turn) {
   for (unsigned spins = 1; atomic_load(&p->turn) != turn; spins++) {
     gn__relax();
-    if (spins % 1024 == 0 && (atomic_load(&p->late) || seconds() > p->deadline)) {
+    if (spins % 1024 == 0 && (atomic_load(&p->late) || gn__seconds() > p->deadline)) {
       atomic_store(&p->late, 1);
       return -1;
     }
@@ -80,20 +73,20 @@ static void *first(void *arg) {
   if (start(p, p->cpu[0]) != 0) return NULL;
   int turn = 0;
   for (int b = 0; b < BATCHES; b++) {
-    const double t0 = seconds();
+    const double t0 = gn__seconds();
     for (int i = 0; i < TRIPS; i++) {
       atomic_store(&p->turn, ++turn);
       if (wait_turn(p, ++turn)) return NULL;
     }
-    p->trip_ns[b] = (seconds() - t0) / TRIPS * 1e9;
+    p->trip_ns[b] = (gn__seconds() - t0) / TRIPS * 1e9;
   }
   for (int b = 0; b < BATCHES; b++) {
     double own = 0;
     for (int r = 0; r < READS; r++) {
       write_all(p->buf, p->n, (uint32_t)r);
-      const double t0 = seconds();
+      const double t0 = gn__seconds();
       p->sink += read_all(p->buf, p->n);
-      own += seconds() - t0;
+      own += gn__seconds() - t0;
       write_all(p->buf, p->n, (uint32_t)r + 1);
       atomic_store(&p->turn, ++turn);
       if (wait_turn(p, ++turn)) return NULL;
@@ -118,9 +111,9 @@ static void *second(void *arg) {
     double other = 0;
     for (int r = 0; r < READS; r++) {
       if (wait_turn(p, ++turn)) return NULL;
-      const double t0 = seconds();
+      const double t0 = gn__seconds();
       sink += read_all(p->buf, p->n);
-      other += seconds() - t0;
+      other += gn__seconds() - t0;
       atomic_store(&p->turn, ++turn);
     }
     p->other_s[b] = other;
@@ -169,7 +162,7 @@ int gn_core_probe(int bytes, double *out) {
   pthread_t a, b;
   if (p->buf && two_cpus(p->cpu) == 0 && pthread_create(&a, NULL, first, p) == 0) {
     rc = pthread_create(&b, NULL, second, p) == 0 ? 0 : -1;
-    p->deadline = seconds() + GIVE_UP_S;
+    p->deadline = gn__seconds() + GIVE_UP_S;
     atomic_store(&p->go, rc == 0 ? 1 : -1);
     if (rc == 0) pthread_join(b, NULL);
     pthread_join(a, NULL);
