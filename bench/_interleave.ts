@@ -15,6 +15,7 @@ import {
   benchExperiment,
   type CoreHandoff,
   coreHandoff,
+  evenSteps,
   gemmCeiling,
   median,
   stepFlops,
@@ -66,17 +67,6 @@ async function runSteps(state: TrainState, n: number): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) times.push((await timeStep(state)).seconds);
   return times;
-}
-
-/**
- * Steps per turn: an even count. Training steps are of two kinds that take
- * turns (even steps show D a fresh G's glyphs, odd ones noise; on small the
- * kinds differ by up to 10 % at 1 thread and up to half at 2), and a turn of 5 steps
- * gives one thread count 3 of one kind and the next 3 of the other: that
- * moved small's gain by up to a tenth. An even turn has as many of each.
- */
-export function evenSteps(n: number): number {
-  return n % 2 ? n + 1 : n;
 }
 
 /** The rounds: each thread count's steps, then its GEMM ceiling, in turn. */

@@ -130,6 +130,7 @@ function python(): string {
 function common(o: BenchOptions, config: BenchConfigName, threads: number): string[] {
   const args = ["--config", config, "--threads", String(threads), "--level", String(o.level)];
   if (o.steps) args.push("--steps", String(o.steps));
+  args.push("--budget", String(o.budget));
   if (o.batch) args.push("--batch", String(o.batch));
   return args;
 }
@@ -190,8 +191,6 @@ async function runOne(
         ...common(o, config, threads),
         "--backend",
         backend,
-        "--budget",
-        String(o.budget),
         ...(o.profile ? ["--profile"] : []),
         "--json",
       ],

@@ -24,6 +24,7 @@ import {
   BENCH_LEVEL,
   type BenchConfigName,
   coreHandoff,
+  evenSteps,
   gemmCeiling,
   measure,
 } from "./_measure.ts";
@@ -150,6 +151,13 @@ async function main(): Promise<void> {
       batch: opts.batch,
       out: opts.out,
     });
+  }
+  if (opts.steps && opts.steps !== evenSteps(opts.steps)) {
+    console.error(
+      `bench: --steps ${opts.steps} is odd: measuring ${evenSteps(opts.steps)}, so that there ` +
+        "are as many steps of the two kinds that alternate",
+    );
+    opts.steps = evenSteps(opts.steps);
   }
   if (!opts.json) return await orchestrate(opts);
   if (opts.configs.length !== 1 || opts.backends === "all" || opts.backends.includes(",")) {

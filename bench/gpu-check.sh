@@ -127,7 +127,7 @@ cp "$work"/runs/*_auto/manifest.json "$results/auto-manifest.json" 2>/dev/null |
 stage bench
 # Step times side by side: PyTorch (CUDA), webgpu, native on every core.
 if [ "$dry" = 1 ]; then
-  configs=tiny,small backends=native budget=5 steps=(--steps 3)
+  configs=tiny,small backends=native budget=5 steps=(--steps 4)
 else
   configs=${GPU_CHECK_CONFIGS:-all} backends=webgpu,native budget=10 steps=()
 fi

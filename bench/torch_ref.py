@@ -24,7 +24,7 @@ import torch.nn.functional as F
 CONFIGS = {
     "tiny": dict(symbols=26, size=16, channels=1, filters=8, batch=32, steps=100, warmup=20),
     "small": dict(symbols=64, size=32, channels=3, filters=8, batch=64, steps=60, warmup=10),
-    "default": dict(symbols=128, size=64, channels=3, filters=16, batch=128, steps=3, warmup=3),
+    "default": dict(symbols=128, size=64, channels=3, filters=16, batch=128, steps=8, warmup=3),
 }
 # lib/channel/tables.ts, levels 0..15.
 STATIC = [0, .02, .04, .06, .08, .10, .13, .16, .18, .20, .21, .22, .23, .24, .25, .26]
@@ -195,6 +195,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--config", choices=CONFIGS, default="tiny")
     p.add_argument("--steps", type=int)
+    p.add_argument("--budget", type=float, default=float("inf"),
+                   help="stop once this many seconds are spent and an even count >= 4 is measured")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--level", type=int, default=5)
     p.add_argument("--batch", type=int)
@@ -224,7 +226,10 @@ def main():
     steps = a.steps or cfg["steps"]
     times, first, cpu = [], None, 0.0
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    began = time.perf_counter()
     for i in range(warmup + steps):
+        if len(times) >= 4 and len(times) % 2 == 0 and time.perf_counter() - began > a.budget:
+            break  # as many steps of the two kinds that alternate, as bench/_measure.ts does
         sync()
         t0, c0 = time.perf_counter(), time.process_time()
         losses = step(s, i)  # .item() waits for the losses; synchronize for everything else
