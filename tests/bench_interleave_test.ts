@@ -3,19 +3,9 @@ import assert from "node:assert/strict";
 import type { Turn } from "../bench/_interleave.ts";
 import { coreLines } from "../bench/_orchestrate.ts";
 import { availableCores } from "../lib/backend/threads.ts";
+import { bench } from "./_bench.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-
-async function bench(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", "bench", ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
-}
 
 Deno.test({
   name: "bench --interleave runs each thread count in every round, with ratios within the round",

@@ -1,6 +1,7 @@
 // deno task bench measures an even number of steps: the two kinds of step alike.
 import assert from "node:assert/strict";
 import { budgetSpent, evenSteps } from "../bench/_measure.ts";
+import { bench } from "./_bench.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -20,18 +21,11 @@ Deno.test({
   ignore: Deno.build.os !== "linux",
   async fn() {
     const out = `build/bench-steps-test-${Deno.pid}.json`;
-    const args = ["task", "-q", "bench", "--config", "tiny", "--backend", "native"];
-    args.push("--threads", "1", "--steps", "3", "--out", out);
-    const r = await new Deno.Command(Deno.execPath(), {
-      args,
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(r.stderr);
+    const args = ["--config", "tiny", "--backend", "native", "--threads", "1", "--steps", "3"];
+    const r = await bench([...args, "--out", out]);
     try {
-      assert.equal(r.code, 0, stderr);
-      assert.match(stderr, /--steps 3 is odd: measuring 4/);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /--steps 3 is odd: measuring 4/);
       const saved = JSON.parse(await Deno.readTextFile(`${ROOT}/${out}`));
       const native = saved.runs.find((x: { backend: string }) => x.backend === "native");
       assert.equal(native.steps, 4);

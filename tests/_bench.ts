@@ -1,0 +1,15 @@
+// Runs `deno task bench` as a user would, from the repository root.
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** `deno task -q bench args`: its exit code and what it printed. */
+export async function bench(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "bench", ...args],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+}
