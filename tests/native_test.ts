@@ -10,7 +10,7 @@ import {
   flagsForMacros,
   NativeBuildError,
 } from "../lib/backend/native/build.ts";
-import { NATIVE_KERNELS } from "../lib/backend/native/kernels.ts";
+import { broadcastGeometry, NATIVE_KERNELS } from "../lib/backend/native/kernels.ts";
 import {
   ADAM,
   AFFINE_CORNERS,
@@ -413,6 +413,12 @@ Deno.test("native Add, Sub, Multiply and RealDiv match cpu with every kind of br
     ],
     [[], [3, 4]],
     [[2, 3], [2, 1]],
+    [[5, 4, 3, 3], [5, 1, 1, 1]], // a per-sample factor on images
+    [[5, 1, 1, 1], [5, 4, 3, 3]],
+    [[2, 3, 4, 5], [1, 3, 1, 5]],
+    [[2, 1, 4], [1, 3, 1]],
+    [[3, 1, 2], [3, 4, 2]],
+    [[1, 1], [1]],
   ];
   for (const [sa, sb] of shapes) {
     const div = (a: tf.Tensor, b: tf.Tensor) => tf.div(a, tf.add(tf.abs(b), 0.5));
@@ -428,6 +434,18 @@ Deno.test("native Add, Sub, Multiply and RealDiv match cpu with every kind of br
       );
     }
   }
+});
+
+Deno.test("broadcast geometry drops size-1 axes and merges axes walked alike", () => {
+  const g = (
+    a: number[],
+    b: number[],
+  ) => [...broadcastGeometry(a, b, tf.backend_util.assertAndGetBroadcastShape(a, b))];
+  // [rank, shape…, a strides…, b strides…]
+  assert.deepEqual(g([5, 4, 3, 3], [5, 1, 1, 1]), [2, 5, 36, 36, 1, 1, 0]);
+  assert.deepEqual(g([2, 3, 4, 5], [1, 3, 1, 5]), [4, 2, 3, 4, 5, 60, 20, 5, 1, 0, 5, 0, 1]);
+  assert.deepEqual(g([2, 3], [3]), [2, 2, 3, 3, 1, 0, 1]);
+  assert.deepEqual(g([1, 1], [1]), [1, 1, 0, 0]);
 });
 
 Deno.test("native Sigmoid matches cpu's, value and gradient", async () => {

@@ -118,11 +118,26 @@ void gn_binary(int op, const float *a, int na, const float *b, int nb, float *ou
   gn__parallel(gn__team(8.0 * n), binary_part, &job);
 }
 
+static inline float apply(int op, float x, float y) {
+  return op == 0 ? x + y : op == 1 ? x - y : op == 2 ? x * y : x / y;
+}
+
+/* A row with a constant op, one loop per pair of strides, so each vectorises. */
+static inline void row_of(int op, const float *a, int sa, const float *b, int sb, float *o,
+                          int n) {
+  if (sa && sb) for (int i = 0; i < n; i++) o[i] = apply(op, a[i], b[i]);
+  else if (sa) for (int i = 0; i < n; i++) o[i] = apply(op, a[i], b[0]);
+  else if (sb) for (int i = 0; i < n; i++) o[i] = apply(op, a[0], b[i]);
+  else for (int i = 0; i < n; i++) o[i] = apply(op, a[0], b[0]);
+}
+
 /* One row of a broadcast binary op: strides 0 (repeat) or 1 per operand. */
 static void binary_row(int op, const float *a, int sa, const float *b, int sb, float *o, int n) {
-  for (int i = 0; i < n; i++) {
-    const float x = a[i * sa], y = b[i * sb];
-    o[i] = op == 0 ? x + y : op == 1 ? x - y : op == 2 ? x * y : x / y;
+  switch (op) {
+  case 0: row_of(0, a, sa, b, sb, o, n); break;
+  case 1: row_of(1, a, sa, b, sb, o, n); break;
+  case 2: row_of(2, a, sa, b, sb, o, n); break;
+  default: row_of(3, a, sa, b, sb, o, n);
   }
 }
 

@@ -164,9 +164,15 @@ function batchMatMul(args: KernelArgs, fallback: tf.KernelFunc): tf.TensorInfo {
   return backend.makeTensorInfo(outShape, "float32", c);
 }
 
-/** Broadcast geometry for gn_binary_bcast: [rank, out shape, a strides, b strides]. */
-function broadcastGeometry(a: number[], b: number[], out: number[]): Int32Array {
-  const rank = Math.max(out.length, 1);
+/**
+ * Broadcast geometry for gn_binary_bcast: [rank, out shape, a strides, b
+ * strides]. Axes of size 1 are dropped and neighbours that both operands
+ * walk alike are merged, so the C loop's rows are long: a per-sample
+ * [B, 1, 1, 1] factor on [B, H, W, 3] is [B, H·W·3] by [B, 1], not B·H·W
+ * rows of 3 (on default's images 2.7 ms a call before, 0.4 after).
+ */
+export function broadcastGeometry(a: number[], b: number[], out: number[]): Int32Array {
+  const rank = out.length;
   const strides = (shape: number[]) => {
     const padded = [...new Array(rank - shape.length).fill(1), ...shape];
     const s = new Array(rank).fill(0);
@@ -177,8 +183,25 @@ function broadcastGeometry(a: number[], b: number[], out: number[]): Int32Array 
     }
     return s;
   };
-  const shape = out.length ? out : [1];
-  return Int32Array.from([rank, ...shape, ...strides(a), ...strides(b)]);
+  const sa = strides(a), sb = strides(b);
+  const axes: [number, number, number][] = [];
+  for (let k = 0; k < rank; k++) {
+    if (out[k] === 1) continue;
+    const last = axes.at(-1);
+    const joins = (outer: number, inner: number) => outer === inner * out[k];
+    if (last && joins(last[1], sa[k]) && joins(last[2], sb[k])) {
+      last[0] *= out[k];
+      last[1] = sa[k];
+      last[2] = sb[k];
+    } else axes.push([out[k], sa[k], sb[k]]);
+  }
+  if (!axes.length) axes.push([1, 0, 0]);
+  return Int32Array.from([
+    axes.length,
+    ...axes.map((x) => x[0]),
+    ...axes.map((x) => x[1]),
+    ...axes.map((x) => x[2]),
+  ]);
 }
 
 /**
