@@ -131,3 +131,20 @@ Deno.test("a queued kernel that fails says which at the next wait, and the queue
   assert.ok(sum.dataSync().every((v) => v === 2));
   sum.dispose();
 });
+
+Deno.test("an uncaught error with kernels queued is printed and exits 1, thrown in the module or a timer", async () => {
+  const script = new URL("./_throw_mid_step.ts", import.meta.url).pathname;
+  for (const where of ["module", "timer"]) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", script, where],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    // Before the queue drained on errors, the isolate's teardown freed buffers
+    // the worker still wrote: SIGSEGV or SIGFPE, and no message.
+    assert.equal(out.signal, null, `${where}: killed by ${out.signal}\n${stderr}`);
+    assert.equal(out.code, 1, `${where}: ${stderr}`);
+    assert.match(stderr, /thrown with kernels queued/, where);
+  }
+});

@@ -91,8 +91,13 @@ export function setQueue(lib: NativeLib, enable: boolean): void {
       throw new RangeError("Cannot start the native kernel queue: its thread did not start");
     }
     queue = makeQueue(lib.symbols, done);
-    // Tearing the isolate down frees every buffer, also those queued tasks read.
-    globalThis.addEventListener("unload", drainQueue);
+    // Tearing the isolate down frees every buffer, also those queued tasks
+    // read and write: wait for them at the end, and on an uncaught error,
+    // after which Deno tears down without an unload (the worker then wrote
+    // into freed memory: a segfault instead of the error's message).
+    for (const event of ["unload", "error", "unhandledrejection"]) {
+      globalThis.addEventListener(event, drainAtExit);
+    }
   }
   on = true;
 }
@@ -129,6 +134,13 @@ export function readsDone(fence: number): boolean {
 /** Waits until every queued task is done. */
 export function drainQueue(): void {
   if (queue) waitFor(queue, queue.queued);
+}
+
+/** {@link drainQueue} as the process ends; a failed kernel's error must not hide the one that ends it. */
+function drainAtExit(): void {
+  try {
+    drainQueue();
+  } catch { /* the error being reported, or the exit, comes first */ }
 }
 
 function makeQueue(symbols: NativeSymbols, done: number): Queue {
