@@ -3,7 +3,7 @@
  * worker) and throws before they finish, from the module or (argument
  * `timer`) from a timer: the uncaught error must be printed and the process
  * exit 1, with no task touching buffers the isolate's teardown freed.
- * native_test.ts runs it as a child process.
+ * native_queue_test.ts runs it as a child process.
  */
 import { initBackend } from "../lib/backend/init.ts";
 import { experimentSchema } from "../lib/config/schema.ts";

@@ -95,8 +95,9 @@ export function setQueue(lib: NativeLib, enable: boolean): void {
     // read and write: wait for them at the end, and on an uncaught error,
     // after which Deno tears down without an unload (the worker then wrote
     // into freed memory: a segfault instead of the error's message).
-    for (const event of ["unload", "error", "unhandledrejection"]) {
-      globalThis.addEventListener(event, drainAtExit);
+    globalThis.addEventListener("unload", drainQueue);
+    for (const event of ["error", "unhandledrejection"]) {
+      globalThis.addEventListener(event, drainBeforeError);
     }
   }
   on = true;
@@ -136,11 +137,11 @@ export function drainQueue(): void {
   if (queue) waitFor(queue, queue.queued);
 }
 
-/** {@link drainQueue} as the process ends; a failed kernel's error must not hide the one that ends it. */
-function drainAtExit(): void {
+/** {@link drainQueue} before an uncaught error ends the process; a failed kernel's error must not hide it. */
+function drainBeforeError(): void {
   try {
     drainQueue();
-  } catch { /* the error being reported, or the exit, comes first */ }
+  } catch { /* the uncaught error is the one to report */ }
 }
 
 function makeQueue(symbols: NativeSymbols, done: number): Queue {
