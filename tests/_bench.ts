@@ -2,10 +2,14 @@
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
-/** `deno task -q bench args`: its exit code and what it printed. */
-export async function bench(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", "bench", ...args],
+/**
+ * `deno task -q bench args`, run under `under` where given (e.g. `taskset -c
+ * 0`): its exit code and what it printed.
+ */
+export async function bench(args: string[], under: string[] = []) {
+  const [command, ...before] = [...under, Deno.execPath()];
+  const out = await new Deno.Command(command, {
+    args: [...before, "task", "-q", "bench", ...args],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",

@@ -91,21 +91,13 @@ Deno.test({
       return;
     }
     const out = `build/interleave-one-cpu-${Deno.pid}.json`;
-    const args = ["-c", "0", Deno.execPath(), "task", "-q", "bench", "--config", "tiny"];
-    args.push("--threads", "1", "--interleave", "1", "--steps", "2", "--out", out);
-    const r = await new Deno.Command("taskset", {
-      args,
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    })
-      .output();
-    const text = new TextDecoder();
+    const args = ["--config", "tiny", "--threads", "1", "--interleave", "1", "--steps", "2"];
+    const r = await bench([...args, "--out", out], ["taskset", "-c", "0"]);
     try {
-      assert.equal(r.code, 0, text.decode(r.stderr));
+      assert.equal(r.code, 0, r.stderr);
       const saved = JSON.parse(await Deno.readTextFile(`${ROOT}/${out}`));
       assert.equal(saved.rounds[0][0].core_round_trip_ns, undefined);
-      assert.match(text.decode(r.stdout), /^\| tiny \| 1 \| .* \| - \| - \|$/m);
+      assert.match(r.stdout, /^\| tiny \| 1 \| .* \| - \| - \|$/m);
     } finally {
       await Deno.remove(`${ROOT}/${out}`).catch(() => {});
     }
